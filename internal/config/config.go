@@ -1,0 +1,301 @@
+// Package config loads penny.yaml strictly (unknown keys are errors),
+// applies PENNY_* environment overrides and validates the result.
+//
+// Precedence, lowest to highest: built-in defaults, the config file, the
+// environment, command-line flags (applied by the caller).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/penny-gateway/penny/internal/route"
+)
+
+// Config is the whole of penny.yaml.
+type Config struct {
+	// Listen is the address serve listens on (default 127.0.0.1:8484).
+	Listen string `yaml:"listen"`
+	// Database is the ledger's storage URL (default sqlite://penny.db).
+	Database string `yaml:"database"`
+	// Simulate answers every model with the built-in simulator.
+	Simulate bool `yaml:"simulate"`
+	// Catalog is an optional file of models that override or extend the
+	// built-in catalog.
+	Catalog   string         `yaml:"catalog"`
+	Bedrock   Bedrock        `yaml:"bedrock"`
+	Simulator Simulator      `yaml:"simulator"`
+	Upstreams []Upstream     `yaml:"upstreams"`
+	Routes    []route.Config `yaml:"routes"`
+	Limits    Limits         `yaml:"limits"`
+	Ledger    Ledger         `yaml:"ledger"`
+	Log       Log            `yaml:"log"`
+}
+
+// Bedrock configures the real Bedrock upstream.
+type Bedrock struct {
+	// Region defaults to the AWS SDK's own (AWS_REGION, ~/.aws/config),
+	// then us-east-1.
+	Region string `yaml:"region"`
+	// Endpoint overrides the Bedrock runtime endpoint (e.g. a VPC endpoint).
+	Endpoint string `yaml:"endpoint"`
+	// Timeout bounds one upstream call (default 2 minutes).
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Simulator configures the built-in simulator.
+type Simulator struct {
+	Seed int64 `yaml:"seed"`
+	// TimeScale multiplies simulated latencies: 1 is Bedrock-like, 0 is instant.
+	TimeScale *float64 `yaml:"time_scale"`
+	// Faults injects upstream failures, as probabilities from 0 to 1.
+	Faults Faults `yaml:"faults"`
+}
+
+// Faults are injected failure probabilities, overall and per catalog model.
+type Faults struct {
+	FaultRates `yaml:",inline"`
+	Models     map[string]FaultRates `yaml:"models"`
+}
+
+// FaultRates are probabilities from 0 to 1.
+type FaultRates struct {
+	Throttle    float64 `yaml:"throttle"`
+	ServerError float64 `yaml:"server_error"`
+	Timeout     float64 `yaml:"timeout"`
+	MidStream   float64 `yaml:"mid_stream"`
+}
+
+// Upstream is an OpenAI-compatible server (vLLM, Ollama, LiteLLM, …) that
+// serves some catalog models.
+type Upstream struct {
+	Name string `yaml:"name"`
+	// Type is "openai" (the only type besides the built-in bedrock).
+	Type    string `yaml:"type"`
+	BaseURL string `yaml:"base_url"`
+	// APIKeyEnv names the environment variable holding the API key.
+	APIKeyEnv string   `yaml:"api_key_env"`
+	Timeout   Duration `yaml:"timeout"`
+}
+
+// Limits protect the gateway.
+type Limits struct {
+	// MaxBodyBytes caps request bodies (default 10 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RequestTimeout bounds a request end to end (default 5 minutes).
+	RequestTimeout Duration `yaml:"request_timeout"`
+}
+
+// Ledger tunes the asynchronous ledger writer.
+type Ledger struct {
+	QueueSize     int      `yaml:"queue_size"`
+	BatchSize     int      `yaml:"batch_size"`
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as "30s", "5m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 5m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Listen:   "127.0.0.1:8484",
+		Database: "sqlite://penny.db",
+		Limits:   Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute)},
+		Bedrock:  Bedrock{Timeout: Duration(2 * time.Minute)},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads path (if not empty) over the defaults, then applies the
+// environment (getenv, usually os.Getenv) and validates.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decode(data, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func decode(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Env lists the PENNY_* variables Load reads, for --help and the README.
+var Env = []struct{ Name, Field string }{
+	{"PENNY_LISTEN", "listen"},
+	{"PENNY_DATABASE", "database"},
+	{"PENNY_SIMULATE", "simulate"},
+	{"PENNY_CATALOG", "catalog"},
+	{"PENNY_BEDROCK_REGION", "bedrock.region"},
+	{"PENNY_BEDROCK_ENDPOINT", "bedrock.endpoint"},
+	{"PENNY_BEDROCK_TIMEOUT", "bedrock.timeout"},
+	{"PENNY_SIM_SEED", "simulator.seed"},
+	{"PENNY_SIM_TIME_SCALE", "simulator.time_scale"},
+	{"PENNY_MAX_BODY_BYTES", "limits.max_body_bytes"},
+	{"PENNY_REQUEST_TIMEOUT", "limits.request_timeout"},
+	{"PENNY_LOG_LEVEL", "log.level"},
+	{"PENNY_LOG_FORMAT", "log.format"},
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	if getenv == nil {
+		return nil
+	}
+	for _, e := range Env {
+		v := strings.TrimSpace(getenv(e.Name))
+		if v == "" {
+			continue
+		}
+		if err := c.Set(e.Field, v); err != nil {
+			return fmt.Errorf("%s: %w", e.Name, err)
+		}
+	}
+	return nil
+}
+
+// Set assigns one field by its YAML path, for environment variables and flags.
+func (c *Config) Set(field, v string) error {
+	var err error
+	dur := func(d *Duration) {
+		var x time.Duration
+		if x, err = time.ParseDuration(v); err == nil {
+			*d = Duration(x)
+		}
+	}
+	switch field {
+	case "listen":
+		c.Listen = v
+	case "database":
+		c.Database = v
+	case "simulate":
+		c.Simulate, err = strconv.ParseBool(v)
+	case "catalog":
+		c.Catalog = v
+	case "bedrock.region":
+		c.Bedrock.Region = v
+	case "bedrock.endpoint":
+		c.Bedrock.Endpoint = v
+	case "bedrock.timeout":
+		dur(&c.Bedrock.Timeout)
+	case "simulator.seed":
+		c.Simulator.Seed, err = strconv.ParseInt(v, 10, 64)
+	case "simulator.time_scale":
+		var f float64
+		if f, err = strconv.ParseFloat(v, 64); err == nil {
+			c.Simulator.TimeScale = &f
+		}
+	case "limits.max_body_bytes":
+		c.Limits.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
+	case "limits.request_timeout":
+		dur(&c.Limits.RequestTimeout)
+	case "log.level":
+		c.Log.Level = v
+	case "log.format":
+		c.Log.Format = v
+	default:
+		return fmt.Errorf("unknown setting %q", field)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: invalid value %q", field, v)
+	}
+	return nil
+}
+
+// Validate checks values that decoding cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	if c.Limits.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("limits.max_body_bytes must be positive"))
+	}
+	if c.Limits.RequestTimeout <= 0 {
+		errs = append(errs, errors.New("limits.request_timeout must be positive"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
+	}
+	if ts := c.Simulator.TimeScale; ts != nil && *ts < 0 {
+		errs = append(errs, errors.New("simulator.time_scale must not be negative"))
+	}
+	rates := []FaultRates{c.Simulator.Faults.FaultRates}
+	for _, r := range c.Simulator.Faults.Models {
+		rates = append(rates, r)
+	}
+	for _, r := range rates {
+		for _, p := range []float64{r.Throttle, r.ServerError, r.Timeout, r.MidStream} {
+			if p < 0 || p > 1 {
+				errs = append(errs, fmt.Errorf("simulator.faults: probability %g is not between 0 and 1", p))
+			}
+		}
+	}
+	names := map[string]bool{"bedrock": true}
+	for i, u := range c.Upstreams {
+		switch {
+		case u.Name == "":
+			errs = append(errs, fmt.Errorf("upstreams[%d]: name is required", i))
+		case names[u.Name]:
+			errs = append(errs, fmt.Errorf("upstreams[%d]: name %q is taken", i, u.Name))
+		}
+		names[u.Name] = true
+		if u.Type != "openai" {
+			errs = append(errs, fmt.Errorf("upstreams[%d]: type %q is not supported (openai)", i, u.Type))
+		}
+		if !strings.HasPrefix(u.BaseURL, "http://") && !strings.HasPrefix(u.BaseURL, "https://") {
+			errs = append(errs, fmt.Errorf("upstreams[%d]: base_url %q must be an http(s) URL", i, u.BaseURL))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,104 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "penny.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8484" || c.Database != "sqlite://penny.db" || c.Simulate {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoadFileAndEnv(t *testing.T) {
+	p := write(t, `
+listen: 127.0.0.1:9000
+database: sqlite:///tmp/x.db
+simulate: true
+bedrock: {region: eu-west-1, timeout: 30s}
+simulator:
+  seed: 3
+  time_scale: 0.5
+  faults: {throttle: 0.1, models: {nova-pro: {server_error: 0.2}}}
+limits: {max_body_bytes: 1024, request_timeout: 10s}
+routes:
+  - name: support
+    baseline: nova-pro
+    tiers: [{name: simple, model: nova-micro}]
+`)
+	c, err := Load(p, env(map[string]string{"PENNY_LISTEN": "127.0.0.1:9100", "PENNY_SIMULATE": "false", "PENNY_REQUEST_TIMEOUT": "1m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9100" {
+		t.Errorf("env did not override listen: %s", c.Listen)
+	}
+	if c.Simulate {
+		t.Error("env did not override simulate")
+	}
+	if c.Limits.RequestTimeout.D() != time.Minute || c.Limits.MaxBodyBytes != 1024 {
+		t.Errorf("limits: %+v", c.Limits)
+	}
+	if c.Bedrock.Region != "eu-west-1" || c.Bedrock.Timeout.D() != 30*time.Second {
+		t.Errorf("bedrock: %+v", c.Bedrock)
+	}
+	if c.Simulator.Faults.Throttle != 0.1 || c.Simulator.Faults.Models["nova-pro"].ServerError != 0.2 || *c.Simulator.TimeScale != 0.5 {
+		t.Errorf("simulator: %+v", c.Simulator)
+	}
+	if len(c.Routes) != 1 || c.Routes[0].Tiers[0].Model != "nova-micro" {
+		t.Errorf("routes: %+v", c.Routes)
+	}
+}
+
+func TestStrictErrors(t *testing.T) {
+	cases := []struct {
+		name, body string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "listen: x\nlisten_addr: y\n", nil, "listen_addr"},
+		{"unknown nested key", "bedrock: {regoin: us-east-1}\n", nil, "regoin"},
+		{"bad duration", "limits: {request_timeout: forever}\n", nil, "duration"},
+		{"bad probability", "simulator: {faults: {throttle: 2}}\n", nil, "between 0 and 1"},
+		{"bad log level", "log: {level: loud}\n", nil, "log.level"},
+		{"bad upstream", "upstreams: [{name: x, type: grpc, base_url: ftp://x}]\n", nil, "type"},
+		{"bad env", "", map[string]string{"PENNY_SIMULATE": "maybe"}, "PENNY_SIMULATE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.body), env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load("../../examples/penny.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Routes) == 0 {
+		t.Error("example config has no routes")
+	}
+}

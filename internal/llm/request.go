@@ -1,0 +1,238 @@
+package llm
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Role is the author of a message.
+type Role string
+
+const (
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Request is one model call, shaped like Bedrock's Converse request so that
+// translating to and from Converse is lossless.
+type Request struct {
+	// Model is what the client asked for: a catalog id or alias, a Bedrock
+	// model id, inference profile id or ARN, or a route name. Stages may
+	// rewrite it (routing); Meta.RequestedModel keeps the original.
+	Model    string
+	System   []SystemBlock
+	Messages []Message
+	Config   InferenceConfig
+	Tools    *ToolConfig
+	// Additional holds additionalModelRequestFields, passed to Bedrock as is.
+	Additional json.RawMessage
+	Meta       Meta
+}
+
+// InferenceConfig is Converse's inferenceConfig. Nil pointers mean "not set",
+// so the provider's default applies.
+type InferenceConfig struct {
+	MaxTokens     *int
+	Temperature   *float64
+	TopP          *float64
+	StopSequences []string
+}
+
+// SystemBlock is a system prompt part: text or a cache checkpoint.
+type SystemBlock struct {
+	Text       string
+	CachePoint *CachePoint
+}
+
+// Message is one conversation turn.
+type Message struct {
+	Role    Role
+	Content []Block
+}
+
+// BlockType names which field of a Block is set.
+type BlockType string
+
+const (
+	BlockText       BlockType = "text"
+	BlockImage      BlockType = "image"
+	BlockDocument   BlockType = "document"
+	BlockToolUse    BlockType = "toolUse"
+	BlockToolResult BlockType = "toolResult"
+	BlockCachePoint BlockType = "cachePoint"
+	BlockReasoning  BlockType = "reasoningContent"
+)
+
+// Block is one content block of a message. Exactly one of the fields that
+// match Type is set.
+type Block struct {
+	Type       BlockType
+	Text       string      // BlockText, and the reasoning text for BlockReasoning
+	Image      *Image      // BlockImage
+	Document   *Document   // BlockDocument
+	ToolUse    *ToolUse    // BlockToolUse
+	ToolResult *ToolResult // BlockToolResult
+	CachePoint *CachePoint // BlockCachePoint
+	// Signature is the reasoning signature for BlockReasoning.
+	Signature string
+}
+
+// TextBlock returns a text content block.
+func TextBlock(s string) Block { return Block{Type: BlockText, Text: s} }
+
+// Image is inline image data. Format is png, jpeg, gif or webp.
+type Image struct {
+	Format string
+	Bytes  []byte
+}
+
+// Document is an inline document (pdf, csv, doc, docx, xls, xlsx, html, txt, md).
+type Document struct {
+	Format string
+	Name   string
+	Bytes  []byte
+}
+
+// ToolUse is the model's request to call a tool. Input is a JSON object.
+type ToolUse struct {
+	ID    string
+	Name  string
+	Input json.RawMessage
+}
+
+// ToolResult is the client's answer to a ToolUse.
+type ToolResult struct {
+	ToolUseID string
+	Content   []ToolResultContent
+	// Status is "" (success), "success" or "error".
+	Status string
+}
+
+// ToolResultContent is one part of a tool result: text, JSON or an image.
+type ToolResultContent struct {
+	Text  string
+	JSON  json.RawMessage
+	Image *Image
+}
+
+// CachePoint marks the end of a prefix Bedrock may cache. TTL is "" (the
+// default five minutes), "5m" or "1h".
+type CachePoint struct {
+	TTL string
+}
+
+// ToolConfig lists the tools the model may call.
+type ToolConfig struct {
+	Tools  []Tool
+	Choice ToolChoice
+}
+
+// Tool is a tool specification, or a cache checkpoint in the tool list.
+type Tool struct {
+	Name        string
+	Description string
+	// InputSchema is a JSON Schema object.
+	InputSchema json.RawMessage
+	CachePoint  *CachePoint
+}
+
+// ToolChoiceMode says how the model must use tools.
+type ToolChoiceMode string
+
+const (
+	ToolChoiceDefault ToolChoiceMode = ""     // not set: the model decides
+	ToolChoiceAuto    ToolChoiceMode = "auto" // the model decides
+	ToolChoiceAny     ToolChoiceMode = "any"  // the model must call some tool
+	ToolChoiceTool    ToolChoiceMode = "tool" // the model must call Name
+)
+
+// ToolChoice is Converse's toolChoice.
+type ToolChoice struct {
+	Mode ToolChoiceMode
+	Name string
+}
+
+// Mode is the consumption mode a request is priced under.
+type Mode string
+
+const (
+	ModeOnDemand    Mode = "on_demand"
+	ModeBatch       Mode = "batch"
+	ModeProvisioned Mode = "provisioned"
+)
+
+// Meta carries who asked and how; it is never sent upstream.
+type Meta struct {
+	RequestID string
+	Tenant    string
+	KeyID     string
+	// Route is the route the request was resolved through, if any.
+	Route string
+	// RequestedModel is Request.Model as the client sent it.
+	RequestedModel string
+	// BaselineModel is the catalog id the request would have used without
+	// Penny; savings are measured against it.
+	BaselineModel string
+	Tags          map[string]string
+	Mode          Mode
+	// API is the frontend that decoded the request: "openai" or "converse".
+	API string
+	// Stream is true when the client asked for a streamed answer.
+	Stream bool
+	// Received is when the frontend received the request.
+	Received time.Time
+	// Cache says whether the answer came from Penny's response cache.
+	Cache CacheStatus
+	// Provider is the upstream that answered: "bedrock", "sim", or the name
+	// of an OpenAI-compatible upstream.
+	Provider string
+}
+
+// CacheStatus is the response cache's verdict, sent as x-penny-cache.
+type CacheStatus string
+
+const (
+	CacheMiss   CacheStatus = "miss"
+	CacheHit    CacheStatus = "hit"
+	CacheBypass CacheStatus = "bypass"
+)
+
+// LastUserText returns the text of the last user message, or "".
+func (r *Request) LastUserText() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		m := r.Messages[i]
+		if m.Role != RoleUser {
+			continue
+		}
+		var s string
+		for _, b := range m.Content {
+			if b.Type == BlockText {
+				if s != "" {
+					s += "\n"
+				}
+				s += b.Text
+			}
+		}
+		return s
+	}
+	return ""
+}
+
+// HasImages reports whether any message carries an image.
+func (r *Request) HasImages() bool {
+	for _, m := range r.Messages {
+		for _, b := range m.Content {
+			if b.Type == BlockImage {
+				return true
+			}
+			if b.Type == BlockToolResult && b.ToolResult != nil {
+				for _, c := range b.ToolResult.Content {
+					if c.Image != nil {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
