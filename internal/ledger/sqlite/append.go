@@ -1,0 +1,90 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/ledger"
+)
+
+// Append stores records in one transaction and, on success, sets their IDs.
+// On failure nothing is stored and the IDs are left unchanged.
+func (s *Store) Append(ctx context.Context, records []ledger.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	defer tx.Rollback()
+
+	ids := make([]int64, len(records))
+	if err := insertRecords(ctx, tx, records, ids); err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: append: commit: %w", err)
+	}
+	for i := range records {
+		records[i].ID = ids[i]
+	}
+	return nil
+}
+
+const insertRecordSQL = `INSERT INTO requests (
+	time_us, request_id, tenant, key_id, route, api, stream,
+	model_requested, model, baseline_model, provider, mode,
+	status, error_kind, http_status, error_message,
+	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const insertTagSQL = `INSERT INTO request_tags (request_id, key, value) VALUES (?, ?, ?)`
+
+// insertRecords inserts records and their tags within tx and stores the
+// new row ids in ids, which has the same length as records.
+func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids []int64) error {
+	rec, err := tx.PrepareContext(ctx, insertRecordSQL)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	var tag *sql.Stmt // prepared on the first tag
+	defer func() {
+		if tag != nil {
+			tag.Close()
+		}
+	}()
+
+	for i := range records {
+		r := &records[i]
+		res, err := rec.ExecContext(ctx,
+			r.Time.UnixMicro(), r.RequestID, r.Tenant, r.KeyID, r.Route, r.API, r.Stream,
+			r.ModelRequested, r.Model, r.BaselineModel, r.Provider, r.Mode,
+			r.Status, r.ErrorKind, r.HTTPStatus, r.ErrorMessage,
+			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens,
+			micros(r.Latency), micros(r.TTFT), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", r.RequestID, err)
+		}
+		if ids[i], err = res.LastInsertId(); err != nil {
+			return err
+		}
+		for k, v := range r.Tags {
+			if tag == nil {
+				if tag, err = tx.PrepareContext(ctx, insertTagSQL); err != nil {
+					return err
+				}
+			}
+			if _, err := tag.ExecContext(ctx, ids[i], k, v); err != nil {
+				return fmt.Errorf("record %q: tag %q: %w", r.RequestID, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+func micros(d time.Duration) int64 { return d.Microseconds() }

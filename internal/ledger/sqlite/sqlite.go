@@ -1,0 +1,158 @@
+// Package sqlite is the SQLite implementation of ledger.Store, on the pure-Go
+// driver modernc.org/sqlite.
+//
+// A file database runs in WAL mode with synchronous=NORMAL: one connection
+// does every write, in BEGIN IMMEDIATE transactions, while a pool of
+// read-only connections serves queries without blocking it. Other processes
+// (e.g. `penny report` next to `penny serve`) may read the same file at the
+// same time.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/penny-gateway/penny/internal/ledger"
+)
+
+// MemoryPath is the path of a private in-memory database, for tests. It
+// lives on one connection and vanishes on Close.
+const MemoryPath = ":memory:"
+
+// busyTimeout is how long a statement waits for another connection's lock
+// (another process writing, a checkpoint) before failing with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// Store is a ledger.Store in a SQLite database. It is safe for concurrent use.
+type Store struct {
+	path string
+	wdb  *sql.DB // exactly one connection: all writes
+	rdb  *sql.DB // read-only pool; wdb itself for an in-memory database
+}
+
+var _ ledger.Store = (*Store)(nil)
+
+// Open opens, creating if needed, the SQLite database at path (MemoryPath
+// for an in-memory one) and migrates its schema to the latest version. It
+// fails with an error wrapping ErrSchemaTooNew when the database was
+// migrated by a newer Penny.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	s := &Store{path: path}
+	ctx := context.Background()
+
+	if path == MemoryPath {
+		db, err := sql.Open("sqlite", ":memory:?_pragma=foreign_keys(1)")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		// Every connection to ":memory:" is a database of its own: keep
+		// exactly one, forever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		s.wdb, s.rdb = db, db
+	} else {
+		common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
+		w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"+
+			"&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		s.wdb = w
+		// The writer connects first, so the file is in WAL mode before any
+		// reader opens it.
+		if err := w.PingContext(ctx); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		r, err := sql.Open("sqlite", fileURI(path)+"?"+common+"&_pragma=query_only(1)")
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		n := max(4, runtime.GOMAXPROCS(0))
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		s.rdb = r
+	}
+
+	if err := migrate(ctx, s.wdb); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenURL opens the database a storage URL names:
+//
+//	sqlite:///abs/path.db   absolute path
+//	sqlite://rel/path.db    path relative to the working directory
+//	sqlite:path.db          either
+//	sqlite::memory:         in-memory, also ":memory:" and "sqlite://:memory:"
+//	path.db                 a plain path
+//
+// Other schemes and query parameters are errors.
+func OpenURL(url string) (*Store, error) {
+	path, err := pathOf(url)
+	if err != nil {
+		return nil, err
+	}
+	return Open(path)
+}
+
+func pathOf(url string) (string, error) {
+	path := url
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		path = url[len("sqlite://"):]
+	case strings.HasPrefix(url, "sqlite:"):
+		path = url[len("sqlite:"):]
+	case strings.Contains(url, "://"):
+		return "", fmt.Errorf("sqlite: %q is not a sqlite URL", url)
+	}
+	if path == "" {
+		return "", fmt.Errorf("sqlite: %q names no database", url)
+	}
+	if path != url && strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("sqlite: %q: query parameters are not supported", url)
+	}
+	return path, nil
+}
+
+// fileURI returns path as a SQLite "file:" URI, escaping the characters that
+// would otherwise end the path.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// Path returns the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. It must not be called while other methods are
+// running.
+func (s *Store) Close() error {
+	// Let SQLite refresh the query planner's statistics if it thinks they
+	// are stale; cheap, and best effort.
+	_, _ = s.wdb.Exec("PRAGMA optimize")
+	var err error
+	if s.rdb != nil && s.rdb != s.wdb {
+		err = s.rdb.Close()
+	}
+	return errors.Join(err, s.wdb.Close())
+}
