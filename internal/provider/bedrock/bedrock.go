@@ -59,12 +59,18 @@ type Provider struct {
 
 var _ llm.Invoker = (*Provider)(nil)
 
+// DefaultRegion is used when no region is configured anywhere.
+const DefaultRegion = "us-east-1"
+
 // New returns a Provider. It loads the AWS configuration (region, shared
 // config files) but does not contact AWS or retrieve credentials; call
-// CheckCredentials for that. It fails when no region can be resolved.
+// CheckCredentials for that. When no region is configured it uses DefaultRegion.
 func New(ctx context.Context, o Options) (*Provider, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+		// Bedrock's home region when neither Options, the environment nor
+		// the shared config name one.
+		config.WithDefaultRegion(DefaultRegion),
 	}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))

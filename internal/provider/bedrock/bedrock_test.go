@@ -490,10 +490,10 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
-func TestNoRegion(t *testing.T) {
+func TestRegion(t *testing.T) {
 	isolate(t)
-	if _, err := New(context.Background(), Options{}); err == nil || !strings.Contains(err.Error(), "region") {
-		t.Fatalf("New without region = %v", err)
+	if p, err := New(context.Background(), Options{}); err != nil || p.Region() != DefaultRegion {
+		t.Fatalf("New without region = %v, %v", p, err)
 	}
 	t.Setenv("AWS_REGION", "eu-west-3")
 	p, err := New(context.Background(), Options{})

@@ -1,0 +1,68 @@
+// Command penny is a cost-optimizing gateway for Amazon Bedrock.
+//
+// Run `penny --help` for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/penny-gateway/penny/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "penny:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "penny",
+		Short: "Penny is a cost-optimizing gateway for Amazon Bedrock",
+		Long: `Penny sits between your applications and Amazon Bedrock and applies every cost
+lever it knows — the right model per request, caching, lean prompts, the right
+consumption mode — and records what each request cost and what it would have
+cost without Penny.
+
+Try it with no AWS account:  penny demo`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench())
+	return root
+}
+
+// loadConfig reads --config (if set) and the PENNY_* environment.
+func loadConfig(path string) (config.Config, error) {
+	return config.Load(path, os.Getenv)
+}
+
+func newLogger(w io.Writer, c config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/penny-gateway/penny/internal/app"
+	"github.com/penny-gateway/penny/internal/config"
+)
+
+func newServe() *cobra.Command {
+	var (
+		cfgPath  string
+		addr     string
+		simulate bool
+		db       string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway (OpenAI and Bedrock Converse APIs)",
+		Long: `Run the gateway on 127.0.0.1:8484 (or --addr).
+
+Clients call it with the APIs they already use:
+  POST /v1/chat/completions               OpenAI chat completions (stream and not)
+  GET  /v1/models                         catalog models and routes
+  POST /model/{modelId}/converse          Bedrock Converse (AWS SDKs: set the endpoint)
+  POST /model/{modelId}/converse-stream   Bedrock ConverseStream
+  GET  /healthz
+
+Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
+chain (environment, shared config and credentials files, SSO, IMDS) and region.
+With --simulate every catalog model is answered by Penny's built-in simulator:
+no AWS account is needed and nothing leaves the machine.
+
+Every request is written to the ledger (--db, default sqlite://penny.db);
+` + "`penny report`" + ` reads it.
+
+Environment variables override the config file:
+` + envHelp(),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			flags := cmd.Flags()
+			if flags.Changed("addr") {
+				cfg.Listen = addr
+			}
+			if flags.Changed("simulate") {
+				cfg.Simulate = simulate
+			}
+			if flags.Changed("db") {
+				cfg.Database = db
+			}
+			if flags.Changed("log-level") {
+				cfg.Log.Level = logLevel
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return serve(cmd, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "config file (YAML, strict: unknown keys are errors)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8484", "listen address")
+	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
+	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func envHelp() string {
+	var b strings.Builder
+	for _, e := range config.Env {
+		fmt.Fprintf(&b, "  %-24s %s\n", e.Name, e.Field)
+	}
+	return b.String()
+}
+
+func serve(cmd *cobra.Command, cfg config.Config) error {
+	ctx := cmd.Context()
+	log := newLogger(cmd.ErrOrStderr(), cfg)
+	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := a.Listen(); err != nil {
+		a.Shutdown(context.Background())
+		return err
+	}
+	mode := "Amazon Bedrock (region " + a.Region() + ")"
+	if cfg.Simulate {
+		mode = "SIMULATOR — answers are simulated, no AWS calls are made"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n", version, a.URL(), mode, cfg.Database)
+	errc := make(chan error, 1)
+	go func() { errc <- a.Serve() }()
+	select {
+	case err := <-errc:
+		a.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "penny: shutting down, draining in-flight requests…")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		return err
+	}
+	st := a.Ledger.Stats()
+	fmt.Fprintf(cmd.OutOrStdout(), "penny: stopped; %d ledger records written\n", st.Written)
+	return nil
+}

@@ -1,0 +1,193 @@
+// Package app assembles a running Penny from a Config: catalog, ledger,
+// providers, the gateway and its HTTP server. serve, demo and bench all
+// start Penny through it, so they run exactly the same code.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/gateway"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/provider/bedrock"
+	"github.com/penny-gateway/penny/internal/provider/openai"
+	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/tokens"
+)
+
+// App is an assembled Penny.
+type App struct {
+	Config  config.Config
+	Catalog *catalog.Catalog
+	Store   *sqlite.Store
+	Ledger  *ledger.Writer
+	Gateway *gateway.Server
+	Log     *slog.Logger
+
+	srv      *http.Server
+	listener net.Listener
+	region   string
+}
+
+// Options adjust assembly beyond the Config.
+type Options struct {
+	Logger *slog.Logger
+	// Bedrock overrides the Bedrock provider options (tests point it at a
+	// fake Bedrock).
+	Bedrock *bedrock.Options
+}
+
+// New builds every part. When the config does not simulate, it checks that
+// AWS credentials can be found and fails with a clear message if not.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cat, err := catalog.Load(cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	resolve := func(model string) error { _, err := cat.Resolve(model); return err }
+	routes, err := route.NewTable(cfg.Routes, resolve)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	gopts := gateway.Options{
+		Catalog: cat, Routes: routes, Region: cfg.Bedrock.Region, Logger: log,
+		MaxBodyBytes: cfg.Limits.MaxBodyBytes, RequestTimeout: cfg.Limits.RequestTimeout.D(),
+		Providers: map[string]llm.Invoker{},
+	}
+	if cfg.Simulate {
+		if err := cfg.Simulator.Faults.Validate(cat); err != nil {
+			return nil, fmt.Errorf("config: simulator.%w", err)
+		}
+		if gopts.Region == "" {
+			gopts.Region = "us-east-1"
+		}
+		counter, err := tokens.New()
+		if err != nil {
+			return nil, err
+		}
+		gopts.Simulate = sim.New(cat, counter, simOptions(cfg.Simulator))
+	} else {
+		bo := bedrock.Options{Region: cfg.Bedrock.Region, BaseEndpoint: cfg.Bedrock.Endpoint, Timeout: cfg.Bedrock.Timeout.D()}
+		if opts.Bedrock != nil {
+			bo = *opts.Bedrock
+		}
+		bp, err := bedrock.New(ctx, bo)
+		if err != nil {
+			return nil, err
+		}
+		if err := bp.CheckCredentials(ctx); err != nil {
+			return nil, err
+		}
+		gopts.Providers["bedrock"] = bp
+		if gopts.Region == "" {
+			gopts.Region = bp.Region()
+		}
+	}
+	for _, u := range cfg.Upstreams {
+		p, err := openai.New(openai.Options{Name: u.Name, BaseURL: u.BaseURL, APIKey: envOr(u.APIKeyEnv), Timeout: u.Timeout.D()})
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+		}
+		gopts.Providers[u.Name] = p
+	}
+	store, err := sqlite.OpenURL(cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", cfg.Database, err)
+	}
+	w := ledger.NewWriter(store, ledger.WriterOptions{
+		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
+		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
+	})
+	gopts.Recorder = w
+	gw, err := gateway.New(gopts)
+	if err != nil {
+		w.Close(ctx)
+		store.Close()
+		return nil, err
+	}
+	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Gateway: gw, Log: log, region: gopts.Region}, nil
+}
+
+// Listen binds the configured address (use "127.0.0.1:0" for a free port).
+func (a *App) Listen() error {
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
+	}
+	a.listener = ln
+	a.srv = &http.Server{
+		Handler:           a.Gateway.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// Addr is the bound address, after Listen.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// URL is http://Addr.
+func (a *App) URL() string { return "http://" + a.Addr() }
+
+// Serve serves until Shutdown; it returns nil after a clean shutdown.
+func (a *App) Serve() error {
+	if err := a.srv.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests, waits for in-flight ones (streams
+// included) until ctx ends, then flushes the ledger and closes the store.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	if a.srv != nil {
+		if err := a.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("draining requests: %w", err))
+		}
+	}
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := a.Ledger.Close(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flushing ledger: %w", err))
+	}
+	if err := a.Store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func simOptions(s config.Simulator) sim.Options {
+	o := sim.Options{Seed: s.Seed, TimeScale: 1, Faults: s.Faults}
+	if s.TimeScale != nil {
+		o.TimeScale = *s.TimeScale
+	}
+	return o
+}
+
+func envOr(name string) string {
+	if name == "" {
+		return ""
+	}
+	return os.Getenv(name)
+}
+
+// Region is the Bedrock region requests go to (for the simulator, the
+// configured or default region whose inference profiles are used).
+func (a *App) Region() string { return a.region }

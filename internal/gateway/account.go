@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+// accountStage prices every answer: it sets Cost and BaselineCost on the
+// Response (or on a stream's metadata event) from the model actually used
+// and the request's baseline model. It is the one place the gateway turns
+// tokens into money, through package catalog.
+func accountStage(cat *catalog.Catalog) llm.Stage {
+	return func(next llm.Invoker) llm.Invoker { return &account{cat: cat, next: next} }
+}
+
+type account struct {
+	cat  *catalog.Catalog
+	next llm.Invoker
+}
+
+// price fills cost fields for usage, and points req.Model at the model a
+// prompt router chose.
+func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, baseline llm.Money) {
+	if invoked != "" {
+		if t, err := a.cat.Resolve(invoked); err == nil && t.Model != nil {
+			req.Model = t.Model.ID
+			if req.Meta.BaselineModel == "" || req.Meta.BaselineModel == invoked {
+				req.Meta.BaselineModel = t.Model.ID
+			}
+		}
+	}
+	mode := req.Meta.Mode
+	if mode == "" {
+		mode = llm.ModeOnDemand
+	}
+	if t, err := a.cat.Resolve(req.Model); err == nil && t.Model != nil {
+		cost = t.Model.Cost(u, mode)
+	}
+	base := req.Meta.BaselineModel
+	if base == "" {
+		base = req.Model
+	}
+	if t, err := a.cat.Resolve(base); err == nil && t.Model != nil {
+		baseline = t.Model.BaselineCost(u)
+	}
+	return cost, baseline
+}
+
+func (a *account) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	resp, err := a.next.Invoke(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Cost, resp.BaselineCost = a.price(req, resp.Usage, resp.InvokedModel)
+	return resp, nil
+}
+
+func (a *account) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	s, err := a.next.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &accountStream{Stream: s, a: a, req: req}, nil
+}
+
+type accountStream struct {
+	llm.Stream
+	a   *account
+	req *llm.Request
+}
+
+func (s *accountStream) Recv() (llm.Event, error) {
+	ev, err := s.Stream.Recv()
+	if err == nil && ev.Type == llm.EventMetadata && ev.Usage != nil {
+		ev.Cost, ev.BaselineCost = s.a.price(s.req, *ev.Usage, ev.InvokedModel)
+	}
+	return ev, err
+}

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/penny-gateway/penny/internal/converse"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+// handleConverse serves POST /model/{modelId}/converse, Bedrock's own wire
+// API, so AWS SDK clients work by changing only their endpoint.
+func (s *Server) handleConverse(w http.ResponseWriter, r *http.Request) {
+	s.converse(w, r, false)
+}
+
+// handleConverseStream serves POST /model/{modelId}/converse-stream.
+func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
+	s.converse(w, r, true)
+}
+
+func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
+	c := s.newCall(r, "converse")
+	defer c.finish()
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	c.requested = modelParam(r)
+	c.req.Meta.Stream = stream
+
+	body, err := c.readBody(w, r)
+	if err != nil {
+		c.converseError(w, err)
+		return
+	}
+	req, err := converse.DecodeRequest(body.Bytes())
+	c.releaseBody(body)
+	if err == nil {
+		meta := c.req.Meta
+		meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
+		req.Meta = meta
+		req.Model = c.requested
+		req.Meta.RequestedModel = c.requested
+		c.req = req
+		err = c.applyHeaders()
+	}
+	if err != nil {
+		c.converseError(w, err)
+		return
+	}
+	if stream {
+		c.converseStream(ctx, w)
+		return
+	}
+	resp, err := s.chain.Invoke(ctx, c.req)
+	if err != nil {
+		c.converseError(w, err)
+		return
+	}
+	c.usage, c.cost, c.baseline = resp.Usage, resp.Cost, resp.BaselineCost
+	out, err := converse.EncodeResponse(resp)
+	if err != nil {
+		c.converseError(w, llm.Errorf(llm.KindInternal, "encoding answer: %w", err))
+		return
+	}
+	c.setHeaders(w)
+	c.setCostHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-RequestId", c.req.Meta.RequestID)
+	w.Write(out)
+}
+
+func (c *call) converseError(w http.ResponseWriter, err error) {
+	c.err = err
+	c.status, _ = converse.ErrorType(llm.KindOf(err))
+	c.setHeaders(w)
+	c.setCostHeaders(w.Header())
+	converse.WriteHTTPError(w, c.req.Meta.RequestID, err)
+}
+
+// converseStream answers with a binary event stream. Errors before the
+// first event are ordinary Bedrock error responses; later ones are
+// exception frames, as Bedrock sends them.
+func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
+	st, err := c.s.chain.Stream(ctx, c.req)
+	if err != nil {
+		c.converseError(w, err)
+		return
+	}
+	defer st.Close()
+	first, err := st.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
+		}
+		c.converseError(w, err)
+		return
+	}
+	h := w.Header()
+	c.setHeaders(w)
+	h.Set("Content-Type", "application/vnd.amazon.eventstream")
+	h.Set("x-amzn-RequestId", c.req.Meta.RequestID)
+	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
+	w.WriteHeader(http.StatusOK)
+	ew := converse.NewEventWriter(w)
+	ev := first
+	for {
+		if ev.Type == llm.EventMetadata {
+			if ev.Usage != nil {
+				c.usage = *ev.Usage
+			}
+			c.cost, c.baseline = ev.Cost, ev.BaselineCost
+		}
+		if c.firstTok.IsZero() && ev.Type == llm.EventBlockDelta {
+			c.firstTok = c.s.opts.Now()
+		}
+		if err = ew.WriteEvent(ev); err != nil {
+			err = llm.Errorf(llm.KindCanceled, "client went away: %w", err)
+			break
+		}
+		if ev, err = st.Recv(); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, io.EOF) {
+		c.err = err
+		c.status, _ = converse.ErrorType(llm.KindOf(err))
+		if llm.KindOf(err) != llm.KindCanceled {
+			ew.WriteError(err)
+		}
+	}
+	c.setCostHeaders(h)
+}

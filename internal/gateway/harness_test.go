@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/penny-gateway/penny/internal/bedrocktest"
+	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
+	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/provider/bedrock"
+	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/tokens"
+)
+
+// env is a running gateway on a real HTTP server with a real SQLite ledger.
+type env struct {
+	t      *testing.T
+	URL    string
+	Store  *sqlite.Store
+	Ledger *ledger.Writer
+	Fake   *bedrocktest.Server // set when the upstream is the fake Bedrock
+	Server *Server
+}
+
+type envOptions struct {
+	bedrock  bool // real Bedrock provider against bedrocktest, else the simulator
+	simOpts  sim.Options
+	routes   []route.Config
+	maxBody  int64
+	timeout  time.Duration
+	fakeOpts []bedrocktest.Option
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	cat := catalog.MustBuiltin()
+	store := sqlitetest.MustOpen(t)
+	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { w.Close(context.Background()) })
+	tbl, err := route.NewTable(o.routes, func(m string) error { _, err := cat.Resolve(m); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Catalog: cat, Routes: tbl, Recorder: w, MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Region: "us-east-1"}
+	e := &env{t: t, Store: store, Ledger: w}
+	if o.bedrock {
+		e.Fake = bedrocktest.New(t, o.fakeOpts...)
+		p, err := bedrock.New(context.Background(), bedrock.Options{Region: "us-east-1", BaseEndpoint: e.Fake.URL(),
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Providers = map[string]llm.Invoker{"bedrock": p}
+	} else {
+		counter, err := tokens.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Simulate = sim.New(cat, counter, o.simOpts)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	e.URL, e.Server = srv.URL, s
+	return e
+}
+
+// records flushes the ledger and returns every record, newest first.
+func (e *env) records() []ledger.Record {
+	e.t.Helper()
+	if err := e.Ledger.Flush(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	recs, err := e.Store.Records(context.Background(), ledger.RecordQuery{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return recs
+}
+
+// waitRecords returns the records once there are at least n. A client
+// can see the end of a response a moment before the handler that wrote it
+// has recorded it, so this polls for a bounded time.
+func (e *env) waitRecords(n int) []ledger.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := e.records()
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (e *env) record(id string) ledger.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.records() {
+			if r.RequestID == id {
+				return r
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("no ledger record for request %q", id)
+	return ledger.Record{}
+}

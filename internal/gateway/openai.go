@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/openaiwire"
+)
+
+// handleChat serves POST /v1/chat/completions, streamed or not.
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	c := s.newCall(r, "openai")
+	defer c.finish()
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+
+	body, err := c.readBody(w, r)
+	if err != nil {
+		c.openaiError(w, err)
+		return
+	}
+	req, opts, err := openaiwire.DecodeRequest(body.Bytes())
+	c.releaseBody(body)
+	if req != nil {
+		c.requested = req.Model
+		req.Meta, req.Meta.Tags = c.req.Meta, mergeTags(c.req.Meta.Tags, req.Meta.Tags)
+		req.Meta.Stream = opts.Stream
+		req.Meta.RequestedModel = req.Model
+		c.req = req
+	}
+	if err == nil {
+		err = c.applyHeaders()
+	}
+	if err != nil {
+		c.openaiError(w, err)
+		return
+	}
+	if opts.Stream {
+		c.openaiStream(ctx, w, opts)
+		return
+	}
+	resp, err := s.chain.Invoke(ctx, c.req)
+	if err != nil {
+		c.openaiError(w, err)
+		return
+	}
+	c.usage, c.cost, c.baseline = resp.Usage, resp.Cost, resp.BaselineCost
+	out := openaiwire.EncodeResponse(resp, "chatcmpl-"+c.req.Meta.RequestID, c.req.Model, c.received.Unix())
+	c.setHeaders(w)
+	c.setCostHeaders(w.Header())
+	writeJSON(w, http.StatusOK, out)
+}
+
+func mergeTags(a, b map[string]string) map[string]string {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+func (c *call) openaiError(w http.ResponseWriter, err error) {
+	status, body := openaiwire.ErrorFor(err)
+	c.err, c.status = err, status
+	c.setHeaders(w)
+	c.setCostHeaders(w.Header())
+	var e *llm.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))
+	}
+	writeJSON(w, status, body)
+}
+
+// openaiStream answers with server-sent events. Errors before the first
+// event get a normal JSON error response; later ones an SSE error event.
+func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts openaiwire.Options) {
+	st, err := c.s.chain.Stream(ctx, c.req)
+	if err != nil {
+		c.openaiError(w, err)
+		return
+	}
+	defer st.Close()
+	first, err := st.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
+		}
+		c.openaiError(w, err)
+		return
+	}
+	h := w.Header()
+	c.setHeaders(w)
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	bw := bufio.NewWriterSize(w, 4096)
+	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: opts.IncludeUsage}
+	send := func(ev llm.Event) error {
+		if ev.Type == llm.EventMetadata {
+			if ev.Usage != nil {
+				c.usage = *ev.Usage
+			}
+			c.cost, c.baseline = ev.Cost, ev.BaselineCost
+			enc.Model = c.req.Model
+		}
+		if c.firstTok.IsZero() && ev.Type == llm.EventBlockDelta {
+			c.firstTok = c.s.opts.Now()
+		}
+		for _, ch := range enc.Encode(ev) {
+			bw.WriteString("data: ")
+			b, _ := json.Marshal(ch)
+			bw.Write(b)
+			bw.WriteString("\n\n")
+		}
+		if err := bw.Flush(); err != nil {
+			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	ev := first
+	for {
+		if err = send(ev); err != nil {
+			break
+		}
+		ev, err = st.Recv()
+		if err != nil {
+			break
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		bw.WriteString("data: [DONE]\n\n")
+		bw.Flush()
+	} else {
+		c.err = err
+		c.status = openaiwire.StatusFor(llm.KindOf(err))
+		_, body := openaiwire.ErrorFor(err)
+		b, _ := json.Marshal(body)
+		bw.WriteString("data: ")
+		bw.Write(b)
+		bw.WriteString("\n\n")
+		bw.Flush()
+	}
+	c.setCostHeaders(h)
+}
+
+// handleModels serves GET /v1/models: catalog chat models and routes.
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	list := openaiwire.ModelList{Object: "list"}
+	for _, m := range s.opts.Catalog.Sorted() {
+		if !m.Capabilities.Chat {
+			continue
+		}
+		list.Data = append(list.Data, openaiwire.ModelEntry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.Vendor})
+	}
+	names := s.opts.Routes.Names()
+	sort.Strings(names)
+	for _, n := range names {
+		list.Data = append(list.Data, openaiwire.ModelEntry{ID: n, Object: "model", Created: created, OwnedBy: "penny-route"})
+	}
+	w.Header().Set(HeaderRequestID, newRequestID())
+	writeJSON(w, http.StatusOK, list)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"message":"encoding response failed","type":"server_error"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
