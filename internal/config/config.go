@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
@@ -56,22 +57,9 @@ type Simulator struct {
 	Seed int64 `yaml:"seed"`
 	// TimeScale multiplies simulated latencies: 1 is Bedrock-like, 0 is instant.
 	TimeScale *float64 `yaml:"time_scale"`
-	// Faults injects upstream failures, as probabilities from 0 to 1.
-	Faults Faults `yaml:"faults"`
-}
-
-// Faults are injected failure probabilities, overall and per catalog model.
-type Faults struct {
-	FaultRates `yaml:",inline"`
-	Models     map[string]FaultRates `yaml:"models"`
-}
-
-// FaultRates are probabilities from 0 to 1.
-type FaultRates struct {
-	Throttle    float64 `yaml:"throttle"`
-	ServerError float64 `yaml:"server_error"`
-	Timeout     float64 `yaml:"timeout"`
-	MidStream   float64 `yaml:"mid_stream"`
+	// Faults injects upstream failures, as probabilities from 0 to 1
+	// (see sim.Faults; checked against the catalog when Penny starts).
+	Faults sim.Faults `yaml:"faults"`
 }
 
 // Upstream is an OpenAI-compatible server (vLLM, Ollama, LiteLLM, …) that
@@ -269,17 +257,6 @@ func (c *Config) Validate() error {
 	}
 	if ts := c.Simulator.TimeScale; ts != nil && *ts < 0 {
 		errs = append(errs, errors.New("simulator.time_scale must not be negative"))
-	}
-	rates := []FaultRates{c.Simulator.Faults.FaultRates}
-	for _, r := range c.Simulator.Faults.Models {
-		rates = append(rates, r)
-	}
-	for _, r := range rates {
-		for _, p := range []float64{r.Throttle, r.ServerError, r.Timeout, r.MidStream} {
-			if p < 0 || p > 1 {
-				errs = append(errs, fmt.Errorf("simulator.faults: probability %g is not between 0 and 1", p))
-			}
-		}
 	}
 	names := map[string]bool{"bedrock": true}
 	for i, u := range c.Upstreams {

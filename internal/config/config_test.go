@@ -78,7 +78,6 @@ func TestStrictErrors(t *testing.T) {
 		{"unknown key", "listen: x\nlisten_addr: y\n", nil, "listen_addr"},
 		{"unknown nested key", "bedrock: {regoin: us-east-1}\n", nil, "regoin"},
 		{"bad duration", "limits: {request_timeout: forever}\n", nil, "duration"},
-		{"bad probability", "simulator: {faults: {throttle: 2}}\n", nil, "between 0 and 1"},
 		{"bad log level", "log: {level: loud}\n", nil, "log.level"},
 		{"bad upstream", "upstreams: [{name: x, type: grpc, base_url: ftp://x}]\n", nil, "type"},
 		{"bad env", "", map[string]string{"PENNY_SIMULATE": "maybe"}, "PENNY_SIMULATE"},

@@ -100,7 +100,10 @@ func TestChainOrder(t *testing.T) {
 			})
 		}
 	}
-	end := invokerFunc(func(context.Context, *Request) (*Response, error) { order = append(order, "end"); return &Response{}, nil })
+	end := invokerFunc(func(context.Context, *Request) (*Response, error) {
+		order = append(order, "end")
+		return &Response{}, nil
+	})
 	Chain(end, stage("a"), stage("b")).Invoke(context.Background(), &Request{})
 	if fmt.Sprint(order) != "[a b end]" {
 		t.Errorf("order %v", order)
