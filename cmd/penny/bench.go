@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -25,6 +26,7 @@ func newBench() *cobra.Command {
 		api                   string
 		stream                bool
 		maxDuration           time.Duration
+		cpuProfile            string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -40,6 +42,17 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runBench(cmd.Context(), out, benchOpts{requests, concurrency, rate, api, stream, maxDuration})
 		},
 	}
@@ -50,6 +63,7 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 	f.StringVar(&api, "api", "converse", "frontend to load: converse or openai")
 	f.BoolVar(&stream, "stream", false, "streamed requests")
 	f.DurationVar(&maxDuration, "max-duration", 60*time.Second, "longest a single run may take")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (stub, Penny and load) to this file")
 	return cmd
 }
 

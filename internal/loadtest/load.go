@@ -27,10 +27,13 @@ type Load struct {
 	Concurrency int
 	// Requests bounds the run (default 10,000).
 	Requests int
-	// Rate, if positive, paces requests open-loop at this many per second,
-	// and latency is measured from each request's scheduled start, so a
-	// stall is not hidden (no coordinated omission). Zero runs closed-loop
-	// as fast as the workers go.
+	// Rate, if positive, paces requests open-loop at this many per second.
+	// Latency is measured from when a request is actually sent; how late
+	// each send was against its schedule is reported separately as
+	// SendLag, so a stall that delays sending is not hidden. (Go timers
+	// wake up to a millisecond late, which would otherwise swamp
+	// sub-millisecond latencies.) Zero runs closed-loop as fast as the
+	// workers go.
 	Rate float64
 	// MaxDuration stops the run early (default 2 minutes).
 	MaxDuration time.Duration
@@ -47,12 +50,20 @@ type Result struct {
 	Throughput float64 // successful requests per second
 	P50, P90   time.Duration
 	P99, Max   time.Duration
+	// SendLagP99 is the 99th percentile of how late paced sends were.
+	SendLagP99 time.Duration
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d req, %d errors, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s",
-		r.Requests, r.Errors, r.Throughput, r.P50, r.P90, r.P99, r.Max)
+	s := fmt.Sprintf("%d req, %d errors, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s",
+		r.Requests, r.Errors, r.Throughput, us(r.P50), us(r.P90), us(r.P99), us(r.Max))
+	if r.SendLagP99 > 0 {
+		s += ", send lag p99 " + us(r.SendLagP99)
+	}
+	return s
 }
+
+func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 // NewClient returns an HTTP client with enough idle connections for
 // concurrency workers to one host.
@@ -95,8 +106,8 @@ func run(ctx context.Context, client *http.Client, l Load) Result {
 	ctx, cancel := context.WithTimeout(ctx, l.MaxDuration)
 	defer cancel()
 	type sample struct {
-		d   time.Duration
-		err error
+		d, lag time.Duration
+		err    error
 	}
 	samples := make([]sample, l.Requests)
 	var next atomic.Int64
@@ -115,19 +126,23 @@ func run(ctx context.Context, client *http.Client, l Load) Result {
 				if i >= l.Requests || ctx.Err() != nil {
 					return
 				}
-				begin := time.Now()
+				var lag time.Duration
 				if interval > 0 {
-					begin = start.Add(time.Duration(i) * interval)
-					if wait := time.Until(begin); wait > 0 {
+					due := start.Add(time.Duration(i) * interval)
+					if wait := time.Until(due); wait > 0 {
+						t := time.NewTimer(wait)
 						select {
-						case <-time.After(wait):
+						case <-t.C:
 						case <-ctx.Done():
+							t.Stop()
 							return
 						}
 					}
+					lag = time.Since(due)
 				}
+				begin := time.Now()
 				err := do(ctx, client, l)
-				samples[i] = sample{time.Since(begin), err}
+				samples[i] = sample{time.Since(begin), lag, err}
 			}
 		}()
 	}
@@ -135,6 +150,7 @@ func run(ctx context.Context, client *http.Client, l Load) Result {
 	elapsed := time.Since(start)
 	res := Result{Duration: elapsed}
 	lat := make([]time.Duration, 0, len(samples))
+	lags := make([]time.Duration, 0, len(samples))
 	for _, s := range samples {
 		if s.d == 0 && s.err == nil {
 			continue // not sent: stopped early
@@ -148,6 +164,11 @@ func run(ctx context.Context, client *http.Client, l Load) Result {
 			continue
 		}
 		lat = append(lat, s.d)
+		lags = append(lags, s.lag)
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	if n := len(lags); n > 0 {
+		res.SendLagP99 = lags[min(n-1, int(0.99*float64(n)))]
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if n := len(lat); n > 0 {
