@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -27,6 +28,7 @@ func newBench() *cobra.Command {
 		stream                bool
 		maxDuration           time.Duration
 		cpuProfile            string
+		upstream              string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,7 +55,7 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runBench(cmd.Context(), out, benchOpts{requests, concurrency, rate, api, stream, maxDuration})
+			return runBench(cmd.Context(), out, benchOpts{requests, concurrency, rate, api, upstream, stream, maxDuration})
 		},
 	}
 	f := cmd.Flags()
@@ -61,6 +63,7 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 	f.IntVar(&concurrency, "concurrency", 50, "concurrent connections")
 	f.Float64Var(&rate, "rate", 2000, "paced request rate for the added-latency runs (requests/s)")
 	f.StringVar(&api, "api", "converse", "frontend to load: converse or openai")
+	f.StringVar(&upstream, "upstream", "bedrock", "upstream Penny calls: bedrock (the AWS SDK) or openai (an OpenAI-compatible server)")
 	f.BoolVar(&stream, "stream", false, "streamed requests")
 	f.DurationVar(&maxDuration, "max-duration", 60*time.Second, "longest a single run may take")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (stub, Penny and load) to this file")
@@ -70,7 +73,7 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 type benchOpts struct {
 	requests, concurrency int
 	rate                  float64
-	api                   string
+	api, upstream         string
 	stream                bool
 	maxDuration           time.Duration
 }
@@ -89,6 +92,20 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Database = "sqlite://" + filepath.Join(dir, "bench.db")
+	model := "nova-micro"
+	switch o.upstream {
+	case "bedrock":
+	case "openai":
+		// A catalog model served by the stub as an OpenAI-compatible upstream.
+		model = "stub-micro"
+		cfg.Catalog = filepath.Join(dir, "catalog.yaml")
+		if err := os.WriteFile(cfg.Catalog, []byte(stubCatalog), 0o600); err != nil {
+			return err
+		}
+		cfg.Upstreams = []config.Upstream{{Name: "stub", Type: "openai", BaseURL: stub.URL() + "/v1"}}
+	default:
+		return fmt.Errorf("--upstream %q is not bedrock or openai", o.upstream)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := app.New(ctx, cfg, app.Options{Logger: log, Bedrock: &bedrock.Options{
 		Region: "us-east-1", BaseEndpoint: stub.URL(),
@@ -107,22 +124,26 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 	if o.stream {
 		suffix = "converse-stream"
 	}
+	// direct calls the stub with its own API; through calls Penny.
 	direct := loadtest.Load{URL: stub.URL() + "/model/amazon.nova-micro-v1%3A0/" + suffix, Body: []byte(benchConverseBody),
 		Concurrency: o.concurrency, Requests: o.requests, Rate: o.rate, MaxDuration: o.maxDuration}
+	if o.upstream == "openai" {
+		direct.URL, direct.Body = stub.URL()+"/v1/chat/completions", []byte(benchOpenAIBody("stub-micro", o.stream))
+	}
 	through := direct
-	through.URL = a.URL() + "/model/nova-micro/" + suffix
 	switch o.api {
 	case "converse":
+		through.URL, through.Body = a.URL()+"/model/"+model+"/"+suffix, []byte(benchConverseBody)
 	case "openai":
-		through.URL = a.URL() + "/v1/chat/completions"
-		through.Body = []byte(benchOpenAIBody(o.stream))
+		through.URL, through.Body = a.URL()+"/v1/chat/completions", []byte(benchOpenAIBody(model, o.stream))
 	default:
 		return fmt.Errorf("--api %q is not converse or openai", o.api)
 	}
 	through.Headers = map[string][]string{"Content-Type": {"application/json"}}
 	client := loadtest.NewClient(o.concurrency)
 
-	fmt.Fprintf(out, "penny bench: api=%s stream=%v, %d requests per run, GOMAXPROCS=%d\n", o.api, o.stream, o.requests, runtimeProcs())
+	fmt.Fprintf(out, "penny bench: api=%s upstream=%s stream=%v, %d requests per run, GOMAXPROCS=%d, GC percent %d\n",
+		o.api, o.upstream, o.stream, o.requests, runtime.GOMAXPROCS(0), gcPercent())
 	d := loadtest.Run(ctx, client, direct)
 	fmt.Fprintf(out, "  stub directly   @ %.0f/s: %s\n", o.rate, d)
 	p := loadtest.Run(ctx, client, through)
@@ -145,8 +166,20 @@ const benchConverseBody = `{"system":[{"text":"You are the support assistant of 
 	`"messages":[{"role":"user","content":[{"text":"Where is my order 12345? It was due yesterday."}]}],` +
 	`"inferenceConfig":{"maxTokens":256,"temperature":0.2}}`
 
-func benchOpenAIBody(stream bool) string {
-	s := `{"model":"nova-micro","messages":[{"role":"system","content":"You are the support assistant of Acme Cloud. Answer briefly."},` +
+const stubCatalog = `models:
+  - id: stub-micro
+    name: Stub model on an OpenAI-compatible upstream
+    provider: stub
+    bedrock_id: stub-micro
+    tier: economy
+    context_window: 128000
+    max_output_tokens: 10000
+    capabilities: {chat: true, streaming: true}
+    prices: {input: "0.035", output: "0.14"}
+`
+
+func benchOpenAIBody(model string, stream bool) string {
+	s := `{"model":"` + model + `","messages":[{"role":"system","content":"You are the support assistant of Acme Cloud. Answer briefly."},` +
 		`{"role":"user","content":"Where is my order 12345? It was due yesterday."}],"max_tokens":256,"temperature":0.2`
 	if stream {
 		s += `,"stream":true,"stream_options":{"include_usage":true}`

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/penny-gateway/penny/internal/converse"
@@ -40,7 +41,10 @@ type Options struct {
 	// (environment, shared config and SSO, web identity, container and
 	// instance roles), resolved lazily on the first call.
 	Credentials aws.CredentialsProvider
-	// HTTPClient, if set, sends the requests.
+	// HTTPClient, if set, sends the requests. The default keeps up to
+	// MaxIdleConnsPerHost idle connections to Bedrock, far more than the
+	// SDK's default of 10, so that a busy gateway reuses connections instead
+	// of opening new ones under load.
 	HTTPClient aws.HTTPClient
 	// Timeout, if positive, bounds each call: all of Invoke, and for Stream
 	// the wait for the answer to start and then for each next event, so
@@ -58,6 +62,10 @@ type Provider struct {
 }
 
 var _ llm.Invoker = (*Provider)(nil)
+
+// MaxIdleConnsPerHost is the default client's idle connection pool per
+// Bedrock endpoint.
+const MaxIdleConnsPerHost = 256
 
 // DefaultRegion is used when no region is configured anywhere.
 const DefaultRegion = "us-east-1"
@@ -78,9 +86,14 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	if o.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
 	}
-	if o.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 2 * MaxIdleConnsPerHost
+			t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+		})
 	}
+	opts = append(opts, config.WithHTTPClient(hc))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bedrock: load AWS config: %w", err)
@@ -99,6 +112,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		}
 		c.Retryer = aws.NopRetryer{}
 		c.RetryMaxAttempts = 1
+		c.APIOptions = append(c.APIOptions, trimStack)
 	})
 	// AWS_BEARER_TOKEN_BEDROCK switches the SDK to bearer auth (a Bedrock
 	// API key); then SigV4 credentials are not needed.
@@ -271,4 +285,24 @@ func parseRetryAfter(s string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// trimStack removes per-call SDK middleware Penny does not need, to cut the
+// SDK's share of Penny's added latency: input validation (the gateway has
+// validated the request already, and Bedrock validates it again), the
+// amz-sdk-invocation-id header (a random UUID per call; Penny's own request
+// id is in the ledger) and Lambda recursion detection (Penny does not run
+// inside Lambda's invocation path). Signing, endpoint resolution, error
+// and request-id handling are untouched.
+func trimStack(s *middleware.Stack) error {
+	if _, err := s.Initialize.Remove("OperationInputValidation"); err != nil {
+		return err
+	}
+	if _, err := s.Build.Remove("ClientRequestID"); err != nil {
+		return err
+	}
+	if _, err := s.Build.Remove("RecursionDetection"); err != nil {
+		return err
+	}
+	return nil
 }
