@@ -1,0 +1,153 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/provider/bedrock"
+	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/route"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func simConfig(t *testing.T, timeScale float64) config.Config {
+	cfg := config.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Simulate = true
+	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
+	cfg.Simulator.TimeScale = &timeScale
+	return cfg
+}
+
+// TestShutdownDrainsAndLosesNothing starts slow streamed requests, shuts
+// down while they are in flight, and checks every one finished and is in
+// the ledger.
+func TestShutdownDrainsAndLosesNothing(t *testing.T) {
+	cfg := simConfig(t, 0.3)
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+
+	const n = 20
+	var wg sync.WaitGroup
+	results := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := `{"model":"nova-pro","stream":true,"messages":[{"role":"user","content":"Explain step by step how TLS works, part ` + string(rune('a'+i)) + `"}]}`
+			resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				results <- "error: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.HasSuffix(b, []byte("data: [DONE]\n\n")) {
+				results <- "truncated stream"
+				return
+			}
+			results <- "ok"
+		}(i)
+	}
+	time.Sleep(150 * time.Millisecond) // the streams are under way
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != "ok" {
+			t.Errorf("client saw %s", r)
+		}
+	}
+	store, err := sqlite.OpenURL(cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	recs, err := store.Records(context.Background(), ledger.RecordQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != n {
+		t.Fatalf("ledger has %d records, want %d", len(recs), n)
+	}
+	for _, r := range recs {
+		if r.Status != ledger.StatusOK || r.OutputTokens == 0 || r.Cost <= 0 {
+			t.Errorf("record %+v", r)
+		}
+	}
+}
+
+func TestMissingCredentialsFailsAtStart(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
+	_, err := New(context.Background(), cfg, Options{Logger: quiet(), Bedrock: &bedrock.Options{
+		Region:      "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{}, io.ErrUnexpectedEOF }),
+	}})
+	if err == nil || !strings.Contains(err.Error(), "credentials") {
+		t.Fatalf("err = %v, want a clear credentials error", err)
+	}
+}
+
+func TestBadConfigIsRefused(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Simulator.Faults.Models = map[string]sim.FaultRates{"gpt-9": {Throttle: 0.5}}
+	if _, err := New(context.Background(), cfg, Options{Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "gpt-9") {
+		t.Errorf("unknown model in faults: %v", err)
+	}
+	cfg = simConfig(t, 0)
+	cfg.Routes = []route.Config{{Name: "r", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "gpt-9"}}}}
+	if _, err := New(context.Background(), cfg, Options{Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "gpt-9") {
+		t.Errorf("unknown model in route: %v", err)
+	}
+}
+
+func TestModelsEndpointAndHealth(t *testing.T) {
+	a, err := New(context.Background(), simConfig(t, 0), Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	defer a.Shutdown(context.Background())
+	resp, err := http.Get(a.URL() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp, err = http.Get(a.URL() + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Data []struct{ ID string } }
+	json.NewDecoder(resp.Body).Decode(&list)
+	if len(list.Data) < 10 {
+		t.Errorf("models: %+v", list)
+	}
+}
