@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -108,8 +110,10 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 		return err
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), "penny: shutting down, draining in-flight requests…")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A second signal kills the process at once.
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	fmt.Fprintf(cmd.OutOrStdout(), "penny: shutting down, draining in-flight requests (up to %s; signal again to quit now)…\n", cfg.Limits.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout.D())
 	defer cancel()
 	if err := a.Shutdown(sctx); err != nil {
 		return err

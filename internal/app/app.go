@@ -38,6 +38,9 @@ type App struct {
 	srv      *http.Server
 	listener net.Listener
 	region   string
+	// cancel ends the base context of every request: used when a
+	// graceful shutdown runs out of time.
+	cancel context.CancelFunc
 }
 
 // Options adjust assembly beyond the Config.
@@ -59,26 +62,25 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	resolve := func(model string) error { _, err := cat.Resolve(model); return err }
-	routes, err := route.NewTable(cfg.Routes, resolve)
+	routes, err := route.NewTable(cfg.Routes, cat.CanonicalID)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	counter, err := tokens.New()
+	if err != nil {
+		return nil, err
 	}
 	gopts := gateway.Options{
 		Catalog: cat, Routes: routes, Region: cfg.Bedrock.Region, Logger: log,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes, RequestTimeout: cfg.Limits.RequestTimeout.D(),
-		Providers: map[string]llm.Invoker{},
+		Providers: map[string]llm.Invoker{}, Counter: counter, AccessLog: cfg.Log.Requests,
 	}
 	if cfg.Simulate {
 		if err := cfg.Simulator.Faults.Validate(cat); err != nil {
 			return nil, fmt.Errorf("config: simulator.%w", err)
 		}
 		if gopts.Region == "" {
-			gopts.Region = "us-east-1"
-		}
-		counter, err := tokens.New()
-		if err != nil {
-			return nil, err
+			gopts.Region = bedrock.DefaultRegion
 		}
 		gopts.Simulate = sim.New(cat, counter, simOptions(cfg.Simulator))
 	} else {
@@ -91,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 		if err := bp.CheckCredentials(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w\n(to try Penny without AWS, run `penny serve --simulate` or `penny demo`)", err)
 		}
 		gopts.Providers["bedrock"] = bp
 		if gopts.Region == "" {
@@ -99,11 +101,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	for _, u := range cfg.Upstreams {
-		p, err := openai.New(openai.Options{Name: u.Name, BaseURL: u.BaseURL, APIKey: envOr(u.APIKeyEnv), Timeout: u.Timeout.D()})
+		key := ""
+		if u.APIKeyEnv != "" {
+			if key = os.Getenv(u.APIKeyEnv); key == "" {
+				return nil, fmt.Errorf("upstream %s: api_key_env names %s, which is not set", u.Name, u.APIKeyEnv)
+			}
+		}
+		p, err := openai.New(openai.Options{Name: u.Name, BaseURL: u.BaseURL, APIKey: key, Timeout: u.Timeout.D()})
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
 		}
 		gopts.Providers[u.Name] = p
+	}
+	if !cfg.Simulate {
+		for _, m := range cat.Models() {
+			if _, ok := gopts.Providers[m.Provider]; !ok {
+				return nil, fmt.Errorf("catalog model %s is served by provider %q, but no upstream of that name is configured (upstreams:)", m.ID, m.Provider)
+			}
+		}
 	}
 	store, err := sqlite.OpenURL(cfg.Database)
 	if err != nil {
@@ -130,8 +145,11 @@ func (a *App) Listen() error {
 		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
 	}
 	a.listener = ln
+	base, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
 	a.srv = &http.Server{
 		Handler:           a.Gateway.Handler(),
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
@@ -153,16 +171,27 @@ func (a *App) Serve() error {
 	return nil
 }
 
-// Shutdown stops accepting requests, waits for in-flight ones (streams
-// included) until ctx ends, then flushes the ledger and closes the store.
+// Shutdown stops accepting requests and waits for in-flight ones (streams
+// included) until ctx ends; requests still running then are cancelled,
+// and recorded as such. Then it flushes the ledger and closes the store:
+// no served request is missing from the ledger.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.srv != nil {
 		if err := a.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("draining requests: %w", err))
+			a.Log.Warn("shutdown: cancelling requests still in flight", "err", err)
+			a.cancel()
+			a.srv.Close()
 		}
+		a.cancel()
 	}
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Handlers write their record as they return; wait for the last ones.
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelWait()
+	if err := a.Gateway.Wait(waitCtx); err != nil {
+		errs = append(errs, err)
+	}
+	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Ledger.Close(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("flushing ledger: %w", err))
@@ -179,13 +208,6 @@ func simOptions(s config.Simulator) sim.Options {
 		o.TimeScale = *s.TimeScale
 	}
 	return o
-}
-
-func envOr(name string) string {
-	if name == "" {
-		return ""
-	}
-	return os.Getenv(name)
 }
 
 // Region is the Bedrock region requests go to (for the simulator, the

@@ -151,3 +151,52 @@ func TestModelsEndpointAndHealth(t *testing.T) {
 		t.Errorf("models: %+v", list)
 	}
 }
+
+// TestShutdownCancelsOverdueStreams: a stream that outlives the drain time
+// is cancelled, and still recorded, priced on what was sent.
+func TestShutdownCancelsOverdueStreams(t *testing.T) {
+	cfg := simConfig(t, 5) // five times slower than Bedrock: the stream takes many seconds
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	got := make(chan string, 1)
+	go func() {
+		body := `{"model":"nova-pro","stream":true,"messages":[{"role":"user","content":"Write a long essay, step by step, on the history of networking."}]}`
+		resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(3 * time.Second) // past the first tokens
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	<-got
+	store, err := sqlite.OpenURL(cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	recs, err := store.Records(context.Background(), ledger.RecordQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Status != ledger.StatusError || recs[0].InputTokens == 0 || recs[0].Cost <= 0 {
+		t.Fatalf("ledger: %+v", recs)
+	}
+}

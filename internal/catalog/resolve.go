@@ -144,3 +144,16 @@ func (m *Model) UpstreamFor(region string) string {
 	}
 	return m.BedrockID
 }
+
+// CanonicalID returns the catalog id of a model name, for configuration
+// that must name a priced catalog model (route tiers and baselines).
+func (c *Catalog) CanonicalID(name string) (string, error) {
+	t, err := c.Resolve(name)
+	if err != nil {
+		return "", err
+	}
+	if t.Model == nil {
+		return "", llm.Errorf(llm.KindValidation, "%q is a prompt router, not a model: name the models it chooses between instead", name)
+	}
+	return t.Model.ID, nil
+}

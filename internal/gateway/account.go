@@ -7,16 +7,18 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
-// accountStage prices every answer: it sets Cost and BaselineCost on the
-// Response (or on a stream's metadata event) from the model actually used
-// and the request's baseline model. It is the one place the gateway turns
-// tokens into money, through package catalog.
-func accountStage(cat *catalog.Catalog) llm.Stage {
-	return func(next llm.Invoker) llm.Invoker { return &account{cat: cat, next: next} }
+// account prices every answer: as a stage it sets Cost and BaselineCost on
+// the Response (or on a stream's metadata event) from the model actually
+// used and the request's baseline model. It is the one place the gateway
+// turns tokens into money, through package catalog.
+type account struct {
+	cat *catalog.Catalog
 }
 
-type account struct {
-	cat  *catalog.Catalog
+func (a *account) stage(next llm.Invoker) llm.Invoker { return &accountInvoker{a: a, next: next} }
+
+type accountInvoker struct {
+	a    *account
 	next llm.Invoker
 }
 
@@ -26,7 +28,9 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 	if invoked != "" {
 		if t, err := a.cat.Resolve(invoked); err == nil && t.Model != nil {
 			req.Model = t.Model.ID
-			if req.Meta.BaselineModel == "" || req.Meta.BaselineModel == invoked {
+			// A prompt router has no price of its own: without a route's
+			// baseline, the baseline is the model it chose.
+			if req.Meta.BaselineModel == "" {
 				req.Meta.BaselineModel = t.Model.ID
 			}
 		}
@@ -48,21 +52,21 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 	return cost, baseline
 }
 
-func (a *account) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	resp, err := a.next.Invoke(ctx, req)
+func (ai *accountInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	resp, err := ai.next.Invoke(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	resp.Cost, resp.BaselineCost = a.price(req, resp.Usage, resp.InvokedModel)
+	resp.Cost, resp.BaselineCost = ai.a.price(req, resp.Usage, resp.InvokedModel)
 	return resp, nil
 }
 
-func (a *account) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	s, err := a.next.Stream(ctx, req)
+func (ai *accountInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	s, err := ai.next.Stream(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return &accountStream{Stream: s, a: a, req: req}, nil
+	return &accountStream{Stream: s, a: ai.a, req: req}, nil
 }
 
 type accountStream struct {

@@ -37,13 +37,9 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
 	req, err := converse.DecodeRequest(body.Bytes())
 	c.releaseBody(body)
 	if err == nil {
-		meta := c.req.Meta
-		meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
-		req.Meta = meta
 		req.Model = c.requested
-		req.Meta.RequestedModel = c.requested
-		c.req = req
-		err = c.applyHeaders()
+		c.adopt(req)
+		err = c.headerErr
 	}
 	if err != nil {
 		c.converseError(w, err)
@@ -72,6 +68,7 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
 }
 
 func (c *call) converseError(w http.ResponseWriter, err error) {
+	err = withRetryAfter(err)
 	c.err = err
 	c.status, _ = converse.ErrorType(llm.KindOf(err))
 	c.setHeaders(w)
@@ -106,15 +103,7 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 	ew := converse.NewEventWriter(w)
 	ev := first
 	for {
-		if ev.Type == llm.EventMetadata {
-			if ev.Usage != nil {
-				c.usage = *ev.Usage
-			}
-			c.cost, c.baseline = ev.Cost, ev.BaselineCost
-		}
-		if c.firstTok.IsZero() && ev.Type == llm.EventBlockDelta {
-			c.firstTok = c.s.opts.Now()
-		}
+		c.observe(ev)
 		if err = ew.WriteEvent(ev); err != nil {
 			err = llm.Errorf(llm.KindCanceled, "client went away: %w", err)
 			break
@@ -124,11 +113,13 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 		}
 	}
 	if !errors.Is(err, io.EOF) {
+		// The status already sent, 200, stays the record's; the error
+		// kind says what went wrong.
 		c.err = err
-		c.status, _ = converse.ErrorType(llm.KindOf(err))
 		if llm.KindOf(err) != llm.KindCanceled {
 			ew.WriteError(err)
 		}
+		c.settleStream()
 	}
 	c.setCostHeaders(h)
 }

@@ -222,7 +222,27 @@ func TestConverseMidStreamException(t *testing.T) {
 	}
 	recs := e.waitRecords(1)
 	if len(recs) != 1 || recs[0].Status != ledger.StatusError || recs[0].ErrorKind != string(llm.KindModelError) {
-		t.Errorf("ledger %+v", recs)
+		t.Fatalf("ledger %+v", recs)
+	}
+	// Bedrock bills what it processed before the failure: Penny counts it.
+	if r := recs[0]; !r.UsageEstimated || r.InputTokens == 0 || r.Cost <= 0 || r.HTTPStatus != 200 {
+		t.Errorf("cut-short stream not priced: %+v", r)
+	}
+}
+
+func TestConverseUnknownOperation(t *testing.T) {
+	e := newEnv(t, envOptions{bedrock: true})
+	for _, tc := range []struct{ method, path string }{{"POST", "/model/nova-micro/invoke"}, {"GET", "/model/nova-micro/converse"}} {
+		req, _ := http.NewRequest(tc.method, e.URL+tc.path, strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("x-amzn-ErrorType"), "UnknownOperationException") || !strings.Contains(string(body), "converse") {
+			t.Errorf("%s %s: %d %s %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), body)
+		}
 	}
 }
 
@@ -240,7 +260,8 @@ func TestConversePromptRouter(t *testing.T) {
 		t.Errorf("router ARN not passed through: %s", call.ModelID)
 	}
 	rec := e.record(h.Get(HeaderRequestID))
-	if rec.Model != "claude-3-5-haiku" || rec.ModelRequested != router || rec.Cost <= 0 {
+	if rec.Model != "claude-3-5-haiku" || rec.ModelRequested != router || rec.Cost <= 0 ||
+		rec.BaselineModel != "claude-3-5-haiku" || rec.BaselineCost != rec.Cost {
 		t.Errorf("ledger %+v", rec)
 	}
 }

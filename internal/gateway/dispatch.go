@@ -38,9 +38,9 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 		}
 		req.Model = t.Model.ID
 		providerName = t.Model.Provider
-	}
-	if req.Meta.BaselineModel == "" {
-		req.Meta.BaselineModel = req.Model
+		if req.Meta.BaselineModel == "" {
+			req.Meta.BaselineModel = req.Model
+		}
 	}
 	if d.simulate != nil {
 		req.Meta.Provider = "sim"

@@ -47,12 +47,17 @@ func newEnv(t *testing.T, o envOptions) *env {
 	store := sqlitetest.MustOpen(t)
 	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { w.Close(context.Background()) })
-	tbl, err := route.NewTable(o.routes, func(m string) error { _, err := cat.Resolve(m); return err })
+	tbl, err := route.NewTable(o.routes, cat.CanonicalID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := Options{Catalog: cat, Routes: tbl, Recorder: w, MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Region: "us-east-1"}
 	e := &env{t: t, Store: store, Ledger: w}
+	counter, err := tokens.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Counter = counter
 	if o.bedrock {
 		e.Fake = bedrocktest.New(t, o.fakeOpts...)
 		p, err := bedrock.New(context.Background(), bedrock.Options{Region: "us-east-1", BaseEndpoint: e.Fake.URL(),
@@ -62,10 +67,6 @@ func newEnv(t *testing.T, o envOptions) *env {
 		}
 		opts.Providers = map[string]llm.Invoker{"bedrock": p}
 	} else {
-		counter, err := tokens.New()
-		if err != nil {
-			t.Fatal(err)
-		}
 		opts.Simulate = sim.New(cat, counter, o.simOpts)
 	}
 	s, err := New(opts)

@@ -27,16 +27,14 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, opts, err := openaiwire.DecodeRequest(body.Bytes())
-	c.releaseBody(body)
-	if req != nil {
-		c.requested = req.Model
-		req.Meta, req.Meta.Tags = c.req.Meta, mergeTags(c.req.Meta.Tags, req.Meta.Tags)
-		req.Meta.Stream = opts.Stream
-		req.Meta.RequestedModel = req.Model
-		c.req = req
+	if err != nil {
+		c.requested = sniffModel(body.Bytes())
 	}
+	c.releaseBody(body)
 	if err == nil {
-		err = c.applyHeaders()
+		req.Meta.Stream = opts.Stream
+		c.adopt(req)
+		err = c.headerErr
 	}
 	if err != nil {
 		c.openaiError(w, err)
@@ -72,6 +70,7 @@ func mergeTags(a, b map[string]string) map[string]string {
 }
 
 func (c *call) openaiError(w http.ResponseWriter, err error) {
+	err = withRetryAfter(err)
 	status, body := openaiwire.ErrorFor(err)
 	c.err, c.status = err, status
 	c.setHeaders(w)
@@ -84,7 +83,8 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 }
 
 // openaiStream answers with server-sent events. Errors before the first
-// event get a normal JSON error response; later ones an SSE error event.
+// event get a normal JSON error response; later ones an SSE error event
+// (the HTTP status already sent, 200, is what the ledger records).
 func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts openaiwire.Options) {
 	st, err := c.s.chain.Stream(ctx, c.req)
 	if err != nil {
@@ -104,34 +104,30 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 	c.setHeaders(w)
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
 	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	bw := bufio.NewWriterSize(w, 4096)
 	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: opts.IncludeUsage}
+	writeData := func(v any) {
+		b, _ := json.Marshal(v)
+		bw.WriteString("data: ")
+		bw.Write(b)
+		bw.WriteString("\n\n")
+	}
 	send := func(ev llm.Event) error {
+		c.observe(ev)
 		if ev.Type == llm.EventMetadata {
-			if ev.Usage != nil {
-				c.usage = *ev.Usage
-			}
-			c.cost, c.baseline = ev.Cost, ev.BaselineCost
 			enc.Model = c.req.Model
 		}
-		if c.firstTok.IsZero() && ev.Type == llm.EventBlockDelta {
-			c.firstTok = c.s.opts.Now()
-		}
 		for _, ch := range enc.Encode(ev) {
-			bw.WriteString("data: ")
-			b, _ := json.Marshal(ch)
-			bw.Write(b)
-			bw.WriteString("\n\n")
+			writeData(ch)
 		}
 		if err := bw.Flush(); err != nil {
 			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
 		}
-		if flusher != nil {
-			flusher.Flush()
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
 		}
 		return nil
 	}
@@ -140,8 +136,7 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 		if err = send(ev); err != nil {
 			break
 		}
-		ev, err = st.Recv()
-		if err != nil {
+		if ev, err = st.Recv(); err != nil {
 			break
 		}
 	}
@@ -150,13 +145,12 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 		bw.Flush()
 	} else {
 		c.err = err
-		c.status = openaiwire.StatusFor(llm.KindOf(err))
-		_, body := openaiwire.ErrorFor(err)
-		b, _ := json.Marshal(body)
-		bw.WriteString("data: ")
-		bw.Write(b)
-		bw.WriteString("\n\n")
-		bw.Flush()
+		if llm.KindOf(err) != llm.KindCanceled {
+			_, body := openaiwire.ErrorFor(err)
+			writeData(body)
+			bw.Flush()
+		}
+		c.settleStream()
 	}
 	c.setCostHeaders(h)
 }
@@ -172,11 +166,11 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, openaiwire.ModelEntry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.Vendor})
 	}
 	names := s.opts.Routes.Names()
+	w.Header().Set(HeaderRequestID, newRequestID())
 	sort.Strings(names)
 	for _, n := range names {
 		list.Data = append(list.Data, openaiwire.ModelEntry{ID: n, Object: "model", Created: created, OwnedBy: "penny-route"})
 	}
-	w.Header().Set(HeaderRequestID, newRequestID())
 	writeJSON(w, http.StatusOK, list)
 }
 

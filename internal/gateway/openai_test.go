@@ -210,7 +210,10 @@ func TestOpenAIErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.Post(e.URL+"/v1/chat/completions", "application/json", strings.NewReader(tc.body))
+			req, _ := http.NewRequest("POST", e.URL+"/v1/chat/completions", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(HeaderTenant, "acme")
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,12 +231,16 @@ func TestOpenAIErrors(t *testing.T) {
 			if resp.StatusCode != tc.status || !strings.Contains(body.Error.Message, tc.msg) || body.Error.Type == "" {
 				t.Errorf("got %d %+v, want %d mentioning %q", resp.StatusCode, body.Error, tc.status, tc.msg)
 			}
-			if tc.status == 429 && resp.Header.Get("Retry-After") == "" && false {
-				t.Error("no Retry-After")
+			if tc.status == 429 && resp.Header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After = %q", resp.Header.Get("Retry-After"))
 			}
 			rec := e.record(resp.Header.Get(HeaderRequestID))
 			if rec.Status != ledger.StatusError || rec.ErrorKind != string(tc.kind) || rec.HTTPStatus != tc.status {
 				t.Errorf("ledger: status %s kind %s http %d, want kind %s", rec.Status, rec.ErrorKind, rec.HTTPStatus, tc.kind)
+			}
+			// Attributed even when the body could not be decoded.
+			if rec.Tenant != "acme" || (tc.name != "malformed JSON" && tc.name != "oversized body" && rec.ModelRequested == "") {
+				t.Errorf("ledger attribution: tenant %q model %q", rec.Tenant, rec.ModelRequested)
 			}
 		})
 	}
@@ -260,6 +267,58 @@ func TestOpenAIMidStreamError(t *testing.T) {
 	}
 	recs := e.waitRecords(1)
 	if len(recs) != 1 || recs[0].Status != ledger.StatusError || recs[0].ErrorKind != string(llm.KindModelError) {
-		t.Errorf("ledger: %+v", recs)
+		t.Fatalf("ledger: %+v", recs)
+	}
+	if r := recs[0]; !r.UsageEstimated || r.InputTokens == 0 || r.OutputTokens == 0 || r.Cost <= 0 || r.HTTPStatus != 200 {
+		t.Errorf("cut-short stream not priced: %+v", r)
+	}
+}
+
+func TestOpenAIUnknownEndpoints(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{{"GET", "/v1/chat/completions", 405}, {"POST", "/v1/embeddings", 404}, {"DELETE", "/v1/models", 405}} {
+		req, _ := http.NewRequest(tc.method, e.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error struct{ Message, Type string }
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || err != nil || body.Error.Message == "" || resp.Header.Get(HeaderRequestID) == "" {
+			t.Errorf("%s %s: %d %+v %v", tc.method, tc.path, resp.StatusCode, body, err)
+		}
+	}
+}
+
+// TestClientDisconnectIsRecorded drops a stream mid-way: the record must
+// still land, priced on what was sent.
+func TestClientDisconnectIsRecorded(t *testing.T) {
+	e := newEnv(t, envOptions{simOpts: sim.Options{TimeScale: 0.2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	body := `{"model":"nova-micro","stream":true,"messages":[{"role":"user","content":"Explain step by step how DNS resolution works."}]}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.URL+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	if _, err := io.ReadAtLeast(resp.Body, buf, 100); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	recs := e.waitRecords(1)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	if r.ErrorKind != string(llm.KindCanceled) || !r.UsageEstimated || r.InputTokens == 0 || r.Cost <= 0 {
+		t.Errorf("disconnect record: %+v", r)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -17,9 +19,12 @@ import (
 	"time"
 
 	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/converse"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/openaiwire"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/tokens"
 )
 
 // Response headers every answer carries (ARCHITECTURE.md).
@@ -62,15 +67,24 @@ type Options struct {
 	Now func() time.Time
 	// Stages are extra stages run before routing (auth, governance, cache…).
 	Stages []llm.Stage
+	// Counter, if set, counts the tokens of streams cut short before the
+	// upstream reported usage, so that they are still priced.
+	Counter *tokens.Counter
+	// AccessLog logs every request at info level; otherwise only failures
+	// are logged (upstream failures at warn, client errors at debug).
+	AccessLog bool
 }
 
 // Server serves Penny's HTTP API.
 type Server struct {
 	opts  Options
 	chain llm.Invoker
+	acct  *account
 	mux   *http.ServeMux
 	log   *slog.Logger
 	bufs  sync.Pool
+	// inflight counts requests whose ledger record is not yet written.
+	inflight sync.WaitGroup
 }
 
 // DefaultMaxBodyBytes is the default request body limit.
@@ -100,20 +114,59 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	d := &dispatcher{cat: opts.Catalog, providers: opts.Providers, simulate: opts.Simulate, region: opts.Region}
-	stages := []llm.Stage{accountStage(opts.Catalog)}
+	acct := &account{cat: opts.Catalog}
+	stages := []llm.Stage{acct.stage}
 	stages = append(stages, opts.Stages...)
 	stages = append(stages, route.Stage(opts.Routes))
-	s := &Server{opts: opts, chain: llm.Chain(d, stages...), mux: http.NewServeMux(), log: opts.Logger}
+	s := &Server{opts: opts, chain: llm.Chain(d, stages...), acct: acct, mux: http.NewServeMux(), log: opts.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
-	s.mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	s.mux.HandleFunc("GET /v1/models", s.handleModels)
-	s.mux.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
-	s.mux.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.routes()
+	return s, nil
+}
+
+// routes registers the API. Every path under /v1/ and /model/ answers in
+// its API's own error format, unknown endpoints and wrong methods included.
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	m.HandleFunc("GET /v1/models", s.handleModels)
+	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
+	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderRequestID, newRequestID())
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
 	})
-	return s, nil
+	openaiMisroute := func(status int, msg string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			err := &llm.Error{Kind: llm.KindNotFound, Message: fmt.Sprintf(msg, r.Method, r.URL.Path)}
+			_, body := openaiwire.ErrorFor(err)
+			w.Header().Set(HeaderRequestID, newRequestID())
+			writeJSON(w, status, body)
+		}
+	}
+	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use GET"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions and GET /v1/models)"))
+	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID()
+		w.Header().Set(HeaderRequestID, id)
+		converse.WriteHTTPErrorType(w, id, "UnknownOperationException",
+			fmt.Sprintf("%s %s is not an operation Penny serves (it serves POST /model/{modelId}/converse and /converse-stream)", r.Method, r.URL.Path))
+	})
+}
+
+// Wait blocks until every request that has started has written its ledger
+// record, or ctx ends. Call it after the HTTP server has shut down.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for in-flight requests to be recorded: %w", ctx.Err())
+	}
 }
 
 // Handler returns the HTTP handler.
@@ -138,14 +191,44 @@ type call struct {
 	// requested is the model as the client named it, kept even when the
 	// body could not be decoded.
 	requested string
+	// headerErr is a malformed Penny request header, reported once the
+	// request is known.
+	headerErr error
+	// streamed is true once a stream's first event was received; then an
+	// early end is still billed by the upstream.
+	streamed bool
+	// sawUsage is true when the upstream reported usage (stream metadata).
+	sawUsage bool
+	// output accumulates streamed text and tool input, to estimate usage
+	// when the stream is cut short.
+	output    strings.Builder
+	estimated bool
 }
 
+// newCall starts a request's bookkeeping. Tenant, tags, route and cache
+// directives are read from the headers at once, so that even a request
+// whose body cannot be decoded is attributed in the ledger.
 func (s *Server) newCall(r *http.Request, api string) *call {
+	s.inflight.Add(1)
 	c := &call{s: s, api: api, received: s.opts.Now(), status: http.StatusOK}
 	c.req = &llm.Request{}
-	c.req.Meta = llm.Meta{RequestID: newRequestID(), API: api, Received: c.received, Cache: llm.CacheMiss, Mode: ""}
+	c.req.Meta = llm.Meta{RequestID: newRequestID(), API: api, Received: c.received, Cache: llm.CacheMiss}
 	c.header = r.Header
+	c.headerErr = c.applyHeaders()
 	return c
+}
+
+// adopt replaces the call's placeholder request with the decoded one,
+// keeping the Meta gathered from the headers; tags from the body (OpenAI
+// user and metadata, Converse requestMetadata) add to the header's.
+func (c *call) adopt(req *llm.Request) {
+	meta := c.req.Meta
+	meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
+	meta.Stream = c.req.Meta.Stream || req.Meta.Stream
+	meta.RequestedModel = req.Model
+	req.Meta = meta
+	c.req = req
+	c.requested = req.Model
 }
 
 // readBody reads the request body within the size limit.
@@ -289,15 +372,108 @@ func (c *call) finish() {
 		rec.ErrorKind = string(llm.KindOf(c.err))
 		rec.ErrorMessage = c.err.Error()
 	}
+	rec.UsageEstimated = c.estimated
 	rec.Strategy = strategies(&rec)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.s.opts.Recorder.Write(ctx, rec); err != nil {
+	// Background, not the request's context: the record must land even
+	// when the client went away. A full queue makes this wait, by design.
+	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
 		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
 	}
-	if c.err != nil {
-		c.s.log.Debug("request failed", "request_id", rec.RequestID, "api", c.api, "status", c.status, "kind", rec.ErrorKind, "err", c.err)
+	c.s.inflight.Done()
+	c.log(&rec)
+}
+
+// log reports the request: failures Penny or the upstream caused at warn,
+// the client's own errors at debug, and everything at info with AccessLog.
+func (c *call) log(rec *ledger.Record) {
+	level := slog.LevelDebug
+	switch {
+	case c.err != nil && upstreamFault(llm.KindOf(c.err)):
+		level = slog.LevelWarn
+	case c.s.opts.AccessLog:
+		level = slog.LevelInfo
 	}
+	if c.err == nil && !c.s.opts.AccessLog {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.RequestID), slog.String("api", rec.API), slog.String("tenant", rec.Tenant),
+		slog.String("model", rec.Model), slog.String("route", rec.Route), slog.Int("status", rec.HTTPStatus),
+		slog.Int("in", rec.InputTokens), slog.Int("out", rec.OutputTokens), slog.String("cost", rec.Cost.String()),
+		slog.Duration("latency", rec.Latency),
+	}
+	if c.err != nil {
+		attrs = append(attrs, slog.String("kind", rec.ErrorKind), slog.String("err", rec.ErrorMessage))
+	}
+	c.s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// upstreamFault reports whether kind is a failure of Penny or its upstream
+// rather than of the client's request.
+func upstreamFault(kind llm.ErrorKind) bool {
+	switch kind {
+	case llm.KindThrottled, llm.KindModelNotReady, llm.KindTimeout, llm.KindModelError, llm.KindUnavailable, llm.KindInternal:
+		return true
+	}
+	return false
+}
+
+// withRetryAfter gives throttling errors a retry hint of one second when
+// the upstream sent none, so clients back off instead of hammering.
+func withRetryAfter(err error) error {
+	var e *llm.Error
+	if !errors.As(err, &e) || e.RetryAfter > 0 {
+		return err
+	}
+	if e.Kind != llm.KindThrottled && e.Kind != llm.KindModelNotReady {
+		return err
+	}
+	cp := *e
+	cp.RetryAfter = time.Second
+	return &cp
+}
+
+// observe accounts for one streamed event before it is sent on.
+func (c *call) observe(ev llm.Event) {
+	c.streamed = true
+	switch ev.Type {
+	case llm.EventBlockDelta:
+		if c.firstTok.IsZero() {
+			c.firstTok = c.s.opts.Now()
+		}
+		c.output.WriteString(ev.Delta.Text)
+		c.output.WriteString(ev.Delta.ToolInput)
+		c.output.WriteString(ev.Delta.Reasoning)
+	case llm.EventMetadata:
+		c.sawUsage = true
+		if ev.Usage != nil {
+			c.usage = *ev.Usage
+		}
+		c.cost, c.baseline = ev.Cost, ev.BaselineCost
+	}
+}
+
+// settleStream prices a stream that ended without the upstream's usage
+// report (client gone, mid-stream error): Bedrock still bills the prompt
+// and what it generated, so Penny counts both itself and marks the record
+// as estimated.
+func (c *call) settleStream() {
+	if !c.streamed || c.sawUsage || c.s.opts.Counter == nil {
+		return
+	}
+	c.usage = llm.Usage{InputTokens: c.s.opts.Counter.CountRequest(c.req), OutputTokens: c.s.opts.Counter.Count(c.output.String())}
+	c.cost, c.baseline = c.s.acct.price(c.req, c.usage, "")
+	c.estimated = true
+}
+
+// sniffModel recovers the model name from a body that failed to decode,
+// for the ledger.
+func sniffModel(body []byte) string {
+	var v struct {
+		Model string `json:"model"`
+	}
+	json.Unmarshal(body, &v)
+	return v.Model
 }
 
 // strategies names the cost levers that applied to a record.

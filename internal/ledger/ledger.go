@@ -66,6 +66,10 @@ type Record struct {
 	// "routing,prompt_cache"; it may be empty.
 	Strategy string
 	Tags     map[string]string
+	// UsageEstimated is true when the upstream never reported usage (a
+	// stream cut short by the client or an error) and Penny counted the
+	// tokens it sent and received itself.
+	UsageEstimated bool
 }
 
 // Values of Record.Status.

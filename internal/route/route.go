@@ -80,8 +80,12 @@ type compiledRule struct {
 	re       *regexp.Regexp
 }
 
-// Compile validates c. resolve checks that a tier's model exists.
-func Compile(c Config, resolve func(model string) error) (*Route, error) {
+// Resolver checks a model name and returns its canonical catalog id.
+type Resolver func(model string) (string, error)
+
+// Compile validates c and rewrites its baseline and tier models to the
+// canonical ids resolve returns, so the ledger compares like with like.
+func Compile(c Config, resolve Resolver) (*Route, error) {
 	if c.Name == "" {
 		return nil, fmt.Errorf("route: name is required")
 	}
@@ -94,6 +98,7 @@ func Compile(c Config, resolve func(model string) error) (*Route, error) {
 		return nil, fmt.Errorf("route %s: strategy %q is not one of rules, fixed", c.Name, c.Strategy)
 	}
 	r := &Route{Config: c, tiers: map[string]*Tier{}}
+	r.Config.Tiers = append([]Tier(nil), c.Tiers...)
 	for i := range c.Tiers {
 		t := &r.Config.Tiers[i]
 		if t.Name == "" {
@@ -102,9 +107,11 @@ func Compile(c Config, resolve func(model string) error) (*Route, error) {
 		if t.Model == "" {
 			return nil, fmt.Errorf("route %s: tier %s: model is required", c.Name, t.Name)
 		}
-		if err := resolve(t.Model); err != nil {
+		id, err := resolve(t.Model)
+		if err != nil {
 			return nil, fmt.Errorf("route %s: tier %s: %w", c.Name, t.Name, err)
 		}
+		t.Model = id
 		if _, dup := r.tiers[t.Name]; dup {
 			return nil, fmt.Errorf("route %s: duplicate tier %s", c.Name, t.Name)
 		}
@@ -116,9 +123,11 @@ func Compile(c Config, resolve func(model string) error) (*Route, error) {
 	if r.Baseline == "" {
 		return nil, fmt.Errorf("route %s: baseline is required (the model the application would call without Penny)", c.Name)
 	}
-	if err := resolve(r.Baseline); err != nil {
+	base, err := resolve(r.Baseline)
+	if err != nil {
 		return nil, fmt.Errorf("route %s: baseline: %w", c.Name, err)
 	}
+	r.Baseline = base
 	r.fallback = &r.Config.Tiers[0]
 	if c.Default != "" {
 		t, ok := r.tiers[c.Default]
@@ -245,7 +254,7 @@ type Table struct {
 }
 
 // NewTable compiles every route. Route names must not shadow each other.
-func NewTable(cfgs []Config, resolve func(model string) error) (*Table, error) {
+func NewTable(cfgs []Config, resolve Resolver) (*Table, error) {
 	t := &Table{routes: map[string]*Route{}}
 	for _, c := range cfgs {
 		r, err := Compile(c, resolve)

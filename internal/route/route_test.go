@@ -9,12 +9,14 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
-func known(model string) error {
+func known(model string) (string, error) {
 	switch model {
 	case "nova-micro", "nova-lite", "nova-pro":
-		return nil
+		return model, nil
+	case "pro":
+		return "nova-pro", nil
 	}
-	return fmt.Errorf("unknown model %q", model)
+	return "", fmt.Errorf("unknown model %q", model)
 }
 
 func support(t *testing.T) *Table {
@@ -127,6 +129,16 @@ func TestStage(t *testing.T) {
 	byHeader.Meta.Route = "nope"
 	if _, err := inv.Invoke(ctx, byHeader); llm.KindOf(err) != llm.KindNotFound {
 		t.Errorf("unknown route header: %v", err)
+	}
+}
+
+func TestCompileCanonicalIDs(t *testing.T) {
+	r, err := Compile(Config{Name: "r", Baseline: "pro", Tiers: []Tier{{Name: "a", Model: "pro"}}}, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Baseline != "nova-pro" || r.Tiers[0].Model != "nova-pro" {
+		t.Errorf("not canonical: baseline %s tier %s", r.Baseline, r.Tiers[0].Model)
 	}
 }
 

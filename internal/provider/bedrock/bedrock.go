@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -79,6 +80,9 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		// Bedrock's home region when neither Options, the environment nor
 		// the shared config name one.
 		config.WithDefaultRegion(DefaultRegion),
+		// Penny reports failures itself; the SDK's own logger would print
+		// stray lines (e.g. IMDS fallbacks) to stderr.
+		config.WithLogger(logging.Nop{}),
 	}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))

@@ -27,7 +27,10 @@ CREATE TABLE requests (
     cost_nano          INTEGER NOT NULL DEFAULT 0,
     baseline_cost_nano INTEGER NOT NULL DEFAULT 0,
     cache              TEXT    NOT NULL DEFAULT '',
-    strategy           TEXT    NOT NULL DEFAULT ''
+    strategy           TEXT    NOT NULL DEFAULT '',
+    -- 1 when the upstream never reported usage (a stream cut short) and
+    -- Penny counted the tokens itself.
+    usage_estimated    INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX requests_time ON requests (time_us);
