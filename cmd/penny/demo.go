@@ -19,9 +19,20 @@ func newDemo() *cobra.Command {
 chatbot workload (80 % simple questions, 20 % troubleshooting) through the real
 HTTP API — once all on Nova Pro, once tiered (simple → Nova Micro, complex →
 Nova Lite, chosen by a keyword and length rule) — and print the costs side by
-side from Penny's ledger.`,
+side from Penny's ledger.
+
+With --db pointing at an existing ledger the runs are added to it, and the
+figures count this run's requests only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case o.Requests < 1:
+				return fmt.Errorf("--requests %d: want at least 1", o.Requests)
+			case o.Concurrency < 1:
+				return fmt.Errorf("--concurrency %d: want at least 1", o.Concurrency)
+			case o.TimeScale < 0:
+				return fmt.Errorf("--time-scale %g: want 0 (instant) or more", o.TimeScale)
+			}
 			out := cmd.OutOrStdout()
 			if !quiet {
 				o.Progress = cmd.ErrOrStderr()
@@ -33,7 +44,7 @@ side from Penny's ledger.`,
 				return err
 			}
 			res.Print(out)
-			fmt.Fprintf(out, "\nDone in %s.\n", time.Since(start).Round(100*time.Millisecond))
+			fmt.Fprintf(out, "\nDone in %s.\n", time.Since(start).Round(10*time.Millisecond))
 			return nil
 		},
 	}
@@ -41,8 +52,8 @@ side from Penny's ledger.`,
 	f.IntVar(&o.Requests, "requests", 300, "requests per run")
 	f.IntVar(&o.Concurrency, "concurrency", 24, "concurrent simulated clients")
 	f.Uint64Var(&o.Seed, "seed", 7, "workload and simulator seed")
-	f.Float64Var(&o.TimeScale, "time-scale", 0.05, "simulated latency as a fraction of Bedrock's real latency")
-	f.StringVar(&o.DB, "db", "", "ledger file to write (default: a new temporary file)")
+	f.Float64Var(&o.TimeScale, "time-scale", 0.05, "simulated latency as a fraction of Bedrock's real latency (0: instant)")
+	f.StringVar(&o.DB, "db", "", "ledger to add to: a file path or sqlite:// URL (default: a new temporary file)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
 	return cmd
 }

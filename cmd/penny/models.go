@@ -106,23 +106,49 @@ func caps(m *catalog.Model) string {
 }
 
 type modelJSON struct {
-	ID               string               `json:"id"`
-	Name             string               `json:"name"`
-	BedrockID        string               `json:"bedrock_id"`
-	Aliases          []string             `json:"aliases,omitempty"`
-	Tier             string               `json:"tier"`
-	ContextWindow    int                  `json:"context_window"`
-	MaxOutputTokens  int                  `json:"max_output_tokens,omitempty"`
-	Capabilities     catalog.Capabilities `json:"capabilities"`
-	PricesPerMillion map[string]string    `json:"prices_usd_per_million_tokens"`
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	BedrockID        string            `json:"bedrock_id"`
+	Aliases          []string          `json:"aliases,omitempty"`
+	Tier             string            `json:"tier"`
+	ContextWindow    int               `json:"context_window"`
+	MaxOutputTokens  int               `json:"max_output_tokens,omitempty"`
+	Capabilities     capsJSON          `json:"capabilities"`
+	PricesPerMillion map[string]string `json:"prices_usd_per_million_tokens"`
+}
+
+// capsJSON is catalog.Capabilities with the catalog file's snake_case keys.
+type capsJSON struct {
+	Chat        bool             `json:"chat"`
+	Embeddings  bool             `json:"embeddings"`
+	Streaming   bool             `json:"streaming"`
+	Tools       bool             `json:"tools"`
+	Images      bool             `json:"images"`
+	Documents   bool             `json:"documents"`
+	Batch       bool             `json:"batch"`
+	PromptCache *promptCacheJSON `json:"prompt_cache"`
+}
+
+type promptCacheJSON struct {
+	MinTokens      int `json:"min_tokens"`
+	MaxCheckpoints int `json:"max_checkpoints"`
+}
+
+func toCapsJSON(c catalog.Capabilities) capsJSON {
+	out := capsJSON{Chat: c.Chat, Embeddings: c.Embeddings, Streaming: c.Streaming, Tools: c.Tools,
+		Images: c.Images, Documents: c.Documents, Batch: c.Batch}
+	if c.PromptCache != nil {
+		out.PromptCache = &promptCacheJSON{MinTokens: c.PromptCache.MinTokens, MaxCheckpoints: c.PromptCache.MaxCheckpoints}
+	}
+	return out
 }
 
 func modelsJSON(cat *catalog.Catalog) any {
-	var out []modelJSON
+	out := []modelJSON{}
 	for _, m := range cat.Sorted() {
 		p := m.Prices
 		out = append(out, modelJSON{ID: m.ID, Name: m.Name, BedrockID: m.BedrockID, Aliases: m.Aliases, Tier: string(m.Tier),
-			ContextWindow: m.ContextWindow, MaxOutputTokens: m.MaxOutputTokens, Capabilities: m.Capabilities,
+			ContextWindow: m.ContextWindow, MaxOutputTokens: m.MaxOutputTokens, Capabilities: toCapsJSON(m.Capabilities),
 			PricesPerMillion: map[string]string{"input": rate(p.Input), "output": rate(p.Output), "batch_input": rate(p.BatchInput),
 				"batch_output": rate(p.BatchOutput), "cache_read": rate(p.CacheRead), "cache_write": rate(p.CacheWrite)}})
 	}

@@ -3,17 +3,22 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
+	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/llm"
 )
 
 func newReport() *cobra.Command {
@@ -28,7 +33,13 @@ the route's baseline model, on demand, no cache) and the savings, grouped by
 model, route, tenant, tag, day and more.
 
   --by model|route|tenant|key|day|api|status|provider|mode|cache|tag|tag:KEY|all
-  --since 24h | 7d | 2026-11-01 | 2026-11-01T10:00:00Z`,
+  --since 24h | 7d | 2026-11-01 | 2026-11-01T10:00:00Z
+  --format table | json | csv
+
+Money is in USD: table and CSV round to 6 decimals, JSON gives the exact
+amount (9 decimals) as a string. The table ends with a TOTAL row; JSON has a
+"total" object; CSV has the grouped rows only. With --by tag a request with
+n tags counts in n rows, while the total counts it once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("db") {
@@ -41,15 +52,24 @@ model, route, tenant, tag, day and more.
 			now := time.Now()
 			q := ledger.SummaryQuery{By: by, Tenant: tenant}
 			var err error
+			if _, err := ledger.ParseGrouping(by); err != nil {
+				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, cache, tag, tag:KEY or all", by)
+			}
+			switch format {
+			case "table", "json", "csv":
+			default:
+				return fmt.Errorf("--format %q is not table, json or csv", format)
+			}
 			if q.Since, err = parseWhen(since, now); err != nil {
 				return fmt.Errorf("--since: %w", err)
 			}
-			if until != "" {
-				if q.Until, err = parseWhen(until, now); err != nil {
-					return fmt.Errorf("--until: %w", err)
-				}
+			if q.Until, err = parseWhen(until, now); err != nil {
+				return fmt.Errorf("--until: %w", err)
 			}
-			store, err := sqlite.OpenURL(db)
+			if !q.Until.IsZero() && !q.Until.After(q.Since) {
+				return fmt.Errorf("--until %s is not after --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
+			}
+			store, err := openLedger(db)
 			if err != nil {
 				return err
 			}
@@ -70,28 +90,57 @@ model, route, tenant, tag, day and more.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "24h", "start: a duration back from now (24h, 7d) or a date/time")
+	f.StringVar(&since, "since", "24h", "start: a duration back from now (24h, 7d) or a date/time; \"\" for all time")
 	f.StringVar(&until, "until", "", "end (exclusive), same forms as --since; default now")
 	f.StringVar(&by, "by", "model", "grouping")
 	f.StringVar(&format, "format", "table", "table, json or csv")
-	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
+	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
 	f.StringVar(&tenant, "tenant", "", "only this tenant")
 	f.StringVar(&cfgPath, "config", "", "config file whose database to read")
 	return cmd
 }
 
-// parseWhen accepts "24h", "7d", "2026-11-01" or RFC 3339.
+// openLedger opens an existing ledger for reading. Unlike sqlite.OpenURL it
+// refuses to create a database: a report on a mistyped path would otherwise
+// leave an empty file behind and print nothing useful.
+func openLedger(url string) (*sqlite.Store, error) {
+	path, err := sqlite.ParsePath(url)
+	if err != nil {
+		return nil, err
+	}
+	if path != sqlite.MemoryPath {
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("no ledger at %s (run penny serve or penny demo first)", path)
+		case err != nil:
+			return nil, err
+		case fi.IsDir():
+			return nil, fmt.Errorf("%s is a directory, not a ledger database", path)
+		}
+	}
+	return sqlite.Open(path)
+}
+
+// parseWhen accepts "24h", "7d", "2026-11-01" (midnight UTC) or RFC 3339;
+// "" is the zero time (no bound).
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
 	}
+	bad := fmt.Errorf("%q is not a duration (24h, 7d) or a date (2006-01-02, RFC 3339)", s)
 	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return time.Time{}, bad
 		}
+		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: a duration back from now must not be negative", s)
+		}
 		return now.Add(-d), nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {
@@ -100,58 +149,112 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not a duration (24h, 7d) or a date (2006-01-02, RFC 3339)", s)
+	return time.Time{}, bad
 }
 
-func pct(saved, base int64) string {
-	if base <= 0 {
-		return "—"
+// usdFixed formats m in dollars with exactly places decimals (0 to 9),
+// rounding half away from zero, in integer arithmetic so that no amount is
+// ever off by a float's rounding.
+func usdFixed(m llm.Money, places int) string {
+	places = min(max(places, 0), 9)
+	neg := m < 0
+	u := uint64(m)
+	if neg {
+		u = -u // two's complement: right for math.MinInt64 too
 	}
-	return fmt.Sprintf("%.1f%%", float64(saved)*100/float64(base))
+	unit := pow10(9 - places)
+	u = u/unit + (u%unit*2)/unit // + 1 when the remainder is at least half
+	scale := pow10(places)
+	s := strconv.FormatUint(u/scale, 10)
+	if places > 0 {
+		f := strconv.FormatUint(u%scale, 10)
+		s += "." + strings.Repeat("0", places-len(f)) + f
+	}
+	if neg && u != 0 {
+		s = "-" + s
+	}
+	return s
+}
+
+func pow10(n int) uint64 {
+	p := uint64(1)
+	for range n {
+		p *= 10
+	}
+	return p
+}
+
+// savingsPercent is saved as a percentage of base, to one decimal, or nil
+// when there is no baseline to compare with. It is a ratio for display, not
+// money, so a float is fine.
+func savingsPercent(saved, base llm.Money) *float64 {
+	if base <= 0 {
+		return nil
+	}
+	p := math.Round(float64(saved)*1000/float64(base)) / 10
+	return &p
 }
 
 type reportRow struct {
-	Key              string  `json:"key"`
-	Requests         int64   `json:"requests"`
-	Errors           int64   `json:"errors"`
-	InputTokens      int64   `json:"input_tokens"`
-	OutputTokens     int64   `json:"output_tokens"`
-	CacheReadTokens  int64   `json:"cache_read_tokens"`
-	CacheWriteTokens int64   `json:"cache_write_tokens"`
-	CostUSD          string  `json:"cost_usd"`
-	BaselineCostUSD  string  `json:"baseline_cost_usd"`
-	SavingsUSD       string  `json:"savings_usd"`
-	SavingsPercent   string  `json:"savings_percent"`
-	AvgLatencyMS     float64 `json:"avg_latency_ms"`
+	Key              string   `json:"key"`
+	Requests         int64    `json:"requests"`
+	Errors           int64    `json:"errors"`
+	InputTokens      int64    `json:"input_tokens"`
+	OutputTokens     int64    `json:"output_tokens"`
+	CacheReadTokens  int64    `json:"cache_read_tokens"`
+	CacheWriteTokens int64    `json:"cache_write_tokens"`
+	CostUSD          string   `json:"cost_usd"`
+	BaselineCostUSD  string   `json:"baseline_cost_usd"`
+	SavingsUSD       string   `json:"savings_usd"`
+	SavingsPercent   *float64 `json:"savings_percent"`
+	AvgLatencyMS     float64  `json:"avg_latency_ms"`
 }
 
-func toRow(s ledger.Summary) reportRow {
+// toRow converts a summary, with money at the given number of decimals.
+func toRow(s ledger.Summary, places int) reportRow {
 	return reportRow{Key: s.Label(), Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
 		OutputTokens: s.OutputTokens, CacheReadTokens: s.CacheReadTokens, CacheWriteTokens: s.CacheWriteTokens,
-		CostUSD: s.Cost.String(), BaselineCostUSD: s.BaselineCost.String(), SavingsUSD: s.Savings.String(),
-		SavingsPercent: pct(int64(s.Savings), int64(s.BaselineCost)),
+		CostUSD: usdFixed(s.Cost, places), BaselineCostUSD: usdFixed(s.BaselineCost, places),
+		SavingsUSD:     usdFixed(s.Savings, places),
+		SavingsPercent: savingsPercent(s.Savings, s.BaselineCost),
 		AvgLatencyMS:   float64(s.AvgLatency.Microseconds()) / 1000}
 }
 
+// writeReport writes rows and their total in format (table, json or csv).
+// JSON carries exact money (9 decimals, as strings); table and CSV round it
+// to 6 decimals. CSV has no total row, so that every line is a group.
 func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total ledger.Summary) error {
+	places := 6
+	if format == "json" {
+		places = 9
+	}
 	out := make([]reportRow, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, toRow(r))
+		out = append(out, toRow(r, places))
 	}
-	tot := toRow(total)
+	tot := toRow(total, places)
 	tot.Key = "TOTAL"
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"by": by, "rows": out, "total": tot})
+		return enc.Encode(struct {
+			By    string      `json:"by"`
+			Rows  []reportRow `json:"rows"`
+			Total reportRow   `json:"total"`
+		}{by, out, tot})
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{by, "requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "baseline_cost_usd", "savings_usd", "savings_percent", "avg_latency_ms"})
-		for _, r := range append(out, tot) {
-			cw.Write([]string{r.Key, fmt.Sprint(r.Requests), fmt.Sprint(r.Errors), fmt.Sprint(r.InputTokens), fmt.Sprint(r.OutputTokens),
-				fmt.Sprint(r.CacheReadTokens), fmt.Sprint(r.CacheWriteTokens), r.CostUSD, r.BaselineCostUSD, r.SavingsUSD,
-				strings.TrimSuffix(r.SavingsPercent, "%"), fmt.Sprintf("%.1f", r.AvgLatencyMS)})
+		cw.Write([]string{by, "requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+			"cost_usd", "baseline_cost_usd", "savings_usd", "savings_percent", "avg_latency_ms"})
+		for _, r := range out {
+			pct := ""
+			if r.SavingsPercent != nil {
+				pct = strconv.FormatFloat(*r.SavingsPercent, 'f', 1, 64)
+			}
+			cw.Write([]string{r.Key, itoa(r.Requests), itoa(r.Errors), itoa(r.InputTokens), itoa(r.OutputTokens),
+				itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), r.CostUSD, r.BaselineCostUSD, r.SavingsUSD,
+				pct, strconv.FormatFloat(r.AvgLatencyMS, 'f', 1, 64)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -163,11 +266,56 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 		fmt.Fprintln(w, "No requests in the ledger for this period.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s\tREQUESTS\tERRORS\tINPUT TOK\tOUTPUT TOK\tCACHE R/W TOK\tCOST $\tBASELINE $\tSAVED $\tSAVED\tAVG MS\t\n", strings.ToUpper(by))
+	table := [][]string{{strings.ToUpper(by), "REQUESTS", "ERRORS", "INPUT TOK", "OUTPUT TOK", "CACHE R/W TOK",
+		"COST $", "BASELINE $", "SAVED $", "SAVED", "AVG MS"}}
 	for _, r := range append(out, tot) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%.0f\t\n", r.Key, r.Requests, r.Errors, r.InputTokens, r.OutputTokens,
-			r.CacheReadTokens, r.CacheWriteTokens, r.CostUSD, r.BaselineCostUSD, r.SavingsUSD, r.SavingsPercent, r.AvgLatencyMS)
+		pct := "—"
+		if r.SavingsPercent != nil {
+			pct = strconv.FormatFloat(*r.SavingsPercent, 'f', 1, 64) + "%"
+		}
+		table = append(table, []string{r.Key, itoa(r.Requests), itoa(r.Errors), itoa(r.InputTokens), itoa(r.OutputTokens),
+			itoa(r.CacheReadTokens) + "/" + itoa(r.CacheWriteTokens), r.CostUSD, r.BaselineCostUSD, r.SavingsUSD, pct,
+			strconv.FormatFloat(r.AvgLatencyMS, 'f', 0, 64)})
 	}
-	return tw.Flush()
+	if err := writeTable(w, table); err != nil {
+		return err
+	}
+	if by == ledger.ByTag {
+		fmt.Fprintln(w, "\nA request with several tags counts once per tag; TOTAL counts it once.")
+	}
+	return nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// writeTable writes rows as columns two spaces apart: the first column
+// left-aligned (labels), the others right-aligned (numbers). Widths count
+// runes, so "—" is one column wide.
+func writeTable(w io.Writer, rows [][]string) error {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, cell := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if i == 0 {
+				b.WriteString(cell)
+				if len(r) > 1 {
+					b.WriteString(pad)
+				}
+				continue
+			}
+			b.WriteString("  " + pad + cell)
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -200,3 +200,35 @@ func TestShutdownCancelsOverdueStreams(t *testing.T) {
 		t.Fatalf("ledger: %+v", recs)
 	}
 }
+
+// TestExampleConfigServes builds Penny from examples/penny.yaml as shipped
+// (on the simulator, with a temporary ledger) and routes a request by it.
+func TestExampleConfigServes(t *testing.T) {
+	cfg, err := config.Load("../../examples/penny.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Simulate = true
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
+	zero := 0.0
+	cfg.Simulator.TimeScale = &zero
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	defer a.Shutdown(context.Background())
+	resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"support","messages":[{"role":"user","content":"My deploy fails with a timeout error, how do I debug it?"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Penny-Model") != "nova-lite" || resp.Header.Get("X-Penny-Route") != "support" {
+		t.Errorf("status %d, model %q route %q", resp.StatusCode, resp.Header.Get("X-Penny-Model"), resp.Header.Get("X-Penny-Route"))
+	}
+}

@@ -80,6 +80,10 @@ type Limits struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// RequestTimeout bounds a request end to end (default 5 minutes).
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// ShutdownTimeout is how long SIGINT/SIGTERM wait for in-flight
+	// requests (streams included) before cancelling them (default 30s).
+	// Cancelled requests are still recorded in the ledger.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
 // Ledger tunes the asynchronous ledger writer.
@@ -95,6 +99,9 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json (default text).
 	Format string `yaml:"format"`
+	// Requests logs every request at info level (an access log). Failures
+	// of Penny or its upstreams are logged at warn either way.
+	Requests bool `yaml:"requests"`
 }
 
 // Duration is a time.Duration written as "30s", "5m".
@@ -118,7 +125,7 @@ func Defaults() Config {
 	return Config{
 		Listen:   "127.0.0.1:8484",
 		Database: "sqlite://penny.db",
-		Limits:   Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute)},
+		Limits:   Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
 		Bedrock:  Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:      Log{Level: "info", Format: "text"},
 	}
@@ -147,9 +154,40 @@ func decode(data []byte, c *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return readable(err)
 	}
 	return nil
+}
+
+// readable rewrites yaml's type errors for the person editing the file:
+// "line 3: field limts not found in type config.Config" names a Go type
+// they have never seen, so it becomes `line 3: unknown key "limts"`. Each
+// error keeps its line; several are joined with "; ". Other errors are
+// returned as they are.
+func readable(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownKey(m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// unknownKey rewrites one "line N: field KEY not found in type T" message;
+// any other message is returned unchanged.
+func unknownKey(msg string) string {
+	line, rest, ok := strings.Cut(msg, ": field ")
+	if !ok || !strings.HasPrefix(line, "line ") {
+		return msg
+	}
+	i := strings.LastIndex(rest, " not found in type ")
+	if i < 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s: unknown key %q", line, rest[:i])
 }
 
 // Env lists the PENNY_* variables Load reads, for --help and the README.
@@ -165,8 +203,10 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_SIM_TIME_SCALE", "simulator.time_scale"},
 	{"PENNY_MAX_BODY_BYTES", "limits.max_body_bytes"},
 	{"PENNY_REQUEST_TIMEOUT", "limits.request_timeout"},
+	{"PENNY_SHUTDOWN_TIMEOUT", "limits.shutdown_timeout"},
 	{"PENNY_LOG_LEVEL", "log.level"},
 	{"PENNY_LOG_FORMAT", "log.format"},
+	{"PENNY_LOG_REQUESTS", "log.requests"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -220,6 +260,10 @@ func (c *Config) Set(field, v string) error {
 		c.Limits.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 	case "limits.request_timeout":
 		dur(&c.Limits.RequestTimeout)
+	case "limits.shutdown_timeout":
+		dur(&c.Limits.ShutdownTimeout)
+	case "log.requests":
+		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
 		c.Log.Level = v
 	case "log.format":
@@ -244,6 +288,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("limits.request_timeout must be positive"))
+	}
+	if c.Limits.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -92,6 +92,37 @@ func TestStrictErrors(t *testing.T) {
 	}
 }
 
+func TestUnknownKeyMessages(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       string // the error after "config PATH: "
+	}{
+		{"top level", "listen: x\n\nlimts: {max_body_bytes: 1}\n", `line 3: unknown key "limts"`},
+		{"nested", "bedrock:\n  regoin: us-east-1\n", `line 2: unknown key "regoin"`},
+		{"in a route tier", "routes:\n  - name: r\n    baseline: nova-pro\n    tiers: [{name: a, modle: nova-micro}]\n",
+			`line 4: unknown key "modle"`},
+		{"in simulator faults", "simulator:\n  faults: {throtle: 0.1}\n", `line 2: unknown key "throtle"`},
+		{"several", "listn: x\nlog: {levl: info}\n", `line 1: unknown key "listn"; line 2: unknown key "levl"`},
+		{"other type errors are kept", "limits: {max_body_bytes: lots}\n", "line 1: cannot unmarshal !!str `lots` into int64"},
+		{"syntax errors are kept", "listen: [\n", "yaml: line 1: did not find expected node content"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, tc.body)
+			_, err := Load(p, env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got, want := err.Error(), "config "+p+": "+tc.want; got != want {
+				t.Errorf("err = %q\nwant  %q", got, want)
+			}
+			if strings.Contains(err.Error(), "not found in type") {
+				t.Errorf("err = %q names a Go type", err)
+			}
+		})
+	}
+}
+
 func TestExampleConfigLoads(t *testing.T) {
 	c, err := Load("../../examples/penny.yaml", env(nil))
 	if err != nil {

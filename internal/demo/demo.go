@@ -7,34 +7,40 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
 // Options configure a demo run.
 type Options struct {
-	// Requests per phase (default 300).
+	// Requests per phase (0: 300).
 	Requests int
-	// Concurrency of the simulated clients (default 24).
+	// Concurrency of the simulated clients (0: 24).
 	Concurrency int
 	Seed        uint64
-	// TimeScale speeds up the simulator's Bedrock-like latencies
-	// (default 0.05: twenty times faster than real time).
+	// TimeScale scales the simulator's Bedrock-like latencies: 1 is real
+	// time, 0.05 twenty times faster, 0 instant. `penny demo` defaults to
+	// 0.05. Negative is an error.
 	TimeScale float64
-	// DB is the ledger file; default a new temporary file.
+	// DB is the ledger: a file path or a sqlite:// URL; default a new
+	// temporary file. An existing ledger is added to, and the figures count
+	// this run's requests only.
 	DB string
 	// Out receives the report; Progress the progress bars (nil: none).
 	Out, Progress io.Writer
@@ -52,9 +58,15 @@ type Phase struct {
 
 // Result is what the demo measured.
 type Result struct {
-	Phases    []Phase
-	DB        string
-	URL       string
+	Phases []Phase
+	// DB is the ledger file's path; URL is where Penny listened.
+	DB  string
+	URL string
+	// Start is when the run began: the ledger's records of this run are
+	// those since Start. Existed tells whether the ledger file was there
+	// before the run, and so may hold records of other runs.
+	Start     time.Time
+	Existed   bool
 	TimeScale float64
 }
 
@@ -76,26 +88,31 @@ func Routes() []route.Config {
 // Run starts Penny on the simulator, runs the support workload once all on
 // Nova Pro and once tiered, and returns the ledger's figures for both.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Requests <= 0 {
+	switch {
+	case o.Requests < 0:
+		return nil, fmt.Errorf("demo: requests %d is negative", o.Requests)
+	case o.Concurrency < 0:
+		return nil, fmt.Errorf("demo: concurrency %d is negative", o.Concurrency)
+	case !(o.TimeScale >= 0) || math.IsInf(o.TimeScale, 1):
+		return nil, fmt.Errorf("demo: time scale %g is not a number from 0 (instant) up", o.TimeScale)
+	}
+	if o.Requests == 0 {
 		o.Requests = 300
 	}
-	if o.Concurrency <= 0 {
+	if o.Concurrency == 0 {
 		o.Concurrency = 24
 	}
-	if o.TimeScale == 0 {
-		o.TimeScale = 0.05
-	}
-	if o.DB == "" {
-		dir, err := os.MkdirTemp("", "penny-demo-")
-		if err != nil {
-			return nil, err
-		}
-		o.DB = filepath.Join(dir, "penny-demo.db")
+	path, existed, err := ledgerPath(o.DB)
+	if err != nil {
+		return nil, err
 	}
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Simulate = true
-	cfg.Database = "sqlite://" + o.DB
+	cfg.Database = "sqlite://" + path
+	if strings.ContainsAny(path, "?#") {
+		cfg.Database = path // a plain path keeps these characters; a URL may not
+	}
 	cfg.Simulator.Seed = int64(o.Seed)
 	cfg.Simulator.TimeScale = &o.TimeScale
 	cfg.Routes = Routes()
@@ -110,7 +127,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	go a.Serve()
-	res := &Result{DB: o.DB, URL: a.URL(), TimeScale: o.TimeScale}
+	// Records are stamped when Penny receives them, so every record of
+	// this run is at or after start; whatever was in the ledger is before.
+	start := time.Now()
+	res := &Result{DB: path, URL: a.URL(), Start: start, Existed: existed, TimeScale: o.TimeScale}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -119,26 +139,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	prompts := SupportWorkload(o.Requests, o.Seed)
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
+	defer client.CloseIdleConnections()
 	phases := []Phase{
 		{Title: "All on Nova Pro", Route: "support-all-pro"},
 		{Title: "Tiered: Micro / Lite", Route: "support"},
 	}
 	for i := range phases {
 		p := &phases[i]
-		start := time.Now()
+		pstart := time.Now()
 		if err := drive(ctx, client, a.URL(), p, prompts, o); err != nil {
 			return nil, err
 		}
-		p.Elapsed = time.Since(start)
+		p.Elapsed = time.Since(pstart)
 	}
 	if err := a.Ledger.Flush(ctx); err != nil {
 		return nil, err
 	}
-	byRoute, err := a.Store.Summarize(ctx, ledger.SummaryQuery{By: ledger.ByRoute})
+	byRoute, err := a.Store.Summarize(ctx, ledger.SummaryQuery{Since: start, By: ledger.ByRoute})
 	if err != nil {
 		return nil, err
 	}
-	recs, err := a.Store.Records(ctx, ledger.RecordQuery{})
+	recs, err := a.Store.Records(ctx, ledger.RecordQuery{Since: start})
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +179,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Phases = phases
 	return res, nil
+}
+
+// ledgerPath returns the ledger file for db (a path or a sqlite:// URL; ""
+// for a new temporary file) and whether it already exists.
+func ledgerPath(db string) (path string, existed bool, err error) {
+	if db == "" {
+		dir, err := os.MkdirTemp("", "penny-demo-")
+		if err != nil {
+			return "", false, err
+		}
+		return filepath.Join(dir, "penny-demo.db"), false, nil
+	}
+	path, err = sqlite.ParsePath(db)
+	if err != nil {
+		return "", false, err
+	}
+	if path == sqlite.MemoryPath {
+		return path, false, nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		existed = true
+	}
+	return path, existed, nil
 }
 
 func drive(ctx context.Context, client *http.Client, url string, p *Phase, prompts []Prompt, o Options) error {
@@ -246,9 +290,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Customer-support chatbot: 80 % simple questions, 20 % troubleshooting (SIMULATED Bedrock)")
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\t%s\t%s\t\n", a.Title, b.Title)
-	row := func(label string, f func(p Phase) string) { fmt.Fprintf(tw, "%s\t%s\t%s\t\n", label, f(a), f(b)) }
+	rows := [][]string{{"", a.Title, b.Title}}
+	row := func(label string, f func(p Phase) string) { rows = append(rows, []string{label, f(a), f(b)}) }
 	row("requests", func(p Phase) string { return fmt.Sprint(p.Summary.Requests) })
 	for _, m := range []string{"nova-pro", "nova-lite", "nova-micro"} {
 		row("  on "+m, func(p Phase) string {
@@ -262,11 +305,14 @@ func (r *Result) Print(w io.Writer) {
 	row("input tokens", func(p Phase) string { return fmt.Sprint(p.Summary.InputTokens) })
 	row("output tokens", func(p Phase) string { return fmt.Sprint(p.Summary.OutputTokens) })
 	row("avg latency (real-time equivalent)", func(p Phase) string {
+		if r.TimeScale <= 0 {
+			return "—" // the simulator did not wait: there is nothing to scale back
+		}
 		return (time.Duration(float64(p.Summary.AvgLatency) / r.TimeScale)).Round(10 * time.Millisecond).String()
 	})
 	row("cost", func(p Phase) string { return usd(p.Summary.Cost) })
 	row("cost per 1M requests", func(p Phase) string { return perMillion(p.Summary) })
-	tw.Flush()
+	writeTable(w, rows)
 	saved := a.Summary.Cost - b.Summary.Cost
 	pctSaved := 0.0
 	if a.Summary.Cost > 0 {
@@ -276,8 +322,59 @@ func (r *Result) Print(w io.Writer) {
 		usd(saved), b.Summary.Requests, pctSaved)
 	fmt.Fprintf(w, "The ledger's own baseline for the tiered run (the same requests priced on Nova Pro) is %s: savings %s.\n",
 		usd(b.Summary.BaselineCost), usd(b.Summary.Savings))
-	fmt.Fprintf(w, "\nAnswers came from Penny's built-in simulator, run at %g× Bedrock's latency; prices are Bedrock's on-demand list prices.\n", r.TimeScale)
-	fmt.Fprintf(w, "Explore the ledger:  penny report --db sqlite://%s --by model\n", r.DB)
+	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
+	if r.TimeScale <= 0 {
+		pace = "with no simulated latency"
+	}
+	fmt.Fprintf(w, "\nAnswers came from Penny's built-in simulator, %s; prices are Bedrock's on-demand list prices.\n", pace)
+	if r.DB != sqlite.MemoryPath {
+		cmd := "penny report --db " + shellQuote(r.DB) + " --by model"
+		if r.Existed {
+			// The ledger has earlier records: show this run's only.
+			cmd += " --since " + r.Start.UTC().Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(w, "Explore the ledger:  %s\n", cmd)
+	}
+}
+
+// writeTable writes rows as columns three spaces apart: the first column
+// (labels) left-aligned, the others (figures) right-aligned. Widths count
+// runes, so "—" is one column wide.
+func writeTable(w io.Writer, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, cell := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if i == 0 {
+				b.WriteString(cell + pad)
+				continue
+			}
+			b.WriteString("   " + pad + cell)
+		}
+		b.WriteString("\n")
+	}
+	io.WriteString(w, b.String())
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe
+// characters, so the printed command can be pasted as it is.
+func shellQuote(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:=@,", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // usd formats money for people, to a hundredth of a cent.

@@ -39,8 +39,12 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 	if mode == "" {
 		mode = llm.ModeOnDemand
 	}
-	if t, err := a.cat.Resolve(req.Model); err == nil && t.Model != nil {
-		cost = t.Model.Cost(u, mode)
+	// A response-cache hit called no model: it costs nothing, and its
+	// baseline is what the original answer's tokens would have cost.
+	if req.Meta.Cache != llm.CacheHit {
+		if t, err := a.cat.Resolve(req.Model); err == nil && t.Model != nil {
+			cost = t.Model.Cost(u, mode)
+		}
 	}
 	base := req.Meta.BaselineModel
 	if base == "" {

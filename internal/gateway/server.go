@@ -65,8 +65,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Stages are extra stages run before routing (auth, governance, cache…).
+	// Stages run before routing (auth, governance, prompt policies).
 	Stages []llm.Stage
+	// AfterRoute run after routing, on the model actually chosen, just
+	// before the provider (the response cache).
+	AfterRoute []llm.Stage
 	// Counter, if set, counts the tokens of streams cut short before the
 	// upstream reported usage, so that they are still priced.
 	Counter *tokens.Counter
@@ -118,6 +121,7 @@ func New(opts Options) (*Server, error) {
 	stages := []llm.Stage{acct.stage}
 	stages = append(stages, opts.Stages...)
 	stages = append(stages, route.Stage(opts.Routes))
+	stages = append(stages, opts.AfterRoute...)
 	s := &Server{opts: opts, chain: llm.Chain(d, stages...), acct: acct, mux: http.NewServeMux(), log: opts.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.routes()

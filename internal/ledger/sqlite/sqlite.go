@@ -13,6 +13,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -20,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/llm"
 )
 
 // MemoryPath is the path of a private in-memory database, for tests. It
@@ -46,6 +50,11 @@ var _ ledger.Store = (*Store)(nil)
 func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
+	}
+	if path != MemoryPath {
+		if err := checkDir(path); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 	}
 	s := &Store{path: path}
 	ctx := context.Background()
@@ -99,40 +108,83 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-// OpenURL opens the database a storage URL names:
-//
-//	sqlite:///abs/path.db   absolute path
-//	sqlite://rel/path.db    path relative to the working directory
-//	sqlite:path.db          either
-//	sqlite::memory:         in-memory, also ":memory:" and "sqlite://:memory:"
-//	path.db                 a plain path
-//
-// Other schemes and query parameters are errors.
+// OpenURL opens the database a storage URL names (see ParsePath).
 func OpenURL(url string) (*Store, error) {
-	path, err := pathOf(url)
+	path, err := ParsePath(url)
 	if err != nil {
 		return nil, err
 	}
 	return Open(path)
 }
 
-func pathOf(url string) (string, error) {
+// ParsePath returns the path of the database a storage URL names, without
+// opening it:
+//
+//	sqlite:///abs/path.db   absolute path
+//	sqlite://rel/path.db    path relative to the working directory
+//	sqlite:path.db          either
+//	sqlite::memory:         in-memory (MemoryPath), also ":memory:" and "sqlite://:memory:"
+//	path.db                 a plain path
+//
+// A postgres:// or postgresql:// URL is an error of kind
+// llm.KindUnsupported; other schemes, query parameters and URLs naming no
+// database are errors of kind llm.KindValidation.
+func ParsePath(url string) (string, error) {
 	path := url
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		path = url[len("sqlite://"):]
 	case strings.HasPrefix(url, "sqlite:"):
 		path = url[len("sqlite:"):]
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return "", llm.Errorf(llm.KindUnsupported,
+			"sqlite: %s: PostgreSQL ledgers are not supported yet; use sqlite://PATH or a file path", redact(url))
 	case strings.Contains(url, "://"):
-		return "", fmt.Errorf("sqlite: %q is not a sqlite URL", url)
+		return "", llm.Errorf(llm.KindValidation, "sqlite: %q is not a sqlite:// URL or a file path", redact(url))
 	}
 	if path == "" {
-		return "", fmt.Errorf("sqlite: %q names no database", url)
+		return "", llm.Errorf(llm.KindValidation, "sqlite: %q names no database", url)
 	}
 	if path != url && strings.ContainsAny(path, "?#") {
-		return "", fmt.Errorf("sqlite: %q: query parameters are not supported", url)
+		return "", llm.Errorf(llm.KindValidation, "sqlite: %q: query parameters are not supported", url)
 	}
 	return path, nil
+}
+
+// redact hides the password of a URL with user information, so that error
+// messages do not print database credentials.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	at := strings.LastIndex(host, "@")
+	if at < 0 {
+		return url
+	}
+	user, _, hasPassword := strings.Cut(host[:at], ":")
+	if !hasPassword {
+		return url
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// checkDir fails with a clear message when the directory that would hold
+// the database file does not exist, which SQLite would only report as
+// "unable to open database file".
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist", dir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
 }
 
 // fileURI returns path as a SQLite "file:" URI, escaping the characters that

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -415,6 +416,91 @@ func TestOpenURL(t *testing.T) {
 		if s, err := sqlite.OpenURL(bad); err == nil {
 			s.Close()
 			t.Errorf("OpenURL(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestParsePath(t *testing.T) {
+	tests := []struct {
+		url, path string
+	}{
+		{"sqlite:///var/lib/penny.db", "/var/lib/penny.db"},
+		{"sqlite://rel/penny.db", "rel/penny.db"},
+		{"sqlite:bare.db", "bare.db"},
+		{"/plain/penny.db", "/plain/penny.db"},
+		{"penny.db", "penny.db"},
+		{"odd?name#.db", "odd?name#.db"},
+		{"sqlite::memory:", sqlite.MemoryPath},
+		{"sqlite://:memory:", sqlite.MemoryPath},
+		{":memory:", sqlite.MemoryPath},
+	}
+	for _, tt := range tests {
+		got, err := sqlite.ParsePath(tt.url)
+		if err != nil || got != tt.path {
+			t.Errorf("ParsePath(%q) = %q, %v; want %q", tt.url, got, err, tt.path)
+		}
+	}
+}
+
+func TestParsePathErrors(t *testing.T) {
+	tests := []struct {
+		url  string
+		kind llm.ErrorKind
+		want string // in the message
+		not  string // must not be in the message
+	}{
+		{"", llm.KindValidation, "names no database", ""},
+		{"sqlite://", llm.KindValidation, "names no database", ""},
+		{"sqlite:", llm.KindValidation, "names no database", ""},
+		{"sqlite://p.db?mode=ro", llm.KindValidation, "query parameters are not supported", ""},
+		{"mysql://localhost/penny", llm.KindValidation, "is not a sqlite:// URL or a file path", ""},
+		{"postgres://localhost/penny", llm.KindUnsupported, "PostgreSQL ledgers are not supported yet; use sqlite://", ""},
+		{"postgresql://penny:s3cret@db.example.com:5432/penny", llm.KindUnsupported,
+			"postgresql://penny:xxxxx@db.example.com:5432/penny", "s3cret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			_, err := sqlite.ParsePath(tt.url)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if k := llm.KindOf(err); k != tt.kind {
+				t.Errorf("kind = %s, want %s", k, tt.kind)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.want)
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("err = %q leaks %q", err, tt.not)
+			}
+		})
+	}
+}
+
+func TestOpenMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{filepath.Join(dir, "no", "such", "penny.db"), "directory " + filepath.Join(dir, "no", "such") + " does not exist"},
+		{filepath.Join(file, "penny.db"), file + " is not a directory"},
+	}
+	for _, tt := range tests {
+		s, err := sqlite.Open(tt.path)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", tt.path)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Open(%q): err = %q, want it to contain %q", tt.path, err, tt.want)
+		}
+		if fi, err := os.Stat(filepath.Dir(tt.path)); err == nil && fi.IsDir() {
+			t.Errorf("Open(%q) created the directory", tt.path)
 		}
 	}
 }

@@ -1,0 +1,169 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/penny-gateway/penny/internal/demo"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+)
+
+const requests = 40
+
+func run(t *testing.T, db string) *demo.Result {
+	t.Helper()
+	res, err := demo.Run(context.Background(), demo.Options{Requests: requests, Concurrency: 4, Seed: 7, TimeScale: 0, DB: db})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+// checkFigures asserts what every run must show: all requests answered and
+// recorded, routed as each phase says, and tiering cheaper than Nova Pro.
+func checkFigures(t *testing.T, res *demo.Result) {
+	t.Helper()
+	if len(res.Phases) != 2 {
+		t.Fatalf("phases = %d, want 2", len(res.Phases))
+	}
+	pro, tiered := res.Phases[0], res.Phases[1]
+	for _, p := range res.Phases {
+		if p.Summary.Requests != requests || p.Summary.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors; want %d, 0", p.Title, p.Summary.Requests, p.Summary.Errors, requests)
+		}
+		var n int64
+		for _, c := range p.Models {
+			n += c
+		}
+		if n != requests {
+			t.Errorf("%s: per-model counts %v add up to %d, want %d", p.Title, p.Models, n, requests)
+		}
+		if p.Summary.Cost <= 0 || p.Summary.InputTokens <= 0 || p.Summary.OutputTokens <= 0 {
+			t.Errorf("%s: summary %+v has no cost or tokens", p.Title, p.Summary)
+		}
+	}
+	if pro.Models["nova-pro"] != requests {
+		t.Errorf("all-pro phase used %v, want only nova-pro", pro.Models)
+	}
+	if tiered.Models["nova-pro"] != 0 || tiered.Models["nova-micro"] == 0 || tiered.Models["nova-lite"] == 0 {
+		t.Errorf("tiered phase used %v, want nova-micro and nova-lite only", tiered.Models)
+	}
+	if tiered.Models["nova-micro"] <= tiered.Models["nova-lite"] {
+		t.Errorf("tiered phase used %v, want mostly nova-micro (80 %% simple questions)", tiered.Models)
+	}
+	if tiered.Summary.Cost >= pro.Summary.Cost {
+		t.Errorf("tiered cost %s is not below all-pro cost %s", tiered.Summary.Cost, pro.Summary.Cost)
+	}
+	if tiered.Summary.BaselineCost <= tiered.Summary.Cost || tiered.Summary.Savings != tiered.Summary.BaselineCost-tiered.Summary.Cost {
+		t.Errorf("tiered baseline %s, savings %s for cost %s", tiered.Summary.BaselineCost, tiered.Summary.Savings, tiered.Summary.Cost)
+	}
+}
+
+// ledgerCount counts the records in the ledger file, behind the demo's back.
+func ledgerCount(t *testing.T, path string) int64 {
+	t.Helper()
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sums, err := s.Summarize(context.Background(), ledger.SummaryQuery{By: ledger.ByAll})
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("Summarize = %v, %v", sums, err)
+	}
+	return sums[0].Requests
+}
+
+func TestRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.db")
+	res := run(t, path)
+	checkFigures(t, res)
+	if res.DB != path || res.Existed || res.TimeScale != 0 {
+		t.Errorf("result DB %q existed %v time scale %g; want %q false 0", res.DB, res.Existed, res.TimeScale, path)
+	}
+	if n := ledgerCount(t, path); n != 2*requests {
+		t.Errorf("ledger holds %d records, want %d", n, 2*requests)
+	}
+
+	var out bytes.Buffer
+	res.Print(&out)
+	for _, want := range []string{
+		"\nrequests   ", // labels start the line, left-aligned
+		"\n  on nova-micro   ",
+		"with no simulated latency",
+		"penny report --db " + path + " --by model\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("Print output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Figures are right-aligned: every table row is as long as the header.
+	var widths []int
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "Nova Pro   Tiered") || strings.HasPrefix(line, "requests") || strings.HasPrefix(line, "cost") {
+			widths = append(widths, len([]rune(line)))
+		}
+	}
+	for _, w := range widths {
+		if w != widths[0] {
+			t.Errorf("table rows have widths %v, want them equal (right-aligned)", widths)
+			break
+		}
+	}
+}
+
+// A second run on the same ledger, named by a sqlite:// URL, counts its own
+// requests only.
+func TestRunExistingLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.db")
+	first := run(t, path)
+	second := run(t, "sqlite://"+path)
+	checkFigures(t, second)
+	if !second.Existed || second.DB != path {
+		t.Errorf("second run: DB %q existed %v, want %q true", second.DB, second.Existed, path)
+	}
+	for i := range second.Phases {
+		if a, b := first.Phases[i].Summary.Cost, second.Phases[i].Summary.Cost; a != b {
+			t.Errorf("%s: cost %s on the second run, %s on the first; the same seed must cost the same", first.Phases[i].Title, b, a)
+		}
+	}
+	if n := ledgerCount(t, path); n != 4*requests {
+		t.Errorf("ledger holds %d records, want %d", n, 4*requests)
+	}
+	var out bytes.Buffer
+	second.Print(&out)
+	if !strings.Contains(out.String(), " --since "+second.Start.UTC().Format("2006-01-02T15:04:05")) {
+		t.Errorf("explore command does not select this run:\n%s", out.String())
+	}
+}
+
+func TestRunInvalidOptions(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such", "demo.db")
+	tests := []struct {
+		name string
+		o    demo.Options
+		want string
+	}{
+		{"negative time scale", demo.Options{TimeScale: -1}, "time scale"},
+		{"negative requests", demo.Options{Requests: -1}, "requests"},
+		{"negative concurrency", demo.Options{Concurrency: -2}, "concurrency"},
+		{"postgres ledger", demo.Options{DB: "postgres://localhost/penny"}, "PostgreSQL ledgers are not supported yet"},
+		{"missing directory", demo.Options{DB: missing}, "does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := demo.Run(context.Background(), tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Error("Run created the missing directory")
+	}
+}
