@@ -377,7 +377,7 @@ func (c *call) finish() {
 		rec.ErrorMessage = c.err.Error()
 	}
 	rec.UsageEstimated = c.estimated
-	rec.Strategy = strategies(&rec)
+	rec.Strategy = strategies(&rec, m.Coalesced)
 	// Background, not the request's context: the record must land even
 	// when the client went away. A full queue makes this wait, by design.
 	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
@@ -481,13 +481,16 @@ func sniffModel(body []byte) string {
 }
 
 // strategies names the cost levers that applied to a record.
-func strategies(r *ledger.Record) string {
+func strategies(r *ledger.Record, coalesced bool) string {
 	var s []string
 	if r.Route != "" && r.Model != "" && r.BaselineModel != "" && r.Model != r.BaselineModel {
 		s = append(s, "routing")
 	}
 	if r.Cache == string(llm.CacheHit) {
 		s = append(s, "response_cache")
+	}
+	if coalesced {
+		s = append(s, "coalesced")
 	}
 	if r.CacheReadTokens > 0 {
 		s = append(s, "prompt_cache")

@@ -183,6 +183,9 @@ type Meta struct {
 	Received time.Time
 	// Cache says whether the answer came from Penny's response cache.
 	Cache CacheStatus
+	// Coalesced is true when the answer was shared from an identical
+	// request in flight at the same time (Cache is then CacheHit).
+	Coalesced bool
 	// Provider is the upstream that answered: "bedrock", "sim", or the name
 	// of an OpenAI-compatible upstream.
 	Provider string
