@@ -13,12 +13,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/monitor"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
@@ -128,7 +133,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
 		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
 	})
-	gopts.Recorder = w
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := monitor.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics}
+	gopts.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	gw, err := gateway.New(gopts)
 	if err != nil {
 		w.Close(ctx)

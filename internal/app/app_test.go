@@ -231,4 +231,16 @@ func TestExampleConfigServes(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Penny-Model") != "nova-lite" || resp.Header.Get("X-Penny-Route") != "support" {
 		t.Errorf("status %d, model %q route %q", resp.StatusCode, resp.Header.Get("X-Penny-Model"), resp.Header.Get("X-Penny-Route"))
 	}
+	// The request shows in the Prometheus metrics.
+	mresp, err := http.Get(a.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`penny_invocations_total{model="nova-lite",route="support",tenant="default"} 1`, "penny_cost_usd_total", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

@@ -76,6 +76,8 @@ type Options struct {
 	// AccessLog logs every request at info level; otherwise only failures
 	// are logged (upstream failures at warn, client errors at debug).
 	AccessLog bool
+	// Metrics, if set, is served at GET /metrics.
+	Metrics http.Handler
 }
 
 // Server serves Penny's HTTP API.
@@ -136,6 +138,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/models", s.handleModels)
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
+	if s.opts.Metrics != nil {
+		m.Handle("GET /metrics", s.opts.Metrics)
+	}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		w.Header().Set("Content-Type", "application/json")

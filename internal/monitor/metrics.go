@@ -1,0 +1,181 @@
+// Package monitor turns ledger records into Prometheus metrics named after
+// Bedrock's CloudWatch metrics (namespace AWS/Bedrock), so dashboards built
+// for Bedrock read Penny the same way, plus Penny's cost and savings.
+//
+// Metrics are registered on a prometheus.Registerer passed in; there are
+// no package-level metrics.
+package monitor
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+// MaxTenants bounds the tenant label's cardinality: tenants beyond the
+// first MaxTenants seen are reported as "other".
+const MaxTenants = 200
+
+// Metrics observes ledger records.
+type Metrics struct {
+	invocations   *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	ttft          *prometheus.HistogramVec
+	inputTokens   *prometheus.CounterVec
+	outputTokens  *prometheus.CounterVec
+	cacheRead     *prometheus.CounterVec
+	cacheWrite    *prometheus.CounterVec
+	throttles     *prometheus.CounterVec
+	clientErrors  *prometheus.CounterVec
+	serverErrors  *prometheus.CounterVec
+	cost          *prometheus.CounterVec
+	baseline      *prometheus.CounterVec
+	savings       *prometheus.CounterVec
+	responseCache *prometheus.CounterVec
+
+	mu      sync.Mutex
+	tenants map[string]bool
+}
+
+// New registers Penny's metrics on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	labels := []string{"model", "route", "tenant"}
+	m := &Metrics{
+		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_invocations_total",
+			Help: "Successful model invocations (CloudWatch Invocations; throttled calls are not counted)."}, labels),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "penny_invocation_latency_seconds",
+			Help:    "End-to-end request latency as Penny saw it (CloudWatch InvocationLatency).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}}, []string{"model", "route"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "penny_time_to_first_token_seconds",
+			Help:    "Time to the first streamed token (CloudWatch TimeToFirstToken).",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 16}}, []string{"model", "route"}),
+		inputTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_input_token_count_total",
+			Help: "Input tokens billed at the input rate (CloudWatch InputTokenCount; excludes cache reads and writes)."}, labels),
+		outputTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_output_token_count_total",
+			Help: "Output tokens (CloudWatch OutputTokenCount)."}, labels),
+		cacheRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_cache_read_input_token_count_total",
+			Help: "Input tokens read from Bedrock's prompt cache (CloudWatch CacheReadInputTokenCount)."}, labels),
+		cacheWrite: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_cache_write_input_token_count_total",
+			Help: "Input tokens written to Bedrock's prompt cache (CloudWatch CacheWriteInputTokenCount)."}, labels),
+		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_invocation_throttles_total",
+			Help: "Throttled requests (CloudWatch InvocationThrottles)."}, labels),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_invocation_client_errors_total",
+			Help: "Requests that failed because of the request (CloudWatch InvocationClientErrors)."}, []string{"model", "route", "tenant", "kind"}),
+		serverErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_invocation_server_errors_total",
+			Help: "Requests that failed in Penny or upstream (CloudWatch InvocationServerErrors)."}, []string{"model", "route", "tenant", "kind"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_cost_usd_total",
+			Help: "What requests cost, in US dollars (the ledger holds the exact figures)."}, labels),
+		baseline: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_baseline_cost_usd_total",
+			Help: "What requests would have cost on their baseline model, on demand, with no cache."}, labels),
+		savings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_savings_usd_total",
+			Help: "Baseline cost minus cost, by the cost levers that applied (strategy)."}, []string{"strategy", "route", "tenant"}),
+		responseCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_response_cache_requests_total",
+			Help: "Requests by response-cache verdict (hit, miss, bypass)."}, []string{"result", "route"}),
+		tenants: map[string]bool{},
+	}
+	for _, c := range []prometheus.Collector{m.invocations, m.latency, m.ttft, m.inputTokens, m.outputTokens, m.cacheRead,
+		m.cacheWrite, m.throttles, m.clientErrors, m.serverErrors, m.cost, m.baseline, m.savings, m.responseCache} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// tenant returns the label for t, folding tenants past MaxTenants.
+func (m *Metrics) tenant(t string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tenants[t] {
+		return t
+	}
+	if len(m.tenants) >= MaxTenants {
+		return "other"
+	}
+	m.tenants[t] = true
+	return t
+}
+
+// Observe counts one ledger record. It is safe for concurrent use.
+func (m *Metrics) Observe(r *ledger.Record) {
+	model := r.Model
+	if model == "" {
+		model = "none"
+	}
+	tenant := m.tenant(r.Tenant)
+	lv := []string{model, r.Route, tenant}
+	if r.Cache != "" {
+		m.responseCache.WithLabelValues(r.Cache, r.Route).Inc()
+	}
+	if r.Status == ledger.StatusError {
+		kind := llm.ErrorKind(r.ErrorKind)
+		switch {
+		case kind == llm.KindThrottled || kind == llm.KindModelNotReady:
+			m.throttles.WithLabelValues(lv...).Inc()
+		case serverSide(kind):
+			m.serverErrors.WithLabelValues(model, r.Route, tenant, r.ErrorKind).Inc()
+		default:
+			m.clientErrors.WithLabelValues(model, r.Route, tenant, r.ErrorKind).Inc()
+		}
+	} else {
+		m.invocations.WithLabelValues(lv...).Inc()
+		m.latency.WithLabelValues(model, r.Route).Observe(r.Latency.Seconds())
+		if r.TTFT > 0 {
+			m.ttft.WithLabelValues(model, r.Route).Observe(r.TTFT.Seconds())
+		}
+	}
+	// Tokens and money count for failed requests too: a stream cut short
+	// is still billed.
+	add := func(c *prometheus.CounterVec, n int) {
+		if n > 0 {
+			c.WithLabelValues(lv...).Add(float64(n))
+		}
+	}
+	add(m.inputTokens, r.InputTokens)
+	add(m.outputTokens, r.OutputTokens)
+	add(m.cacheRead, r.CacheReadTokens)
+	add(m.cacheWrite, r.CacheWriteTokens)
+	if r.Cost > 0 {
+		m.cost.WithLabelValues(lv...).Add(r.Cost.Dollars())
+	}
+	if r.BaselineCost > 0 {
+		m.baseline.WithLabelValues(lv...).Add(r.BaselineCost.Dollars())
+	}
+	if s := r.Savings(); s > 0 {
+		strategy := r.Strategy
+		if strategy == "" {
+			strategy = "none"
+		}
+		m.savings.WithLabelValues(strings.ReplaceAll(strategy, ",", "+"), r.Route, tenant).Add(s.Dollars())
+	}
+}
+
+func serverSide(k llm.ErrorKind) bool {
+	switch k {
+	case llm.KindTimeout, llm.KindModelError, llm.KindUnavailable, llm.KindInternal:
+		return true
+	}
+	return false
+}
+
+// RecordWriter is where ledger records go (a *ledger.Writer).
+type RecordWriter interface {
+	Write(ctx context.Context, r ledger.Record) error
+}
+
+// Recorder observes each record, then passes it on to Next.
+type Recorder struct {
+	Next    RecordWriter
+	Metrics *Metrics
+}
+
+// Write implements the gateway's Recorder.
+func (r Recorder) Write(ctx context.Context, rec ledger.Record) error {
+	r.Metrics.Observe(&rec)
+	return r.Next.Write(ctx, rec)
+}
