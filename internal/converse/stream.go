@@ -34,12 +34,25 @@ const (
 // EventWriter writes llm.Events as ConverseStream event-stream frames. If
 // the underlying writer is an http.ResponseWriter (possibly wrapped, see
 // http.ResponseController) or an http.Flusher, each frame is flushed as soon
-// as it is written. An EventWriter is used by one goroutine.
+// as it is written, unless ManualFlush is set: then frames are flushed by
+// calling Flush. An EventWriter is used by one goroutine.
 type EventWriter struct {
+	// ManualFlush leaves flushing to the caller, who can then send several
+	// frames in one write when more are ready.
+	ManualFlush bool
+
 	w     io.Writer
 	flush func() error
 	enc   *eventstream.Encoder
 	buf   bytes.Buffer
+}
+
+// Flush sends what was written to the client, when the writer can flush.
+func (ew *EventWriter) Flush() error {
+	if ew.flush != nil {
+		return ew.flush()
+	}
+	return nil
 }
 
 // NewEventWriter returns an EventWriter writing to w.
@@ -171,10 +184,10 @@ func (ew *EventWriter) writeFrame(msg eventstream.Message) error {
 	if _, err := ew.w.Write(ew.buf.Bytes()); err != nil {
 		return err
 	}
-	if ew.flush != nil {
-		return ew.flush()
+	if ew.ManualFlush {
+		return nil
 	}
-	return nil
+	return ew.Flush()
 }
 
 // EventReader reads ConverseStream frames back into llm.Events. It is an

@@ -85,8 +85,9 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 		c.converseError(w, err)
 		return
 	}
-	defer st.Close()
-	first, err := st.Recv()
+	p := startPump(ctx, st)
+	defer p.stop()
+	first, err := p.next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
@@ -101,14 +102,19 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
 	w.WriteHeader(http.StatusOK)
 	ew := converse.NewEventWriter(w)
+	ew.ManualFlush = true
 	ev := first
 	for {
 		c.observe(ev)
-		if err = ew.WriteEvent(ev); err != nil {
+		err = ew.WriteEvent(ev)
+		if err == nil && p.idle() {
+			err = ew.Flush()
+		}
+		if err != nil {
 			err = llm.Errorf(llm.KindCanceled, "client went away: %w", err)
 			break
 		}
-		if ev, err = st.Recv(); err != nil {
+		if ev, err = p.next(); err != nil {
 			break
 		}
 	}
@@ -118,6 +124,7 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 		c.err = err
 		if llm.KindOf(err) != llm.KindCanceled {
 			ew.WriteError(err)
+			ew.Flush()
 		}
 		c.settleStream()
 	}

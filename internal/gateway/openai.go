@@ -91,8 +91,9 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 		c.openaiError(w, err)
 		return
 	}
-	defer st.Close()
-	first, err := st.Recv()
+	p := startPump(ctx, st)
+	defer p.stop()
+	first, err := p.next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
@@ -115,14 +116,7 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 		bw.Write(b)
 		bw.WriteString("\n\n")
 	}
-	send := func(ev llm.Event) error {
-		c.observe(ev)
-		if ev.Type == llm.EventMetadata {
-			enc.Model = c.req.Model
-		}
-		for _, ch := range enc.Encode(ev) {
-			writeData(ch)
-		}
+	flush := func() error {
 		if err := bw.Flush(); err != nil {
 			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
 		}
@@ -133,10 +127,19 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 	}
 	ev := first
 	for {
-		if err = send(ev); err != nil {
-			break
+		c.observe(ev)
+		if ev.Type == llm.EventMetadata {
+			enc.Model = c.req.Model
 		}
-		if ev, err = st.Recv(); err != nil {
+		for _, ch := range enc.Encode(ev) {
+			writeData(ch)
+		}
+		if p.idle() {
+			if err = flush(); err != nil {
+				break
+			}
+		}
+		if ev, err = p.next(); err != nil {
 			break
 		}
 	}
