@@ -80,21 +80,12 @@ func (c *call) converseError(w http.ResponseWriter, err error) {
 // first event are ordinary Bedrock error responses; later ones are
 // exception frames, as Bedrock sends them.
 func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
-	st, err := c.s.chain.Stream(ctx, c.req)
+	p, first, err := c.openStream(ctx)
 	if err != nil {
 		c.converseError(w, err)
 		return
 	}
-	p := startPump(ctx, st)
 	defer p.stop()
-	first, err := p.next()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
-		}
-		c.converseError(w, err)
-		return
-	}
 	h := w.Header()
 	c.setHeaders(w)
 	h.Set("Content-Type", "application/vnd.amazon.eventstream")

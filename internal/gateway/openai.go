@@ -86,21 +86,12 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 // event get a normal JSON error response; later ones an SSE error event
 // (the HTTP status already sent, 200, is what the ledger records).
 func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts openaiwire.Options) {
-	st, err := c.s.chain.Stream(ctx, c.req)
+	p, first, err := c.openStream(ctx)
 	if err != nil {
 		c.openaiError(w, err)
 		return
 	}
-	p := startPump(ctx, st)
 	defer p.stop()
-	first, err := p.next()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
-		}
-		c.openaiError(w, err)
-		return
-	}
 	h := w.Header()
 	c.setHeaders(w)
 	h.Set("Content-Type", "text/event-stream")

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -66,4 +68,24 @@ func (p *eventPump) stop() {
 	p.cancel()
 	<-p.done
 	p.st.Close()
+}
+
+// openStream starts the request's stream and waits for its first event,
+// so that a failure before any event can still be answered with an
+// ordinary error response. On success the caller owns the pump.
+func (c *call) openStream(ctx context.Context) (*eventPump, llm.Event, error) {
+	st, err := c.s.chain.Stream(ctx, c.req)
+	if err != nil {
+		return nil, llm.Event{}, err
+	}
+	p := startPump(ctx, st)
+	first, err := p.next()
+	if err != nil {
+		p.stop()
+		if errors.Is(err, io.EOF) {
+			err = llm.Errorf(llm.KindInternal, "upstream stream ended before any event")
+		}
+		return nil, llm.Event{}, err
+	}
+	return p, first, nil
 }
