@@ -92,6 +92,7 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Database = "sqlite://" + filepath.Join(dir, "bench.db")
+	cfg.Auth = "off" // the load generator has no key; auth has its own benchmarks
 	model := "nova-micro"
 	switch o.upstream {
 	case "bedrock":

@@ -21,6 +21,7 @@ func newServe() *cobra.Command {
 		simulate bool
 		db       string
 		logLevel string
+		authMode string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -35,7 +36,10 @@ Clients call it with the APIs they already use:
   GET  /healthz
 
 Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
-chain (environment, shared config and credentials files, SSO, IMDS) and region.
+chain (environment, shared config and credentials files, SSO, IMDS) and region,
+and every request needs a Penny key (penny keys create): OpenAI clients send it
+as a bearer token, AWS SDK clients use its access key id and secret as their
+credentials and Penny verifies the SigV4 signature. --auth off turns that off.
 With --simulate every catalog model is answered by Penny's built-in simulator:
 no AWS account is needed and nothing leaves the machine.
 
@@ -63,6 +67,9 @@ Environment variables override the config file:
 			if flags.Changed("log-level") {
 				cfg.Log.Level = logLevel
 			}
+			if flags.Changed("auth") {
+				cfg.Auth = authMode
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -75,6 +82,7 @@ Environment variables override the config file:
 	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
 	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&authMode, "auth", "", "required (every request needs a key from `penny keys create`) or off; default required, off with --simulate")
 	return cmd
 }
 
@@ -101,7 +109,11 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	if cfg.Simulate {
 		mode = "SIMULATOR — answers are simulated, no AWS calls are made"
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n", version, a.URL(), mode, cfg.Database)
+	authLine := "required (keys: penny keys create --tenant NAME)"
+	if !cfg.AuthRequired() {
+		authLine = "off (x-penny-tenant header attributes requests)"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", version, a.URL(), mode, cfg.Database, authLine)
 	errc := make(chan error, 1)
 	go func() { errc <- a.Serve() }()
 	select {

@@ -17,9 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
+	"github.com/penny-gateway/penny/internal/keys"
+	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -37,6 +40,9 @@ type App struct {
 	Catalog *catalog.Catalog
 	Store   *sqlite.Store
 	Ledger  *ledger.Writer
+	// Keys and Auth are nil when auth is off.
+	Keys    *keysqlite.Store
+	Auth    *auth.Authenticator
 	Gateway *gateway.Server
 	Log     *slog.Logger
 
@@ -133,6 +139,26 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
 		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
 	})
+	var ks *keysqlite.Store
+	var authn *auth.Authenticator
+	if cfg.AuthRequired() {
+		sealer, err := keys.SealerFromEnv(os.Getenv)
+		if err != nil {
+			w.Close(ctx)
+			store.Close()
+			return nil, err
+		}
+		if ks, err = keysqlite.OpenURL(cfg.Database, keysqlite.Options{Sealer: sealer}); err != nil {
+			w.Close(ctx)
+			store.Close()
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		if n, err := ks.SealedKeys(ctx); err == nil && n > 0 && sealer == nil {
+			log.Warn("the key database holds sealed SigV4 secrets but PENNY_KEYS_SECRET is not set: those keys cannot sign", "sealed", n)
+		}
+		authn = auth.New(ks, auth.Options{Logger: log})
+		gopts.Auth = authn
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := monitor.New(reg)
@@ -147,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Gateway: gw, Log: log, region: gopts.Region}, nil
+	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log, region: gopts.Region}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -210,6 +236,12 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if err := a.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
+	}
+	if a.Auth != nil {
+		a.Auth.Close()
+		if err := a.Keys.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing keys: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -244,3 +244,13 @@ func TestExampleConfigServes(t *testing.T) {
 		}
 	}
 }
+
+func openStore(t *testing.T, url string) *sqlite.Store {
+	t.Helper()
+	store, err := sqlite.OpenURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}

@@ -29,6 +29,9 @@ type Config struct {
 	Database string `yaml:"database"`
 	// Simulate answers every model with the built-in simulator.
 	Simulate bool `yaml:"simulate"`
+	// Auth is "required" (every request needs a Penny key, see penny keys)
+	// or "off". Empty means required, except with simulate, where it is off.
+	Auth string `yaml:"auth"`
 	// Catalog is an optional file of models that override or extend the
 	// built-in catalog.
 	Catalog   string         `yaml:"catalog"`
@@ -195,6 +198,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_LISTEN", "listen"},
 	{"PENNY_DATABASE", "database"},
 	{"PENNY_SIMULATE", "simulate"},
+	{"PENNY_AUTH", "auth"},
 	{"PENNY_CATALOG", "catalog"},
 	{"PENNY_BEDROCK_REGION", "bedrock.region"},
 	{"PENNY_BEDROCK_ENDPOINT", "bedrock.endpoint"},
@@ -241,6 +245,8 @@ func (c *Config) Set(field, v string) error {
 		c.Database = v
 	case "simulate":
 		c.Simulate, err = strconv.ParseBool(v)
+	case "auth":
+		c.Auth = v
 	case "catalog":
 		c.Catalog = v
 	case "bedrock.region":
@@ -277,11 +283,25 @@ func (c *Config) Set(field, v string) error {
 	return nil
 }
 
+// AuthRequired reports whether requests need a Penny key: Auth if set,
+// else required unless simulating.
+func (c *Config) AuthRequired() bool {
+	if c.Auth == "" {
+		return !c.Simulate
+	}
+	return c.Auth == "required"
+}
+
 // Validate checks values that decoding cannot.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	switch c.Auth {
+	case "", "required", "off":
+	default:
+		errs = append(errs, fmt.Errorf("auth %q is not required or off", c.Auth))
 	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("limits.max_body_bytes must be positive"))

@@ -28,8 +28,14 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
 	defer cancel()
 	c.requested = modelParam(r)
 	c.req.Meta.Stream = stream
-
+	if err := c.authenticate(&ctx, r, nil); err != nil {
+		c.converseError(w, err)
+		return
+	}
 	body, err := c.readBody(w, r)
+	if err == nil {
+		err = c.authenticate(&ctx, r, body.Bytes())
+	}
 	if err != nil {
 		c.converseError(w, err)
 		return

@@ -20,8 +20,14 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	defer c.finish()
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-
+	if err := c.authenticate(&ctx, r, nil); err != nil {
+		c.openaiError(w, err)
+		return
+	}
 	body, err := c.readBody(w, r)
+	if err == nil {
+		err = c.authenticate(&ctx, r, body.Bytes())
+	}
 	if err != nil {
 		c.openaiError(w, err)
 		return

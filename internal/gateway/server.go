@@ -18,8 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/converse"
+	"github.com/penny-gateway/penny/internal/keys"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
@@ -78,6 +80,10 @@ type Options struct {
 	AccessLog bool
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// Auth, if set, requires a valid Penny key on every API request and
+	// attributes it (tenant, key id, tags); the x-penny-tenant header is
+	// then ignored. Nil means auth is off.
+	Auth *auth.Authenticator
 }
 
 // Server serves Penny's HTTP API.
@@ -212,6 +218,8 @@ type call struct {
 	// when the stream is cut short.
 	output    strings.Builder
 	estimated bool
+	// key is the authenticated Penny key, when auth is on.
+	key *keys.Key
 }
 
 // newCall starts a request's bookkeeping. Tenant, tags, route and cache
@@ -227,6 +235,30 @@ func (s *Server) newCall(r *http.Request, api string) *call {
 	return c
 }
 
+// authenticate verifies the caller's Penny key when auth is on. Called
+// with a nil body before the body is read, it checks bearer tokens at once
+// (so callers without a key cannot make Penny read large bodies) and
+// defers SigV4, which signs the body; called again with the body, it
+// finishes. On success the key's tenant, id and tags attribute the call
+// and ctx carries the key for later stages.
+func (c *call) authenticate(ctx *context.Context, r *http.Request, body []byte) error {
+	a := c.s.opts.Auth
+	if a == nil || c.key != nil {
+		return nil
+	}
+	if body == nil && auth.NeedsBody(r) {
+		return nil
+	}
+	k, err := a.Authenticate(r, body)
+	if err != nil {
+		return err
+	}
+	c.key = k
+	auth.Attribute(&c.req.Meta, k)
+	*ctx = keys.NewContext(*ctx, k)
+	return nil
+}
+
 // adopt replaces the call's placeholder request with the decoded one,
 // keeping the Meta gathered from the headers; tags from the body (OpenAI
 // user and metadata, Converse requestMetadata) add to the header's.
@@ -238,6 +270,10 @@ func (c *call) adopt(req *llm.Request) {
 	req.Meta = meta
 	c.req = req
 	c.requested = req.Model
+	if c.key != nil {
+		// The key's attribution wins over tags from the body.
+		auth.Attribute(&c.req.Meta, c.key)
+	}
 }
 
 // readBody reads the request body within the size limit.
@@ -267,9 +303,14 @@ func (c *call) releaseBody(b *bytes.Buffer) {
 func (c *call) applyHeaders() error {
 	h := c.header
 	m := &c.req.Meta
-	m.Tenant = strings.TrimSpace(h.Get(HeaderTenant))
-	if m.Tenant == "" {
-		m.Tenant = "default"
+	switch {
+	case c.s.opts.Auth != nil:
+		// The key decides the tenant; until it is verified, none.
+		m.Tenant = ""
+	default:
+		if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
+			m.Tenant = "default"
+		}
 	}
 	if v := h.Get(HeaderTags); v != "" {
 		tags, err := ParseTags(v)

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/penny-gateway/penny/internal/keys"
+	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
+	"github.com/penny-gateway/penny/internal/ledger"
+)
+
+// TestAuthEndToEnd runs Penny with auth required: a key created in the
+// ledger database authenticates the official OpenAI and AWS SDK clients,
+// and decides the tenant and tags of every ledger record.
+func TestAuthEndToEnd(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Auth = "required"
+
+	ks, err := keysqlite.OpenURL(cfg.Database, keysqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, secret, err := keys.New(keys.Key{Name: "chatbot", Tenant: "acme", Tags: map[string]string{"team": "support"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Create(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	ctx := context.Background()
+
+	// No key: refused, in OpenAI's format.
+	resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"nova-micro","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no key: status %d", resp.StatusCode)
+	}
+
+	// The bearer token, with a spoofed tenant header that must be ignored.
+	oc := openai.NewClient(option.WithBaseURL(a.URL()+"/v1"), option.WithAPIKey(secret.Token), option.WithMaxRetries(0),
+		option.WithHeader("X-Penny-Tenant", "someone-else"))
+	if _, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nova-micro",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
+		t.Fatalf("bearer: %v", err)
+	}
+	bad := openai.NewClient(option.WithBaseURL(a.URL()+"/v1"), option.WithAPIKey("pk-wrong"), option.WithMaxRetries(0))
+	_, err = bad.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "nova-micro",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	var oerr *openai.Error
+	if !errors.As(err, &oerr) || oerr.StatusCode != 401 {
+		t.Errorf("wrong token: %v", err)
+	}
+
+	// The AWS SDK, signing with the key's access key id and secret.
+	sdk := func(secretKey string) *bedrockruntime.Client {
+		return bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.URL()),
+			Credentials: credentials.NewStaticCredentialsProvider(secret.AccessKeyID, secretKey, ""), RetryMaxAttempts: 1},
+			func(o *bedrockruntime.Options) { o.BearerAuthTokenProvider = nil; o.AuthSchemePreference = nil })
+	}
+	in := &bedrockruntime.ConverseInput{ModelId: aws.String("us.amazon.nova-micro-v1:0"),
+		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "hi"}}}}}
+	if _, err := sdk(secret.SecretAccessKey).Converse(ctx, in); err != nil {
+		t.Fatalf("SigV4: %v", err)
+	}
+	_, err = sdk("not-the-secret-not-the-secret-not-the-se").Converse(ctx, in)
+	var unrec interface{ ErrorCode() string }
+	if !errors.As(err, &unrec) || unrec.ErrorCode() != "UnrecognizedClientException" {
+		t.Errorf("wrong secret: %v", err)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	store := openStore(t, cfg.Database)
+	recs, err := store.Records(ctx, ledger.RecordQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused int
+	for _, r := range recs {
+		switch r.Status {
+		case ledger.StatusOK:
+			ok++
+			if r.Tenant != "acme" || r.KeyID != secret.AccessKeyID || r.Tags["team"] != "support" {
+				t.Errorf("authenticated record: tenant %q key %q tags %v", r.Tenant, r.KeyID, r.Tags)
+			}
+		default:
+			refused++
+			if r.ErrorKind != "unauthorized" || r.Tenant != "" {
+				t.Errorf("refused record: %+v", r)
+			}
+		}
+	}
+	if ok != 2 || refused != 3 {
+		t.Errorf("%d ok, %d refused records; want 2 and 3", ok, refused)
+	}
+}

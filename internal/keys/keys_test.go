@@ -1,0 +1,158 @@
+package keys
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"go/build"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+func TestNew(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("x", 3600))
+	in := Key{Name: "chat", Tenant: "acme", Tags: map[string]string{"team": "support"}, Limits: Limits{RPM: 600}}
+	rec, sec, err := New(in, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sec.Token, "pk-") || len(sec.Token) != 3+43 {
+		t.Errorf("token %q: want pk- and 43 base64url characters", sec.Token)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(sec.Token[3:]); err != nil || len(raw) != 32 {
+		t.Errorf("token carries %d bytes (%v), want 32", len(raw), err)
+	}
+	if !LooksLikeAccessKeyID(sec.AccessKeyID) || len(sec.AccessKeyID) != 20 {
+		t.Errorf("access key id %q", sec.AccessKeyID)
+	}
+	if len(sec.SecretAccessKey) != 40 {
+		t.Errorf("secret access key %q: want 40 characters like AWS's", sec.SecretAccessKey)
+	}
+	if rec.ID != sec.AccessKeyID || rec.SigningSecret != sec.SecretAccessKey || rec.TokenHash != HashToken(sec.Token) {
+		t.Errorf("record does not match the secret: %+v", rec)
+	}
+	if !rec.Created.Equal(now.Truncate(time.Microsecond)) || rec.Created.Location() != time.UTC {
+		t.Errorf("created %v", rec.Created)
+	}
+	in.Tags["team"] = "changed"
+	if rec.Tags["team"] != "support" {
+		t.Error("New shares the caller's tags map")
+	}
+
+	seen := map[string]bool{}
+	for range 1000 {
+		_, s, _ := New(Key{Tenant: "t"}, now)
+		for _, v := range []string{s.Token, s.AccessKeyID, s.SecretAccessKey} {
+			if seen[v] {
+				t.Fatalf("duplicate secret %q", v)
+			}
+			seen[v] = true
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []Key{
+		{},
+		{Tenant: " acme"},
+		{Tenant: "acme", Tags: map[string]string{"a=b": "c"}},
+		{Tenant: "acme", Tags: map[string]string{"": "c"}},
+		{Tenant: "acme", Tags: map[string]string{"a": "x,y"}},
+		{Tenant: "acme", Limits: Limits{RPM: -1}},
+	}
+	for _, k := range bad {
+		if _, _, err := New(k, time.Now()); llm.KindOf(err) != llm.KindValidation {
+			t.Errorf("New(%+v) err = %v, want a validation error", k, err)
+		}
+	}
+}
+
+func TestParseTags(t *testing.T) {
+	got, err := ParseTags(" team = support ,app=chat,, empty=")
+	want := map[string]string{"team": "support", "app": "chat", "empty": ""}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseTags = %v, %v; want %v", got, err, want)
+	}
+	if FormatTags(got) != "app=chat,empty=,team=support" {
+		t.Errorf("FormatTags = %q", FormatTags(got))
+	}
+	for _, s := range []string{"team", "=x", "a=x, =y"} {
+		if _, err := ParseTags(s); llm.KindOf(err) != llm.KindValidation {
+			t.Errorf("ParseTags(%q) err = %v", s, err)
+		}
+	}
+}
+
+func TestLooksLikeAccessKeyID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"PNYABCDEFGHIJKLMNOPQ": true,
+		"PNYABCDEFGHIJKLMNOP":  false, // 19
+		"AKIAABCDEFGHIJKLMNOP": false,
+		"PNYabcdefghijklmnopq": false,
+		"PNYABCDEFGHIJKLMNOP1": false, // 1 is not base32
+	} {
+		if LooksLikeAccessKeyID(s) != want {
+			t.Errorf("LooksLikeAccessKeyID(%q) != %v", s, want)
+		}
+	}
+}
+
+func TestSealer(t *testing.T) {
+	if _, err := NewSealer([]byte("short")); err == nil {
+		t.Error("NewSealer accepted a 5-byte secret")
+	}
+	s, err := NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := s.Seal("PNYAAAAAAAAAAAAAAAAA", "secret")
+	if strings.Contains(string(sealed), "secret") {
+		t.Error("sealed text contains the secret")
+	}
+	if got, err := s.Open("PNYAAAAAAAAAAAAAAAAA", sealed); err != nil || got != "secret" {
+		t.Errorf("Open = %q, %v", got, err)
+	}
+	if _, err := s.Open("PNYBBBBBBBBBBBBBBBBB", sealed); err == nil {
+		t.Error("a secret sealed for one key opened for another")
+	}
+	other, _ := NewSealer([]byte("another server secret, 32 bytes!"))
+	if _, err := other.Open("PNYAAAAAAAAAAAAAAAAA", sealed); err == nil {
+		t.Error("a secret opened with the wrong server secret")
+	}
+	if _, err := s.Open("PNYAAAAAAAAAAAAAAAAA", sealed[:5]); err == nil {
+		t.Error("a truncated secret opened")
+	}
+}
+
+func TestContext(t *testing.T) {
+	ctx := context.Background()
+	if _, ok := FromContext(ctx); ok {
+		t.Error("key in an empty context")
+	}
+	k := &Key{ID: "PNYAAAAAAAAAAAAAAAAA"}
+	if got, ok := FromContext(NewContext(ctx, k)); !ok || got != k {
+		t.Error("FromContext(NewContext(k)) != k")
+	}
+	if !errors.Is(errors.Join(ErrNotFound), ErrNotFound) {
+		t.Error("ErrNotFound")
+	}
+}
+
+// TestDependencies keeps package keys free of storage and HTTP: stores live
+// in subpackages named after their technology, verification in auth.
+func TestDependencies(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		if imp == "database/sql" || imp == "net/http" || strings.HasPrefix(imp, "modernc.org/") ||
+			strings.HasPrefix(imp, "github.com/aws/") {
+			t.Errorf("package keys imports %s", imp)
+		}
+	}
+}

@@ -1,0 +1,392 @@
+// Package sqlite is the SQLite implementation of keys.Store, on the pure-Go
+// driver modernc.org/sqlite.
+//
+// Keys live in the ledger's database file (see internal/ledger/sqlite), so
+// that `penny keys` and `penny serve` pointed at one database see the same
+// keys. The keys schema is versioned on its own, in table
+// api_keys_migrations, next to the ledger's schema_migrations: the two
+// stores may be opened in either order, by one process or several.
+//
+// How SigV4 secrets are kept at rest, and why, is described in package keys.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/penny-gateway/penny/internal/keys"
+	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+// MemoryPath is the path of a private in-memory database, for tests.
+const MemoryPath = ledgersqlite.MemoryPath
+
+// busyTimeout is how long a statement waits for another connection's lock
+// (the ledger's writer, another process) before failing with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// Secret forms of the secret_form column.
+const (
+	formPlain  = "plain"
+	formSealed = "aes256gcm"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Sealer, if set, seals the SigV4 secrets of new keys and opens sealed
+	// ones. Without it new secrets are stored in plain text and sealed
+	// ones cannot be used for SigV4 (ByID fails with keys.ErrSealed).
+	Sealer *keys.Sealer
+}
+
+// Store is a keys.Store in a SQLite database. It is safe for concurrent use.
+type Store struct {
+	path   string
+	db     *sql.DB
+	sealer *keys.Sealer
+}
+
+var _ keys.Store = (*Store)(nil)
+
+// Open opens, creating if needed, the SQLite database at path (MemoryPath for
+// an in-memory one) and migrates its keys schema to the latest version. It
+// fails with an error wrapping ErrSchemaTooNew when a newer Penny migrated
+// the keys schema, and when o.Sealer cannot open the secrets already sealed
+// in the database (a wrong server key secret).
+func Open(path string, o Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	var dsn string
+	if path == MemoryPath {
+		dsn = ":memory:"
+	} else {
+		if err := checkDir(path); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		// WAL, like the ledger (the mode is a property of the file; whoever
+		// opens it first sets it). _txlock=immediate makes transactions take
+		// the write lock at BEGIN, so they wait for the ledger's writer
+		// instead of failing half way.
+		dsn = fileURI(path) + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if path == MemoryPath {
+		// Every connection to ":memory:" is a database of its own.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		// Keys are read once per cache TTL per key and written rarely; a
+		// small pool is plenty.
+		db.SetMaxOpenConns(4)
+	}
+	db.SetMaxIdleConns(2)
+	s := &Store{path: path, db: db, sealer: o.Sealer}
+	ctx := context.Background()
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := s.checkSealer(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenURL opens the database a storage URL names, read exactly as the
+// ledger reads it (ledger/sqlite.ParsePath), so both find the same file.
+func OpenURL(url string, o Options) (*Store, error) {
+	path, err := ledgersqlite.ParsePath(url)
+	if err != nil {
+		return nil, err
+	}
+	return Open(path, o)
+}
+
+// checkSealer fails when the sealer cannot open a secret sealed earlier, so
+// a wrong PENNY_KEYS_SECRET stops the server at start-up instead of
+// failing every SigV4 request.
+func (s *Store) checkSealer(ctx context.Context) error {
+	if s.sealer == nil {
+		return nil
+	}
+	var id string
+	var sealed []byte
+	err := s.db.QueryRowContext(ctx, `SELECT id, secret FROM api_keys WHERE secret_form = ? ORDER BY created_us DESC LIMIT 1`,
+		formSealed).Scan(&id, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.sealer.Open(id, sealed); err != nil {
+		return fmt.Errorf("%s does not open the secret access keys sealed in this database (key %s): %w", keys.SecretEnv, id, err)
+	}
+	return nil
+}
+
+// Path returns the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. It must not be called while other methods are
+// running.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Create implements keys.Store.
+func (s *Store) Create(ctx context.Context, r keys.Record) error {
+	if err := keys.Validate(&r.Key); err != nil {
+		return err
+	}
+	if r.ID == "" || r.SigningSecret == "" {
+		return llm.Errorf(llm.KindValidation, "a key needs an id and a secret; make it with keys.New")
+	}
+	tags, err := json.Marshal(nonNil(r.Tags))
+	if err != nil {
+		return err
+	}
+	form, secret := formPlain, []byte(r.SigningSecret)
+	if s.sealer != nil {
+		form, secret = formSealed, s.sealer.Seal(r.ID, r.SigningSecret)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO api_keys
+		(id, name, tenant, tags, budget_month_nano, rpm, tpm, token_sha256, secret_form, secret, created_us, last_used_us, revoked_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Name, r.Tenant, string(tags), int64(r.Limits.BudgetMonth), r.Limits.RPM, r.Limits.TPM,
+		r.TokenHash[:], form, secret, micros(r.Created), micros(r.LastUsed), micros(r.Revoked))
+	if err != nil {
+		return fmt.Errorf("create key %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// keyColumns are the columns of a keys.Key, in keyRow.dest's order.
+const keyColumns = `id, name, tenant, tags, budget_month_nano, rpm, tpm, created_us, last_used_us, revoked_us`
+
+// recordColumns add the secrets of a keys.Record.
+const recordColumns = keyColumns + `, token_sha256, secret_form, secret`
+
+// ByToken implements keys.Store.
+func (s *Store) ByToken(ctx context.Context, h keys.TokenHash) (*keys.Record, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM api_keys WHERE token_sha256 = ?`, h[:])
+	r, err := s.scanRecord(row, false)
+	if err != nil {
+		return nil, fmt.Errorf("key by token: %w", err)
+	}
+	return r, nil
+}
+
+// ByID implements keys.Store.
+func (s *Store) ByID(ctx context.Context, id string) (*keys.Record, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM api_keys WHERE id = ?`, id)
+	r, err := s.scanRecord(row, true)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// scanRecord reads one row of recordColumns; withSecret opens the SigV4
+// secret, which the bearer path does not need.
+func (s *Store) scanRecord(row *sql.Row, withSecret bool) (*keys.Record, error) {
+	var (
+		kr           keyRow
+		hash, secret []byte
+		form         string
+	)
+	if err := row.Scan(append(kr.dest(), &hash, &form, &secret)...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, keys.ErrNotFound
+		}
+		return nil, err
+	}
+	k, err := kr.key()
+	if err != nil {
+		return nil, err
+	}
+	r := &keys.Record{Key: k}
+	copy(r.TokenHash[:], hash)
+	if !withSecret {
+		return r, nil
+	}
+	switch form {
+	case formPlain:
+		r.SigningSecret = string(secret)
+	case formSealed:
+		if s.sealer == nil {
+			return nil, keys.ErrSealed
+		}
+		plain, err := s.sealer.Open(r.ID, secret)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", keys.ErrSealed, err)
+		}
+		r.SigningSecret = plain
+	default:
+		return nil, fmt.Errorf("unknown secret form %q", form)
+	}
+	return r, nil
+}
+
+// keyRow is the key columns of a row as SQLite stores them.
+type keyRow struct {
+	id, name, tenant, tags     string
+	budget                     int64
+	rpm, tpm                   int
+	created, lastUsed, revoked int64
+}
+
+// dest returns scan destinations for keyColumns, in order.
+func (kr *keyRow) dest() []any {
+	return []any{&kr.id, &kr.name, &kr.tenant, &kr.tags, &kr.budget, &kr.rpm, &kr.tpm, &kr.created, &kr.lastUsed, &kr.revoked}
+}
+
+func (kr *keyRow) key() (keys.Key, error) {
+	k := keys.Key{
+		ID: kr.id, Name: kr.name, Tenant: kr.tenant,
+		Limits:   keys.Limits{BudgetMonth: llm.Money(kr.budget), RPM: kr.rpm, TPM: kr.tpm},
+		Created:  fromMicros(kr.created),
+		LastUsed: fromMicros(kr.lastUsed),
+		Revoked:  fromMicros(kr.revoked),
+	}
+	if err := json.Unmarshal([]byte(kr.tags), &k.Tags); err != nil {
+		return keys.Key{}, fmt.Errorf("key %s: tags: %w", kr.id, err)
+	}
+	if len(k.Tags) == 0 {
+		k.Tags = nil
+	}
+	return k, nil
+}
+
+// List implements keys.Store.
+func (s *Store) List(ctx context.Context, f keys.Filter) ([]keys.Key, error) {
+	q := `SELECT ` + keyColumns + ` FROM api_keys WHERE 1 = 1`
+	var args []any
+	if f.Tenant != "" {
+		q += ` AND tenant = ?`
+		args = append(args, f.Tenant)
+	}
+	if f.Active {
+		q += ` AND revoked_us = 0`
+	}
+	q += ` ORDER BY created_us, id`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	var out []keys.Key
+	for rows.Next() {
+		var kr keyRow
+		if err := rows.Scan(kr.dest()...); err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		k, err := kr.key()
+		if err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// Revoke implements keys.Store.
+func (s *Store) Revoke(ctx context.Context, id string, t time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = ? WHERE id = ? AND revoked_us = 0`, micros(t), id)
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("revoke key %s: %w", id, keys.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkUsed implements keys.Store.
+func (s *Store) MarkUsed(ctx context.Context, id string, t time.Time) error {
+	us := micros(t)
+	if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_us = ? WHERE id = ? AND last_used_us < ?`, us, id, us); err != nil {
+		return fmt.Errorf("mark key %s used: %w", id, err)
+	}
+	return nil
+}
+
+// SealedKeys returns how many keys that are not revoked have a sealed
+// SigV4 secret, so a command can warn when it runs without the server key
+// secret that opens them.
+func (s *Store) SealedKeys(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE secret_form = ? AND revoked_us = 0`, formSealed).Scan(&n)
+	return n, err
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// checkDir fails with a clear message when the directory that would hold
+// the database file does not exist, which SQLite would only report as
+// "unable to open database file".
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist", dir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
+// fileURI returns path as a SQLite "file:" URI, escaping the characters that
+// would otherwise end the path.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}

@@ -1,0 +1,315 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/keys"
+	"github.com/penny-gateway/penny/internal/keys/sqlite"
+	"github.com/penny-gateway/penny/internal/ledger"
+	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+var ctx = context.Background()
+
+func mustOpen(tb testing.TB, path string, o sqlite.Options) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(path, o)
+	if err != nil {
+		tb.Fatalf("open keys: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newKey(tb testing.TB, s keys.Store, k keys.Key, now time.Time) (keys.Record, keys.Secret) {
+	tb.Helper()
+	rec, sec, err := keys.New(k, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Create(ctx, rec); err != nil {
+		tb.Fatal(err)
+	}
+	return rec, sec
+}
+
+func TestStore(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "penny.db"), sqlite.Options{})
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	a, secA := newKey(t, s, keys.Key{Name: "chat", Tenant: "acme", Tags: map[string]string{"team": "support", "app": "chat"},
+		Limits: keys.Limits{BudgetMonth: 500 * llm.Dollar, RPM: 600, TPM: 200000}}, t0)
+	b, _ := newKey(t, s, keys.Key{Tenant: "globex"}, t0.Add(time.Minute))
+
+	got, err := s.ByToken(ctx, keys.HashToken(secA.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantA := a
+	wantA.SigningSecret = "" // the bearer path does not read the secret
+	if !reflect.DeepEqual(*got, wantA) {
+		t.Errorf("ByToken = %+v\nwant      %+v", *got, wantA)
+	}
+	if got, err = s.ByID(ctx, a.ID); err != nil || !reflect.DeepEqual(*got, a) {
+		t.Errorf("ByID = %+v, %v\nwant  %+v", got, err, a)
+	}
+	if _, err := s.ByToken(ctx, keys.HashToken("pk-nope")); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("ByToken(unknown) err = %v", err)
+	}
+	if _, err := s.ByID(ctx, "PNYAAAAAAAAAAAAAAAAA"); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("ByID(unknown) err = %v", err)
+	}
+	if err := s.Create(ctx, a); err == nil {
+		t.Error("creating a key twice succeeded")
+	}
+
+	// Last used only moves forward.
+	if err := s.MarkUsed(ctx, a.ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.MarkUsed(ctx, a.ID, t0.Add(time.Minute))
+	if got, _ := s.ByID(ctx, a.ID); !got.LastUsed.Equal(t0.Add(time.Hour)) {
+		t.Errorf("LastUsed = %v", got.LastUsed)
+	}
+
+	// Revoke is idempotent and keeps the first time.
+	if err := s.Revoke(ctx, b.ID, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, b.ID, t0.Add(3*time.Hour)); err != nil {
+		t.Errorf("second revoke: %v", err)
+	}
+	if err := s.Revoke(ctx, "PNYAAAAAAAAAAAAAAAAA", t0); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("revoke unknown: %v", err)
+	}
+
+	ids := func(f keys.Filter) string {
+		ks, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.ID)
+			if k.ID == b.ID && !k.Revoked.Equal(t0.Add(2*time.Hour)) {
+				t.Errorf("revoked at %v, want the first revocation", k.Revoked)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		f    keys.Filter
+		want string
+	}{
+		{keys.Filter{}, a.ID + "," + b.ID},
+		{keys.Filter{Tenant: "globex"}, b.ID},
+		{keys.Filter{Active: true}, a.ID},
+		{keys.Filter{Tenant: "nobody"}, ""},
+	} {
+		if got := ids(tc.f); got != tc.want {
+			t.Errorf("List(%+v) = %s, want %s", tc.f, got, tc.want)
+		}
+	}
+}
+
+func TestSealed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "penny.db")
+	sealer, _ := keys.NewSealer([]byte("server secret of at least 16 bytes"))
+
+	plainStore := mustOpen(t, path, sqlite.Options{})
+	plain, _ := newKey(t, plainStore, keys.Key{Tenant: "acme"}, time.Now())
+	plainStore.Close()
+
+	s := mustOpen(t, path, sqlite.Options{Sealer: sealer})
+	sealed, sec := newKey(t, s, keys.Key{Tenant: "acme"}, time.Now())
+	if got, err := s.ByID(ctx, sealed.ID); err != nil || got.SigningSecret != sec.SecretAccessKey {
+		t.Errorf("ByID(sealed) = %+v, %v", got, err)
+	}
+	if got, err := s.ByID(ctx, plain.ID); err != nil || got.SigningSecret != plain.SigningSecret {
+		t.Errorf("a plain key is unusable with a sealer: %+v, %v", got, err)
+	}
+	if n, err := s.SealedKeys(ctx); n != 1 || err != nil {
+		t.Errorf("SealedKeys = %d, %v", n, err)
+	}
+	s.Close()
+
+	// Nothing in the file gives the sealed secret away.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := db.QueryRow(`SELECT secret FROM api_keys WHERE id = ?`, sealed.ID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if strings.Contains(string(raw), sec.SecretAccessKey) {
+		t.Error("the database holds the sealed secret in plain text")
+	}
+
+	// Without the server secret: bearer tokens work, SigV4 secrets do not open.
+	noSealer := mustOpen(t, path, sqlite.Options{})
+	if _, err := noSealer.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
+		t.Errorf("ByToken without sealer: %v", err)
+	}
+	if _, err := noSealer.ByID(ctx, sealed.ID); !errors.Is(err, keys.ErrSealed) {
+		t.Errorf("ByID without sealer err = %v, want ErrSealed", err)
+	}
+	// A wrong server secret is refused at open.
+	wrong, _ := keys.NewSealer([]byte("a different server secret......"))
+	if _, err := sqlite.Open(path, sqlite.Options{Sealer: wrong}); err == nil || !strings.Contains(err.Error(), keys.SecretEnv) {
+		t.Errorf("open with a wrong server secret: err = %v", err)
+	}
+}
+
+// TestSharesLedgerFile opens the keys and the ledger on one file, in both
+// orders, and checks that each sees its own data and survives reopening.
+func TestSharesLedgerFile(t *testing.T) {
+	for _, keysFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keysFirst=%v", keysFirst), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "penny.db")
+			var ks *sqlite.Store
+			var ls *ledgersqlite.Store
+			var err error
+			openKeys := func() { ks = mustOpen(t, path, sqlite.Options{}) }
+			openLedger := func() {
+				if ls, err = ledgersqlite.OpenURL("sqlite://" + path); err != nil {
+					t.Fatalf("open ledger after keys: %v", err)
+				}
+			}
+			if keysFirst {
+				openKeys()
+				openLedger()
+			} else {
+				openLedger()
+				openKeys()
+			}
+			rec, sec := newKey(t, ks, keys.Key{Tenant: "acme"}, time.Now())
+			if err := ls.Append(ctx, []ledger.Record{{Time: time.Now().UTC(), RequestID: "r1", Tenant: "acme", KeyID: rec.ID, Status: ledger.StatusOK}}); err != nil {
+				t.Fatal(err)
+			}
+			ks.Close()
+			ls.Close()
+
+			// Reopen both, the other way round.
+			if keysFirst {
+				openLedger()
+				openKeys()
+			} else {
+				openKeys()
+				openLedger()
+			}
+			defer ls.Close()
+			if _, err := ks.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
+				t.Errorf("key lost: %v", err)
+			}
+			recs, err := ls.Records(ctx, ledger.RecordQuery{})
+			if err != nil || len(recs) != 1 || recs[0].KeyID != rec.ID {
+				t.Errorf("ledger records = %+v, %v", recs, err)
+			}
+			db, _ := sql.Open("sqlite", path)
+			defer db.Close()
+			for table, want := range map[string]int{"schema_migrations": 1, "api_keys_migrations": 1} {
+				var n int
+				if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil || n != want {
+					t.Errorf("%s has %d rows (%v), want %d", table, n, err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "penny.db")
+	mustOpen(t, path, sqlite.Options{}).Close()
+	db, _ := sql.Open("sqlite", path)
+	if _, err := db.Exec(`INSERT INTO api_keys_migrations (version, name, applied_us) VALUES (99, 'future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := sqlite.Open(path, sqlite.Options{}); !errors.Is(err, sqlite.ErrSchemaTooNew) {
+		t.Errorf("open err = %v, want ErrSchemaTooNew", err)
+	}
+	// The ledger does not care about the keys schema's version.
+	ls, err := ledgersqlite.Open(path)
+	if err != nil {
+		t.Fatalf("ledger: %v", err)
+	}
+	ls.Close()
+}
+
+// TestConcurrentProcesses runs two key stores (as `penny keys` and `penny
+// serve` would) and a ledger on one file at once.
+func TestConcurrentProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "penny.db")
+	s1 := mustOpen(t, path, sqlite.Options{})
+	s2 := mustOpen(t, path, sqlite.Options{})
+	ls, err := ledgersqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 20 {
+		s := []*sqlite.Store{s1, s2}[i%2]
+		wg.Go(func() {
+			rec, sec, _ := keys.New(keys.Key{Tenant: "acme"}, time.Now())
+			if err := s.Create(ctx, rec); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := s1.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
+				errs <- err
+			}
+			if err := s2.MarkUsed(ctx, rec.ID, time.Now()); err != nil {
+				errs <- err
+			}
+		})
+		wg.Go(func() {
+			if err := ls.Append(ctx, []ledger.Record{{Time: time.Now().UTC(), RequestID: fmt.Sprint(i), Status: ledger.StatusOK}}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ks, err := s2.List(ctx, keys.Filter{}); err != nil || len(ks) != 20 {
+		t.Errorf("List = %d keys, %v", len(ks), err)
+	}
+}
+
+func TestOpenURL(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.OpenURL("sqlite://"+filepath.Join(dir, "p.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Path() != filepath.Join(dir, "p.db") {
+		t.Errorf("Path = %s", s.Path())
+	}
+	s.Close()
+	if _, err := sqlite.OpenURL("postgres://x/y", sqlite.Options{}); llm.KindOf(err) != llm.KindUnsupported {
+		t.Errorf("postgres err = %v", err)
+	}
+	if _, err := sqlite.Open(filepath.Join(dir, "missing", "p.db"), sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing dir err = %v", err)
+	}
+	m := mustOpen(t, sqlite.MemoryPath, sqlite.Options{})
+	newKey(t, m, keys.Key{Tenant: "acme"}, time.Now())
+	if ks, _ := m.List(ctx, keys.Filter{}); len(ks) != 1 {
+		t.Errorf("memory store lists %d keys", len(ks))
+	}
+}
