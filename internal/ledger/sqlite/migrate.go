@@ -4,16 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
-	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/penny-gateway/penny/internal/sqlitemigrate"
 )
 
-// migrationFS holds the schema, one numbered file per version:
+// migrationFS holds the ledger schema, one numbered file per version:
 // migrations/NNNN_name.sql, applied in order from 1 with no gaps.
 //
 //go:embed migrations/*.sql
@@ -21,85 +16,8 @@ var migrationFS embed.FS
 
 // ErrSchemaTooNew is wrapped by Open's error when the database's schema is
 // newer than this build knows, i.e. a newer Penny migrated it.
-var ErrSchemaTooNew = errors.New("database schema is newer than this Penny supports")
+var ErrSchemaTooNew = sqlitemigrate.ErrTooNew
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+var schema = sqlitemigrate.Set{Name: "ledger", FS: migrationFS, Dir: "migrations", Table: "schema_migrations"}
 
-// migrations returns the embedded migrations sorted by version. It fails on
-// a malformed name, a duplicate or a gap, so that a bad file is caught by
-// the first test that opens a database.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", name)
-		}
-		b, err := migrationFS.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
-// migrate brings db's schema to the latest version in one transaction, so
-// that concurrent opens (BEGIN IMMEDIATE serializes them) and failures
-// leave the schema at a version, never between two.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	latest := len(ms)
-
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer tx.Rollback()
-
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_us INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if current > latest {
-		return fmt.Errorf("%w: database is at version %d, this Penny knows up to %d; upgrade Penny",
-			ErrSchemaTooNew, current, latest)
-	}
-	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO schema_migrations (version, name, applied_us) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
-		}
-	}
-	return tx.Commit()
-}
+func migrate(ctx context.Context, db *sql.DB) error { return schema.Apply(ctx, db) }
