@@ -18,6 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/cache"
+	"github.com/penny-gateway/penny/internal/cache/memory"
+	"github.com/penny-gateway/penny/internal/cache/redis"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
@@ -52,6 +55,7 @@ type App struct {
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
 	cancel context.CancelFunc
+	cache  cache.Backend
 }
 
 // Options adjust assembly beyond the Config.
@@ -159,6 +163,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		authn = auth.New(ks, auth.Options{Logger: log})
 		gopts.Auth = authn
 	}
+	backend, err := cacheBackend(cfg.Cache, log)
+	if err != nil {
+		w.Close(ctx)
+		store.Close()
+		return nil, err
+	}
+	gopts.AfterRoute = append(gopts.AfterRoute, cache.Stage(cache.Options{
+		Backend: backend,
+		Default: cfg.Cache.Policy,
+		PolicyFor: func(req *llm.Request) (cache.Policy, bool) {
+			if r, ok := routes.Get(req.Meta.Route); ok && r.Cache != nil {
+				return *r.Cache, true
+			}
+			return cache.Policy{}, false
+		},
+		ModelID: cat.CanonicalID,
+		Logger:  log,
+	}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := monitor.New(reg)
@@ -173,7 +195,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log, region: gopts.Region}, nil
+	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+		region: gopts.Region, cache: backend}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -237,6 +260,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
 	}
+	if err := a.cache.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing cache: %w", err))
+	}
 	if a.Auth != nil {
 		a.Auth.Close()
 		if err := a.Keys.Close(); err != nil {
@@ -257,3 +283,21 @@ func simOptions(s config.Simulator) sim.Options {
 // Region is the Bedrock region requests go to (for the simulator, the
 // configured or default region whose inference profiles are used).
 func (a *App) Region() string { return a.region }
+
+// cacheBackend builds the response cache's backend from the config.
+func cacheBackend(c config.Cache, log *slog.Logger) (cache.Backend, error) {
+	if c.Backend == "" || c.Backend == "memory" {
+		return memory.New(c.MaxBytes), nil
+	}
+	redis.SetLogger(log)
+	b, err := redis.New(c.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.Ping(pctx); err != nil {
+		log.Warn("the Redis response cache does not answer; requests go upstream until it does", "err", err)
+	}
+	return b, nil
+}

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
 )
@@ -39,6 +40,7 @@ type Config struct {
 	Simulator Simulator      `yaml:"simulator"`
 	Upstreams []Upstream     `yaml:"upstreams"`
 	Routes    []route.Config `yaml:"routes"`
+	Cache     Cache          `yaml:"cache"`
 	Limits    Limits         `yaml:"limits"`
 	Ledger    Ledger         `yaml:"ledger"`
 	Log       Log            `yaml:"log"`
@@ -75,6 +77,18 @@ type Upstream struct {
 	// APIKeyEnv names the environment variable holding the API key.
 	APIKeyEnv string   `yaml:"api_key_env"`
 	Timeout   Duration `yaml:"timeout"`
+}
+
+// Cache configures the exact response cache. Its policy fields are the
+// default for requests that do not go through a route with a cache policy
+// of its own.
+type Cache struct {
+	// Backend is "memory" (the default: in-process, bounded by MaxBytes) or
+	// a redis:// URL, so that several Penny instances share one cache.
+	Backend string `yaml:"backend"`
+	// MaxBytes bounds the in-process cache (default 64 MiB).
+	MaxBytes     int64 `yaml:"max_bytes"`
+	cache.Policy `yaml:",inline"`
 }
 
 // Limits protect the gateway.
@@ -131,6 +145,7 @@ func Defaults() Config {
 		Limits:   Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
 		Bedrock:  Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:      Log{Level: "info", Format: "text"},
+		Cache:    Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
 	}
 }
 
@@ -211,6 +226,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_LOG_LEVEL", "log.level"},
 	{"PENNY_LOG_FORMAT", "log.format"},
 	{"PENNY_LOG_REQUESTS", "log.requests"},
+	{"PENNY_CACHE", "cache.backend"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -268,6 +284,8 @@ func (c *Config) Set(field, v string) error {
 		dur(&c.Limits.RequestTimeout)
 	case "limits.shutdown_timeout":
 		dur(&c.Limits.ShutdownTimeout)
+	case "cache.backend":
+		c.Cache.Backend = v
 	case "log.requests":
 		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
@@ -297,6 +315,19 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	if b := c.Cache.Backend; b != "memory" && !strings.HasPrefix(b, "redis://") && !strings.HasPrefix(b, "rediss://") {
+		errs = append(errs, fmt.Errorf("cache.backend %q is not memory or a redis:// URL", b))
+	}
+	if err := c.Cache.Policy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("cache: %w", err))
+	}
+	for _, r := range c.Routes {
+		if r.Cache != nil {
+			if err := r.Cache.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))
+			}
+		}
 	}
 	switch c.Auth {
 	case "", "required", "off":

@@ -363,8 +363,8 @@ func (c *call) setHeaders(w http.ResponseWriter) {
 	h.Set(HeaderModel, model)
 	h.Set(HeaderRoute, m.Route)
 	h.Set(HeaderCache, string(m.Cache))
-	if m.Provider != "" {
-		h.Set(HeaderProvider, m.Provider)
+	if p := provider(m); p != "" {
+		h.Set(HeaderProvider, p)
 	}
 }
 
@@ -394,7 +394,7 @@ func (c *call) finish() {
 		Stream:           m.Stream,
 		ModelRequested:   c.requested,
 		BaselineModel:    m.BaselineModel,
-		Provider:         m.Provider,
+		Provider:         provider(m),
 		Mode:             string(m.Mode),
 		Status:           ledger.StatusOK,
 		HTTPStatus:       c.status,
@@ -408,7 +408,7 @@ func (c *call) finish() {
 		Cache:            string(m.Cache),
 		Tags:             m.Tags,
 	}
-	if m.Provider != "" {
+	if m.Provider != "" || m.Cache == llm.CacheHit {
 		rec.Model = c.req.Model
 	}
 	if rec.Mode == "" {
@@ -524,6 +524,14 @@ func sniffModel(body []byte) string {
 	}
 	json.Unmarshal(body, &v)
 	return v.Model
+}
+
+// provider names what answered: an upstream, or Penny's response cache.
+func provider(m llm.Meta) string {
+	if m.Provider == "" && m.Cache == llm.CacheHit {
+		return "cache"
+	}
+	return m.Provider
 }
 
 // strategies names the cost levers that applied to a record.

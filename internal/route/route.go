@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	Rules []Rule `yaml:"rules"`
 	// Default names the tier used when no rule matches (default: the first).
 	Default string `yaml:"default"`
+	// Cache, if set, replaces the global response-cache policy for
+	// requests through this route.
+	Cache *cache.Policy `yaml:"cache"`
 }
 
 // Tier is a model a route may send requests to.
