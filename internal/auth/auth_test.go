@@ -188,7 +188,7 @@ func TestOpenAIClient(t *testing.T) {
 		t.Errorf("authenticated as %q, want %q", out.Choices[0].Message.Content, want)
 	}
 	for _, tc := range []struct{ token, msg string }{
-		{sec.Token[:len(sec.Token)-1] + "A", "invalid API key"},
+		{tamper(sec.Token), "invalid API key"},
 		{"sk-proj-not-a-penny-key", "not a Penny key"},
 	} {
 		_, err := call(tc.token)
@@ -431,4 +431,13 @@ func TestAttribute(t *testing.T) {
 	if _, ok := k.Tags["x"]; ok {
 		t.Error("Attribute shares the key's tags map")
 	}
+}
+
+// tamper changes a token's last character, always to a different one.
+func tamper(token string) string {
+	last := byte('A')
+	if token[len(token)-1] == last {
+		last = 'B'
+	}
+	return token[:len(token)-1] + string(last)
 }
