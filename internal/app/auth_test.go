@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -50,15 +51,46 @@ func TestAuthEndToEnd(t *testing.T) {
 	go a.Serve()
 	ctx := context.Background()
 
-	// No key: refused, in OpenAI's format.
-	resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json",
+	// No key: refused, in OpenAI's format; its route and tag headers are
+	// not trusted, so they do not reach the ledger.
+	req, _ := http.NewRequest("POST", a.URL()+"/v1/chat/completions",
 		strings.NewReader(`{"model":"nova-micro","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("X-Penny-Route", "junk-route")
+	req.Header.Set("X-Penny-Tags", "team=junk")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("no key: status %d", resp.StatusCode)
+	}
+
+	// A forged SigV4 header is refused before the body is read: the
+	// answer comes while the client is still sending.
+	body, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(make([]byte, 64<<10)) // then the body stalls
+	req, _ = http.NewRequest("POST", a.URL()+"/model/nova-micro/converse", body)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=PNYAAAAAAAAAAAAAAAAA/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature="+strings.Repeat("0", 64))
+	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		if code != http.StatusForbidden {
+			t.Errorf("forged SigV4: status %d, want 403", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("forged SigV4: Penny waited for the body")
 	}
 
 	// The bearer token, with a spoofed tenant header that must be ignored.
@@ -113,12 +145,12 @@ func TestAuthEndToEnd(t *testing.T) {
 			}
 		default:
 			refused++
-			if r.ErrorKind != "unauthorized" || r.Tenant != "" {
+			if r.ErrorKind != "unauthorized" || r.Tenant != "" || r.Route != "" || len(r.Tags) != 0 {
 				t.Errorf("refused record: %+v", r)
 			}
 		}
 	}
-	if ok != 2 || refused != 3 {
-		t.Errorf("%d ok, %d refused records; want 2 and 3", ok, refused)
+	if ok != 2 || refused != 4 {
+		t.Errorf("%d ok, %d refused records; want 2 and 4", ok, refused)
 	}
 }

@@ -324,10 +324,23 @@ func lookupFailed(err error) *llm.Error {
 
 // NeedsBody reports whether authenticating r needs its body: true when r
 // is SigV4-signed (the signature covers the body). A frontend may call
-// Authenticate(r, nil) before reading the body of any other request, so
-// that callers without a valid key cannot make Penny read large bodies.
+// Authenticate(r, nil) before reading the body of any other request, and
+// Precheck for a SigV4 one, so that callers without a valid key cannot
+// make Penny read large bodies.
 func NeedsBody(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Authorization"), sigv4Algorithm+" ")
+}
+
+// Precheck verifies what can be verified of a SigV4-signed request before
+// its body is read: the Authorization header's form, service, credential
+// scope, signing time and that the key exists and is active. Only the
+// signature, which covers the body, is left for Authenticate.
+func (a *Authenticator) Precheck(r *http.Request) error {
+	if !NeedsBody(r) {
+		return nil
+	}
+	_, err := a.precheckSigV4(r, strings.TrimPrefix(r.Header.Get("Authorization"), sigv4Algorithm+" "))
+	return err
 }
 
 // constantTimeEqual compares two strings without leaking where they differ.

@@ -65,9 +65,19 @@ func parseSigV4(s string) (sigv4Auth, error) {
 	return p, nil
 }
 
-// verifySigV4 checks a SigV4-signed request; authz is the Authorization
-// header after the algorithm name.
-func (a *Authenticator) verifySigV4(r *http.Request, body []byte, authz string) (*keys.Record, error) {
+// sigv4Check is what can be verified of a SigV4 request before its body is
+// read: the header's form, the scope, the clock and the key.
+type sigv4Check struct {
+	p        sigv4Auth
+	signed   []string
+	signedAt time.Time
+	e        *entry
+	now      time.Time
+}
+
+// precheckSigV4 verifies everything but the signature itself, which covers
+// the body. authz is the Authorization header after the algorithm name.
+func (a *Authenticator) precheckSigV4(r *http.Request, authz string) (*sigv4Check, error) {
 	p, err := parseSigV4(authz)
 	if err != nil {
 		return nil, unauthorized("%s", err.Error())
@@ -98,14 +108,8 @@ func (a *Authenticator) verifySigV4(r *http.Request, body []byte, authz string) 
 	if !slices.Contains(signed, "host") || !slices.Contains(signed, "x-amz-date") {
 		return nil, unauthorized("the SigV4 signature must cover the host and x-amz-date headers (SignedHeaders=%s)", p.signedHeaders)
 	}
-
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	if h := r.Header.Get(headerAmzSHA256); h != "" && h != payloadHash {
-		if h == "UNSIGNED-PAYLOAD" || strings.HasPrefix(h, "STREAMING-") {
-			return nil, unauthorized("%s %s is not accepted: Penny verifies the signed body", headerAmzSHA256, h)
-		}
-		return nil, unauthorized("the request body does not match its %s header", headerAmzSHA256)
+	if h := r.Header.Get(headerAmzSHA256); h == "UNSIGNED-PAYLOAD" || strings.HasPrefix(h, "STREAMING-") {
+		return nil, unauthorized("%s %s is not accepted: Penny verifies the signed body", headerAmzSHA256, h)
 	}
 
 	e, err := a.byAccessKeyID(r.Context(), p.accessKeyID, now)
@@ -122,20 +126,34 @@ func (a *Authenticator) verifySigV4(r *http.Request, body []byte, authz string) 
 	if !e.rec.Active() {
 		return nil, unauthorized("the access key %s was revoked on %s", p.accessKeyID, e.rec.Revoked.Format(time.RFC3339))
 	}
+	return &sigv4Check{p: p, signed: signed, signedAt: signedAt, e: e, now: now}, nil
+}
 
-	want, gotHeaders, err := a.resign(r, e, p, signed, payloadHash, signedAt)
+// verifySigV4 checks a SigV4-signed request; authz is the Authorization
+// header after the algorithm name.
+func (a *Authenticator) verifySigV4(r *http.Request, body []byte, authz string) (*keys.Record, error) {
+	c, err := a.precheckSigV4(r, authz)
 	if err != nil {
 		return nil, err
 	}
-	if gotHeaders != p.signedHeaders {
-		return nil, unauthorized("the request's signed headers (%s) cannot be verified: Penny signs %s", p.signedHeaders, gotHeaders)
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get(headerAmzSHA256); h != "" && h != payloadHash {
+		return nil, unauthorized("the request body does not match its %s header", headerAmzSHA256)
 	}
-	if !constantTimeEqual(want, p.signature) {
+	want, gotHeaders, err := a.resign(r, c.e, c.p, c.signed, payloadHash, c.signedAt)
+	if err != nil {
+		return nil, err
+	}
+	if gotHeaders != c.p.signedHeaders {
+		return nil, unauthorized("the request's signed headers (%s) cannot be verified: Penny signs %s", c.p.signedHeaders, gotHeaders)
+	}
+	if !constantTimeEqual(want, c.p.signature) {
 		return nil, unauthorized("the request signature does not match: check the secret access key, " +
 			"and that nothing between the client and Penny changes the request (a proxy must keep the Host header)")
 	}
-	a.markUsed(e, now)
-	return e.rec, nil
+	a.markUsed(c.e, c.now)
+	return c.e.rec, nil
 }
 
 // resign signs a copy of r that holds only the headers the client signed,

@@ -29,6 +29,9 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
 	c.requested = modelParam(r)
 	c.req.Meta.Stream = stream
 	if err := c.authenticate(&ctx, r, nil); err != nil {
+		// Refused before the body was read: close the connection rather
+		// than let the server drain what the caller is still sending.
+		w.Header().Set("Connection", "close")
 		c.converseError(w, err)
 		return
 	}

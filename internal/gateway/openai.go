@@ -21,6 +21,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	if err := c.authenticate(&ctx, r, nil); err != nil {
+		// Refused before the body was read: close the connection rather
+		// than let the server drain what the caller is still sending.
+		w.Header().Set("Connection", "close")
 		c.openaiError(w, err)
 		return
 	}

@@ -237,9 +237,9 @@ func (s *Server) newCall(r *http.Request, api string) *call {
 
 // authenticate verifies the caller's Penny key when auth is on. Called
 // with a nil body before the body is read, it checks bearer tokens at once
-// (so callers without a key cannot make Penny read large bodies) and
-// defers SigV4, which signs the body; called again with the body, it
-// finishes. On success the key's tenant, id and tags attribute the call
+// and all of a SigV4 request but its signature (so callers without a key
+// cannot make Penny read large bodies); called again with the body, it
+// checks the signature. On success the key's tenant, id and tags attribute the call
 // and ctx carries the key for later stages.
 func (c *call) authenticate(ctx *context.Context, r *http.Request, body []byte) error {
 	a := c.s.opts.Auth
@@ -247,13 +247,17 @@ func (c *call) authenticate(ctx *context.Context, r *http.Request, body []byte) 
 		return nil
 	}
 	if body == nil && auth.NeedsBody(r) {
-		return nil
+		// Reject what can be rejected before reading the body.
+		return a.Precheck(r)
 	}
 	k, err := a.Authenticate(r, body)
 	if err != nil {
 		return err
 	}
 	c.key = k
+	if err := c.applyRequestHeaders(); err != nil {
+		return err
+	}
 	auth.Attribute(&c.req.Meta, k)
 	*ctx = keys.NewContext(*ctx, k)
 	return nil
@@ -303,32 +307,34 @@ func (c *call) releaseBody(b *bytes.Buffer) {
 func (c *call) applyHeaders() error {
 	h := c.header
 	m := &c.req.Meta
-	switch {
-	case c.s.opts.Auth != nil:
-		// The key decides the tenant; until it is verified, none.
-		m.Tenant = ""
-	default:
-		if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
-			m.Tenant = "default"
-		}
+	if strings.EqualFold(h.Get(HeaderCache), "bypass") || strings.Contains(strings.ToLower(h.Get("Cache-Control")), "no-cache") {
+		m.Cache = llm.CacheBypass
 	}
+	if c.s.opts.Auth != nil {
+		// The key decides the tenant, and nothing an unauthenticated
+		// caller sends reaches the ledger or the metrics: tags and route
+		// are applied once the key is verified (attribute).
+		return nil
+	}
+	if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
+		m.Tenant = "default"
+	}
+	return c.applyRequestHeaders()
+}
+
+// applyRequestHeaders applies x-penny-tags and x-penny-route.
+func (c *call) applyRequestHeaders() error {
+	h := c.header
+	m := &c.req.Meta
 	if v := h.Get(HeaderTags); v != "" {
 		tags, err := ParseTags(v)
 		if err != nil {
 			return err
 		}
-		if m.Tags == nil {
-			m.Tags = map[string]string{}
-		}
-		for k, val := range tags {
-			m.Tags[k] = val
-		}
+		m.Tags = mergeTags(m.Tags, tags)
 	}
 	if v := strings.TrimSpace(h.Get(HeaderRouteReq)); v != "" {
 		m.Route = v
-	}
-	if strings.EqualFold(h.Get(HeaderCache), "bypass") || strings.Contains(strings.ToLower(h.Get("Cache-Control")), "no-cache") {
-		m.Cache = llm.CacheBypass
 	}
 	return nil
 }

@@ -323,8 +323,11 @@ func (s *stage) apply(ctx context.Context, req *llm.Request) error {
 	}
 	r, ok := s.t.Get(name)
 	if !ok {
-		if req.Meta.Route != "" {
-			return llm.Errorf(llm.KindNotFound, "route %q is not configured", req.Meta.Route)
+		if asked := req.Meta.Route; asked != "" {
+			// Only configured routes are recorded, so that callers cannot
+			// fill the ledger and metrics with route names of their own.
+			req.Meta.Route = ""
+			return llm.Errorf(llm.KindNotFound, "route %q is not configured", asked)
 		}
 		return nil
 	}

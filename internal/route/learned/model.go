@@ -1,0 +1,86 @@
+// Package learned is Penny's learned router: a logistic regression over
+// hashed word and character n-grams and a few prompt statistics that
+// scores how much a prompt needs the strong tier, trained on prompts for
+// which the quality of a cheap and a strong model's answers is known.
+//
+// A Model is immutable once trained or loaded and safe for concurrent use;
+// scoring a prompt does not allocate.
+package learned
+
+import (
+	"math"
+	"sync"
+)
+
+// Model is a trained router, made by Train or Load.
+type Model struct {
+	// Features is how prompts are turned into features.
+	Features Features
+	// Threshold is the score from which Route sends a prompt to the strong
+	// tier (see TrainOptions.TargetQuality): 0 sends everything there, 1
+	// (almost) nothing.
+	Threshold float64
+	// Target is what the score estimates (TargetGain or TargetCheapFails).
+	Target Target
+	// Info describes the training run; it does not affect scoring.
+	Info TrainInfo
+
+	bias    float64
+	weights []float32 // Features.dim() entries: hash table, then statistics
+
+	pool sync.Pool // of *vec
+}
+
+// newModel returns an untrained model with zero weights.
+func newModel(f Features) *Model {
+	m := &Model{Features: f, weights: make([]float32, f.dim())}
+	m.pool.New = func() any { return &vec{words: make([]uint32, 0, 256), chars: make([]uint32, 0, 2048)} }
+	return m
+}
+
+// Score returns the model's estimate, in (0, 1), that text needs the
+// strong tier: with Target TargetCheapFails the probability that the cheap
+// tier fails, with TargetGain (1 + the expected quality gain of the strong
+// tier over the cheap one) / 2. Higher means route to the strong tier.
+func (m *Model) Score(text string) float64 {
+	v, _ := m.pool.Get().(*vec)
+	if v == nil {
+		v = new(vec)
+	}
+	m.Features.extract(text, v)
+	z := m.logit(v)
+	m.pool.Put(v)
+	return sigmoid(z)
+}
+
+// Route reports whether text should go to the strong tier: whether its
+// score reaches the model's threshold.
+func (m *Model) Route(text string) (strong bool) {
+	return m.Score(text) >= m.Threshold
+}
+
+// logit is the linear part of the model for one feature vector.
+func (m *Model) logit(v *vec) float64 {
+	w := m.weights[:1<<m.Features.HashBits]
+	var sw, sc float32
+	for _, e := range v.words {
+		sw += signed(w[e>>1], e)
+	}
+	for _, e := range v.chars {
+		sc += signed(w[e>>1], e)
+	}
+	z := m.bias + float64(sw*blockScale(len(v.words))) + float64(sc*blockScale(len(v.chars)))
+	stats := m.weights[len(w):]
+	for i, s := range v.stats {
+		z += float64(stats[i] * s)
+	}
+	return z
+}
+
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
