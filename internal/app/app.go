@@ -178,8 +178,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			}
 			return cache.Policy{}, false
 		},
-		ModelID: cat.CanonicalID,
-		Logger:  log,
+		ModelID:     cat.CanonicalID,
+		Logger:      log,
+		CallTimeout: cfg.Limits.RequestTimeout.D(),
 	}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -105,6 +105,9 @@ type Options struct {
 	Now func() time.Time
 	// BackendTimeout bounds each backend Get and Set; default 250ms.
 	BackendTimeout time.Duration
+	// CallTimeout bounds a coalesced upstream call, which outlives the
+	// deadline of the caller that started it; default 5 minutes.
+	CallTimeout time.Duration
 }
 
 // DefaultBackendTimeout is Options.BackendTimeout's default.
@@ -122,8 +125,12 @@ func Stage(o Options) llm.Stage {
 	if o.BackendTimeout <= 0 {
 		o.BackendTimeout = DefaultBackendTimeout
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Minute
+	}
 	return func(next llm.Invoker) llm.Invoker {
 		s := &stage{o: o, next: next}
+		s.flights.timeout = o.CallTimeout
 		s.flights.panicked = func(v any, stack []byte) {
 			o.Logger.Error("response cache: upstream call panicked", "panic", fmt.Sprint(v), "stack", string(stack))
 		}
@@ -134,7 +141,7 @@ func Stage(o Options) llm.Stage {
 type stage struct {
 	o       Options
 	next    llm.Invoker
-	flights flights[*llm.Response]
+	flights flights[called]
 
 	logMu      sync.Mutex
 	lastLog    time.Time
@@ -199,20 +206,22 @@ func (s *stage) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, er
 	// it gets a request of its own.
 	fr := *req
 	fr.Meta.Tags = maps.Clone(req.Meta.Tags)
-	resp, err, leader, done := s.flights.do(ctx, pl.key, func(ctx context.Context) (*llm.Response, error) {
+	res, err, payer, done := s.flights.do(ctx, pl.key, func(ctx context.Context) (called, error) {
 		resp, err := s.next.Invoke(ctx, &fr)
 		if err == nil {
 			s.store(ctx, pl, fr.Model, resp)
 		}
-		return resp, err
+		return called{resp: resp, model: fr.Model, meta: fr.Meta}, err
 	})
 	if !done {
 		return nil, err // this caller's context ended
 	}
-	if leader {
-		// What the stages below said about where the request went.
-		req.Model = fr.Model
-		req.Meta = fr.Meta
+	if payer {
+		// This caller is recorded as the one who paid for the call: what
+		// the stages below said about where the request went.
+		req.Model = res.model
+		req.Meta.Provider, req.Meta.Mode, req.Meta.BaselineModel = res.meta.Provider, res.meta.Mode, res.meta.BaselineModel
+		req.Meta.Cache = llm.CacheMiss
 	} else {
 		req.Meta.Coalesced = true
 		if err == nil {
@@ -222,7 +231,15 @@ func (s *stage) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, er
 	if err != nil {
 		return nil, err
 	}
-	return cloneResponse(resp), nil
+	return cloneResponse(res.resp), nil
+}
+
+// called is a coalesced upstream call's result, with where the stages
+// below sent the request.
+type called struct {
+	resp  *llm.Response
+	model string
+	meta  llm.Meta
 }
 
 // cloneResponse gives each caller of a coalesced call its own Response, as

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -22,6 +23,9 @@ type flights[T any] struct {
 	// to every caller as an internal error: the call runs on a goroutine
 	// of its own, where no HTTP server recovers it.
 	panicked func(v any, stack []byte)
+	// timeout bounds a call, which no longer has its first caller's
+	// deadline; zero means none.
+	timeout time.Duration
 
 	mu sync.Mutex
 	m  map[string]*flight[T]
@@ -33,16 +37,22 @@ type flight[T any] struct {
 	err  error
 	// waiting counts the callers still waiting; guarded by flights.mu.
 	waiting int
-	cancel  context.CancelFunc
+	// paid is set once a caller has taken the result as its payer;
+	// guarded by flights.mu.
+	paid   bool
+	cancel context.CancelFunc
 }
 
 // do returns the result of fn for key, calling fn only if no call for key
-// is in flight. leader is true for the caller that started the call; done
-// is false when ctx ended first, and err is then ctx's error.
+// is in flight. payer is true for exactly one caller that received the
+// result: the one that started the call, or, if it stopped waiting, the
+// first other caller to receive it; the upstream call's cost is that
+// caller's, and the others' answers are free. done is false when ctx
+// ended first, and err is then ctx's error.
 //
 // fn must not keep anything of the caller's that the caller may change
 // after do returns: fn may still be running then.
-func (g *flights[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (val T, err error, leader, done bool) {
+func (g *flights[T]) do(ctx context.Context, key string, fn func(context.Context) (T, error)) (val T, err error, payer, done bool) {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = map[string]*flight[T]{}
@@ -52,22 +62,34 @@ func (g *flights[T]) do(ctx context.Context, key string, fn func(context.Context
 		f.waiting++
 	} else {
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if g.timeout > 0 {
+			fctx, cancel = withTimeout(fctx, cancel, g.timeout)
+		}
 		f = &flight[T]{done: make(chan struct{}), waiting: 1, cancel: cancel}
 		g.m[key] = f
-		leader = true
 		go g.run(fctx, key, f, fn)
 	}
 	g.mu.Unlock()
 
 	select {
 	case <-f.done:
+		g.mu.Lock()
+		payer = !f.paid
+		f.paid = true
+		g.mu.Unlock()
 		g.leave(key, f)
-		return f.val, f.err, leader, true
+		return f.val, f.err, payer, true
 	case <-ctx.Done():
 		g.leave(key, f)
 		var zero T
-		return zero, ctx.Err(), leader, false
+		return zero, ctx.Err(), false, false
 	}
+}
+
+// withTimeout bounds ctx by d; the returned cancel releases both.
+func withTimeout(ctx context.Context, cancel context.CancelFunc, d time.Duration) (context.Context, context.CancelFunc) {
+	tctx, tcancel := context.WithTimeout(ctx, d)
+	return tctx, func() { tcancel(); cancel() }
 }
 
 func (g *flights[T]) run(ctx context.Context, key string, f *flight[T], fn func(context.Context) (T, error)) {

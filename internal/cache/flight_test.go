@@ -244,7 +244,10 @@ func TestCoalescedLeaderCanLeave(t *testing.T) {
 	if err := <-waiterDone; err != nil {
 		t.Fatalf("waiter failed when the leader left: %v", err)
 	}
-	if up.canceled.Load() != 0 || !waiterReq.Meta.Coalesced || waiterReq.Meta.Cache != llm.CacheHit {
+	// The call went on for the waiter, which now pays for it: the leader
+	// that left is recorded as canceled at no cost, so the upstream's
+	// charge must land on the waiter, as a miss.
+	if up.canceled.Load() != 0 || waiterReq.Meta.Coalesced || waiterReq.Meta.Cache != llm.CacheMiss || waiterReq.Meta.Provider != "sim" {
 		t.Fatalf("canceled %d, waiter meta %+v", up.canceled.Load(), waiterReq.Meta)
 	}
 }
