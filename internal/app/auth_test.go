@@ -93,6 +93,28 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Error("forged SigV4: Penny waited for the body")
 	}
 
+	// The model list and the metrics need a key too.
+	for _, path := range []string{"/v1/models", "/metrics"} {
+		resp, err := http.Get(a.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without a key: %d", path, resp.StatusCode)
+		}
+		req, _ := http.NewRequest("GET", a.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret.Token)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with a key: %d", path, resp.StatusCode)
+		}
+	}
+
 	// The bearer token, with a spoofed tenant header that must be ignored.
 	oc := openai.NewClient(option.WithBaseURL(a.URL()+"/v1"), option.WithAPIKey(secret.Token), option.WithMaxRetries(0),
 		option.WithHeader("X-Penny-Tenant", "someone-else"))

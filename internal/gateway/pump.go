@@ -35,6 +35,16 @@ func startPump(ctx context.Context, st llm.Stream) *eventPump {
 	go func() {
 		defer close(p.done)
 		defer close(p.ch)
+		defer func() {
+			// A panic in a stage's Recv must not take the process down:
+			// it ends this stream with an internal error instead.
+			if v := recover(); v != nil {
+				select {
+				case p.ch <- pumped{err: llm.Errorf(llm.KindInternal, "internal error in the stream: %v", v)}:
+				case <-ctx.Done():
+				}
+			}
+		}()
 		for {
 			ev, err := st.Recv()
 			select {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -141,11 +142,13 @@ func New(opts Options) (*Server, error) {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	m.HandleFunc("GET /v1/models", s.handleModels)
+	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), openaiDenied))
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
 	if s.opts.Metrics != nil {
-		m.Handle("GET /metrics", s.opts.Metrics)
+		// With auth on, the metrics (tenant names, their spend) need a key
+		// too: Prometheus sends one with authorization: {credentials: …}.
+		m.Handle("GET /metrics", s.requireKey(s.opts.Metrics, openaiDenied))
 	}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
@@ -169,6 +172,27 @@ func (s *Server) routes() {
 		converse.WriteHTTPErrorType(w, id, "UnknownOperationException",
 			fmt.Sprintf("%s %s is not an operation Penny serves (it serves POST /model/{modelId}/converse and /converse-stream)", r.Method, r.URL.Path))
 	})
+}
+
+// requireKey serves h only to callers with a valid Penny key when auth is
+// on; denied writes the refusal in the endpoint's API format.
+func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, err error)) http.Handler {
+	if s.opts.Auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.opts.Auth.Authenticate(r, []byte{}); err != nil {
+			w.Header().Set(HeaderRequestID, newRequestID())
+			denied(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func openaiDenied(w http.ResponseWriter, err error) {
+	status, body := openaiwire.ErrorFor(err)
+	writeJSON(w, status, body)
 }
 
 // Wait blocks until every request that has started has written its ledger
@@ -387,8 +411,19 @@ func (c *call) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 }
 
 // finish writes the ledger record. It never uses the request context: a
-// client that went away must not lose the record.
+// client that went away must not lose the record. Deferred first thing in
+// every handler, it also records a panic as an internal error, then aborts
+// the response.
 func (c *call) finish() {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			c.err, c.status = llm.Errorf(llm.KindCanceled, "client went away"), 499
+		} else {
+			c.s.log.Error("panic serving a request", "request_id", c.req.Meta.RequestID, "panic", p, "stack", string(debug.Stack()))
+			c.err, c.status = llm.Errorf(llm.KindInternal, "internal error: %v", p), http.StatusInternalServerError
+		}
+		defer panic(http.ErrAbortHandler)
+	}
 	m := c.req.Meta
 	rec := ledger.Record{
 		Time:             c.received.UTC(),

@@ -112,6 +112,15 @@ func (m *Metrics) Observe(r *ledger.Record) {
 	if r.Cache != "" {
 		m.responseCache.WithLabelValues(r.Cache, r.Route).Inc()
 	}
+	if r.Cache == string(llm.CacheHit) && r.Status == ledger.StatusOK {
+		// A response-cache hit invoked no model: like CloudWatch, count
+		// only real invocations and their tokens; the hit shows in the
+		// cache counter and as savings.
+		if s := r.Savings(); s > 0 {
+			m.savings.WithLabelValues(strings.ReplaceAll(r.Strategy, ",", "+"), r.Route, tenant).Add(s.Dollars())
+		}
+		return
+	}
 	if r.Status == ledger.StatusError {
 		kind := llm.ErrorKind(r.ErrorKind)
 		switch {

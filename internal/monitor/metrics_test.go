@@ -77,6 +77,27 @@ penny_invocation_throttles_total{model="nova-pro",route="support",tenant="acme"}
 	}
 }
 
+func TestCacheHitsAreNotInvocations(t *testing.T) {
+	m, err := New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe(&ledger.Record{Model: "nova-pro", Tenant: "acme", Status: ledger.StatusOK, Cache: "hit", InputTokens: 100,
+		BaselineCost: 1000, Strategy: "response_cache"})
+	if got := testutil.ToFloat64(m.invocations.WithLabelValues("nova-pro", "", "acme")); got != 0 {
+		t.Errorf("hit counted as an invocation: %v", got)
+	}
+	if got := testutil.ToFloat64(m.inputTokens.WithLabelValues("nova-pro", "", "acme")); got != 0 {
+		t.Errorf("hit tokens counted as billed: %v", got)
+	}
+	if got := testutil.ToFloat64(m.responseCache.WithLabelValues("hit", "")); got != 1 {
+		t.Errorf("cache hits %v", got)
+	}
+	if got := testutil.ToFloat64(m.savings.WithLabelValues("response_cache", "", "acme")); got != 1e-6 {
+		t.Errorf("savings %v", got)
+	}
+}
+
 func TestTenantCardinalityIsBounded(t *testing.T) {
 	m, err := New(prometheus.NewRegistry())
 	if err != nil {
