@@ -8,11 +8,13 @@ package route
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/route/learned"
 )
 
 // Config is one route as written in penny.yaml.
@@ -22,10 +24,12 @@ type Config struct {
 	// Baseline is the model the application would call without Penny;
 	// savings are measured against it.
 	Baseline string `yaml:"baseline"`
-	// Strategy picks the tier: "rules" (the default) or "fixed" (always the
-	// default tier).
+	// Strategy picks the tier: "rules" (the default), "learned" (a router
+	// trained by `penny router train`) or "fixed" (always the default tier).
 	Strategy string `yaml:"strategy"`
-	Tiers    []Tier `yaml:"tiers"`
+	// Learned configures the learned strategy.
+	Learned *LearnedConfig `yaml:"learned"`
+	Tiers   []Tier         `yaml:"tiers"`
 	// Rules are tried in order; the first that matches picks its tier.
 	Rules []Rule `yaml:"rules"`
 	// Default names the tier used when no rule matches (default: the first).
@@ -33,6 +37,19 @@ type Config struct {
 	// Cache, if set, replaces the global response-cache policy for
 	// requests through this route.
 	Cache *cache.Policy `yaml:"cache"`
+}
+
+// LearnedConfig points a route at a trained router model: requests it
+// predicts the cheap tier would fail go to Strong, the others to the
+// route's default tier.
+type LearnedConfig struct {
+	// Model is the router file written by `penny router train`.
+	Model string `yaml:"model"`
+	// Strong names the tier for requests the router sends up.
+	Strong string `yaml:"strong"`
+	// Threshold, if set, overrides the threshold chosen at training time
+	// (higher sends fewer requests to the strong tier).
+	Threshold *float64 `yaml:"threshold"`
 }
 
 // Tier is a model a route may send requests to.
@@ -75,6 +92,8 @@ type Route struct {
 	tiers    map[string]*Tier
 	rules    []compiledRule
 	fallback *Tier
+	learned  *learned.Model
+	strong   *Tier
 }
 
 type compiledRule struct {
@@ -97,9 +116,9 @@ func Compile(c Config, resolve Resolver) (*Route, error) {
 		return nil, fmt.Errorf("route %s: at least one tier is required", c.Name)
 	}
 	switch c.Strategy {
-	case "", "rules", "fixed":
+	case "", "rules", "fixed", "learned":
 	default:
-		return nil, fmt.Errorf("route %s: strategy %q is not one of rules, fixed", c.Name, c.Strategy)
+		return nil, fmt.Errorf("route %s: strategy %q is not one of rules, learned, fixed", c.Name, c.Strategy)
 	}
 	r := &Route{Config: c, tiers: map[string]*Tier{}}
 	r.Config.Tiers = append([]Tier(nil), c.Tiers...)
@@ -140,6 +159,11 @@ func Compile(c Config, resolve Resolver) (*Route, error) {
 		}
 		r.fallback = t
 	}
+	if c.Strategy == "learned" {
+		if err := r.loadLearned(); err != nil {
+			return nil, err
+		}
+	}
 	for i, rule := range c.Rules {
 		t, ok := r.tiers[rule.Tier]
 		if !ok {
@@ -164,6 +188,34 @@ func Compile(c Config, resolve Resolver) (*Route, error) {
 	return r, nil
 }
 
+func (r *Route) loadLearned() error {
+	lc := r.Learned
+	if lc == nil || lc.Model == "" {
+		return fmt.Errorf("route %s: strategy learned needs learned.model (a file from penny router train)", r.Name)
+	}
+	t, ok := r.tiers[lc.Strong]
+	if !ok {
+		return fmt.Errorf("route %s: learned.strong %q is not a tier", r.Name, lc.Strong)
+	}
+	if t == r.fallback {
+		return fmt.Errorf("route %s: learned.strong is the default tier; name the cheap tier as default", r.Name)
+	}
+	f, err := os.Open(lc.Model)
+	if err != nil {
+		return fmt.Errorf("route %s: learned.model: %w", r.Name, err)
+	}
+	defer f.Close()
+	m, err := learned.Load(f)
+	if err != nil {
+		return fmt.Errorf("route %s: learned.model %s: %w", r.Name, lc.Model, err)
+	}
+	if lc.Threshold != nil {
+		m.Threshold = *lc.Threshold
+	}
+	r.learned, r.strong = m, t
+	return nil
+}
+
 // Input is what rules look at besides the request itself.
 type Input struct {
 	Header func(name string) string
@@ -171,7 +223,13 @@ type Input struct {
 
 // Pick returns the tier for req.
 func (r *Route) Pick(req *llm.Request, in Input) *Tier {
-	if r.Strategy == "fixed" {
+	switch r.Strategy {
+	case "fixed":
+		return r.fallback
+	case "learned":
+		if r.learned.Route(req.LastUserText()) {
+			return r.strong
+		}
 		return r.fallback
 	}
 	text := req.LastUserText()

@@ -3,10 +3,13 @@ package route
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/route/learned"
 )
 
 func known(model string) (string, error) {
@@ -164,5 +167,50 @@ func TestCompileErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLearnedStrategy trains a small router on synthetic data where the
+// cheap model fails on arithmetic, and checks the route sends those to the
+// strong tier.
+func TestLearnedStrategy(t *testing.T) {
+	var ex []learned.Example
+	for i := 0; i < 400; i++ {
+		ex = append(ex,
+			learned.Correct(fmt.Sprintf("what is %d times %d plus %d", i, i*7+3, i%13), false, true),
+			learned.Correct(fmt.Sprintf("how do I reset my password for account %d", i), true, true))
+	}
+	m, err := learned.Train(ex, learned.TrainOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "router.json")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err := Compile(Config{Name: "support", Baseline: "nova-pro", Strategy: "learned", Default: "cheap",
+		Tiers:   []Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
+		Learned: &LearnedConfig{Model: path, Strong: "strong"}}, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Pick(userReq("what is 4021 times 77 plus 5"), Input{}).Name; got != "strong" {
+		t.Errorf("arithmetic went to %s", got)
+	}
+	if got := r.Pick(userReq("how do I reset my password for account 99999"), Input{}).Name; got != "cheap" {
+		t.Errorf("password reset went to %s", got)
+	}
+	for _, bad := range []LearnedConfig{{Model: path, Strong: "nope"}, {Model: filepath.Join(t.TempDir(), "missing.json"), Strong: "strong"}, {Strong: "strong"}} {
+		bad := bad
+		if _, err := Compile(Config{Name: "x", Baseline: "nova-pro", Strategy: "learned", Default: "cheap",
+			Tiers:   []Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
+			Learned: &bad}, known); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/eval"
+	"github.com/penny-gateway/penny/internal/route/learned"
+)
+
+const routerDataHelp = `--data is a JSONL file, one prompt per line:
+  {"prompt": "...", "cheap_correct": true, "strong_correct": false}
+(cheap_score and strong_score, numbers where higher is better, may replace the
+booleans; "group" names a subject), or one of the RouteLLM benchmarks:
+routellm:mmlu, routellm:gsm8k, routellm:mt_bench, read from
+../shared/data/routellm next to the repository or from $PENNY_ROUTELLM_DIR.`
+
+func newRouter() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "router",
+		Short: "Train and evaluate the learned router",
+		Long: `The learned router scores how much a prompt needs the strong tier of a route,
+from hashed word and character n-grams and prompt statistics, in a few
+microseconds. Train it on prompts for which you know whether a cheap and a
+strong model answered well, and measure it against random routing, prompt
+length, a per-subject prior and a perfect router. See docs/routing.md.`,
+	}
+	cmd.AddCommand(newRouterTrain(), newRouterEval())
+	return cmd
+}
+
+func newRouterTrain() *cobra.Command {
+	var (
+		data, out, target string
+		quality           float64
+		seed              uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "train --data FILE.jsonl|routellm:NAME --out router.json",
+		Short: "Train a learned router and choose its threshold",
+		Long: `Train a learned router: a logistic regression over hashed word and character
+n-grams and prompt statistics, fitted by AdaGrad on 80 % of the prompts (split
+by a hash of the prompt), with its learning rate and group smoothing chosen on
+the other 20 %, then refitted on all of them.
+
+--target-quality picks the routing threshold on the held-out 20 %: the lowest
+share of calls to the strong model from which the routed quality stays at
+least that fraction of the strong model's quality. The model file is
+versioned JSON.
+
+` + routerDataHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data == "" || out == "" {
+				return errors.New("--data and --out are required")
+			}
+			d, err := eval.Open(data, os.Getenv)
+			if err != nil {
+				return err
+			}
+			m, err := learned.Train(eval.Examples(d.Items), learned.TrainOptions{
+				Target: learned.Target(target), TargetQuality: quality, Seed: seed,
+			})
+			if err != nil {
+				return err
+			}
+			if err := writeRouterFile(out, m.Save); err != nil {
+				return err
+			}
+			i := m.Info
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "trained on %s: %d prompts (%d contaminated dropped), %d to fit, %d held out\n",
+				d.Name, i.Examples, d.Contaminated, i.Train, i.Holdout)
+			fmt.Fprintf(w, "chosen on the held-out prompts: learning rate %g, group smoothing %g (APGR %.3f there)\n",
+				i.LearningRate, i.GroupSmoothing, i.HoldoutAPGR)
+			fmt.Fprintf(w, "threshold %.4f: on the held-out prompts %.1f %% of calls go to the strong model, quality %.4g (%.1f %% of always-strong %.4g; always-cheap %.4g)\n",
+				m.Threshold, 100*i.HoldoutStrongShare, i.HoldoutQuality, 100*i.HoldoutQuality/i.HoldoutStrongQuality,
+				i.HoldoutStrongQuality, i.HoldoutCheapQuality)
+			fmt.Fprintf(w, "wrote %s\n", out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
+	f.StringVar(&out, "out", "", "model file to write")
+	f.Float64Var(&quality, "target-quality", 0.95, "routed quality to reach, as a fraction of the strong model's")
+	f.StringVar(&target, "target", string(learned.TargetGain), "what the score estimates: gain (strong minus cheap quality) or cheap-fails")
+	f.Uint64Var(&seed, "seed", 0, "seed of the held-out split and the example order")
+	return cmd
+}
+
+func newRouterEval() *cobra.Command {
+	var (
+		data, routerPath, split, plot, csvPath, cheap, strong, catPath string
+		folds                                                          int
+		quality                                                        float64
+		seed                                                           uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --data FILE.jsonl|routellm:NAME [--router router.json | --cv 5]",
+		Short: "Measure a router's cost–quality curve against the baselines",
+		Long: `Evaluate the learned router on prompts with known answer quality: either a
+trained model file (--router), or a router cross-validated on the data itself
+(--cv K, the default: K folds by a hash of the prompt, or with --split subject
+by subject, so no prompt is ever both trained on and scored).
+
+The table compares it with random routing, routing by prompt length, a
+per-subject prior (cross-validated the same way; for data with subjects) and a
+perfect router: CPT(50 %) and CPT(80 %) (share of calls to the strong model
+needed to recover that much of the quality gap between the cheap and the strong
+model), APGR (the average gap recovered over all shares, as RouteLLM defines
+it; also on RouteLLM's 10 quantile bins), and the cost saved against always
+calling the strong model at --target-quality of its quality. Costs use catalog
+prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
+
+` + routerDataHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data == "" {
+				return errors.New("--data is required")
+			}
+			if routerPath != "" && cmd.Flags().Changed("cv") {
+				return errors.New("--router and --cv exclude each other: evaluate a trained model or cross-validate one")
+			}
+			var sp eval.Split
+			switch split {
+			case "prompt":
+				sp = eval.SplitPrompt
+			case "subject", "group":
+				sp = eval.SplitGroup
+			default:
+				return fmt.Errorf("--split %q is not prompt or subject", split)
+			}
+			cat, err := catalog.Load(catPath)
+			if err != nil {
+				return err
+			}
+			pricing, err := eval.NewPricing(cat, cheap, strong)
+			if err != nil {
+				return err
+			}
+			d, err := eval.Open(data, os.Getenv)
+			if err != nil {
+				return err
+			}
+			opts := eval.Options{K: folds, Split: sp, Seed: seed, Pricing: pricing, TargetQuality: quality}
+			if routerPath != "" {
+				f, err := os.Open(routerPath)
+				if err != nil {
+					return err
+				}
+				opts.Router, err = learned.Load(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", routerPath, err)
+				}
+			}
+			res, err := eval.Evaluate(d, opts)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "prices: %s (cheap) and %s (strong), on demand\n", pricing.Cheap.ID, pricing.Strong.ID)
+			if err := res.WriteTable(w); err != nil {
+				return err
+			}
+			if csvPath != "" {
+				err := writeRouterFile(csvPath, func(w io.Writer) error { return eval.WriteCSV(w, res.Curves) })
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "wrote %s\n", csvPath)
+			}
+			if plot != "" {
+				if ext := strings.ToLower(filepath.Ext(plot)); ext != ".svg" {
+					return fmt.Errorf("--plot %s: only SVG plots are written (name the file .svg)", plot)
+				}
+				title := fmt.Sprintf("%s: %s", d.Name, res.Method)
+				err := writeRouterFile(plot, func(w io.Writer) error { return eval.WriteSVG(w, title, res.Curves, quality) })
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "wrote %s\n", plot)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&data, "data", "", "evaluation data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
+	f.StringVar(&routerPath, "router", "", "model file from `penny router train` to evaluate as it is")
+	f.IntVar(&folds, "cv", 5, "cross-validation folds for a router trained on the data itself")
+	f.StringVar(&split, "split", "prompt", "how folds are drawn: prompt (by a hash of the prompt) or subject (leave subjects out)")
+	f.Uint64Var(&seed, "seed", 0, "seed of the folds and of training")
+	f.StringVar(&plot, "plot", "", "write the cost–quality curves as an SVG plot")
+	f.StringVar(&csvPath, "csv", "", "write the cost–quality curves as CSV")
+	f.Float64Var(&quality, "target-quality", 0.95, "quality, as a fraction of the strong model's, at which to report the cost saved")
+	f.StringVar(&cheap, "cheap", "nova-micro", "catalog model that prices the cheap tier")
+	f.StringVar(&strong, "strong", "nova-pro", "catalog model that prices the strong tier")
+	f.StringVar(&catPath, "catalog", "", "catalog file to merge over the built-in one")
+	return cmd
+}
+
+// writeRouterFile creates path and writes it with write, reporting the
+// first error of writing or closing.
+func writeRouterFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}

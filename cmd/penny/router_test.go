@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// routerCLI runs `penny router args...` through a root of its own, so the
+// test does not depend on how main registers the command.
+func routerCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var stdout bytes.Buffer
+	root := &cobra.Command{Use: "penny", SilenceUsage: true, SilenceErrors: true}
+	root.SetOut(&stdout)
+	root.SetErr(&stdout)
+	root.AddCommand(newRouter())
+	root.SetArgs(append([]string{"router"}, args...))
+	err := root.Execute()
+	return stdout.String(), err
+}
+
+// routerData writes a JSONL dataset where prompts about proofs are hard for
+// the cheap model.
+func routerData(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i := 0; i < 300; i++ {
+		hard := i%3 == 0
+		prompt := fmt.Sprintf("what is the capital of country %d", i)
+		if hard {
+			prompt = fmt.Sprintf("prove that lemma %d holds for every prime", i)
+		}
+		enc.Encode(map[string]any{"prompt": prompt, "cheap_correct": !hard || i%7 == 0, "strong_correct": i%11 != 0})
+	}
+	path := filepath.Join(dir, "data.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRouterTrainAndEval(t *testing.T) {
+	dir := t.TempDir()
+	data := routerData(t, dir)
+	model := filepath.Join(dir, "router.json")
+	out, err := routerCLI(t, "train", "--data", data, "--out", model, "--target-quality", "0.9", "--seed", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"trained on data.jsonl: 300 prompts", "threshold", "wrote " + model} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train output lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Kind     string
+		Version  int
+		Training struct {
+			TargetQuality float64 `json:"target_quality"`
+		} `json:"training"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil || file.Kind != "penny-learned-router" || file.Version != 1 || file.Training.TargetQuality != 0.9 {
+		t.Errorf("model file: %+v, %v", file, err)
+	}
+
+	svg, csvPath := filepath.Join(dir, "curve.svg"), filepath.Join(dir, "curve.csv")
+	out, err = routerCLI(t, "eval", "--data", data, "--router", model, "--plot", svg, "--csv", csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"prices: nova-micro (cheap) and nova-pro (strong)", "router scores by model file", "penny-learned", "random", "length", "perfect", "cost saved at 95 %", "at its own threshold"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, f := range []string{svg, csvPath} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+
+	out, err = routerCLI(t, "eval", "--data", data, "--cv", "3", "--cheap", "nova-lite", "--target-quality", "0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3-fold cross-validation, split by prompt", "nova-lite (cheap)", "cost saved at 90 %"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cross-validated eval output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRouterErrors(t *testing.T) {
+	dir := t.TempDir()
+	data := routerData(t, dir)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--out", "x.json"}, "--data and --out are required"},
+		{[]string{"eval"}, "--data is required"},
+		{[]string{"eval", "--data", data, "--router", "m.json", "--cv", "3"}, "exclude each other"},
+		{[]string{"eval", "--data", data, "--split", "topic"}, "--split"},
+		{[]string{"eval", "--data", data, "--plot", filepath.Join(dir, "c.png")}, "only SVG"},
+		{[]string{"eval", "--data", data, "--strong", "gpt-9"}, "strong model"},
+		{[]string{"eval", "--data", "routellm:squad"}, "unknown RouteLLM benchmark"},
+		{[]string{"eval", "--data", data, "--router", data}, "load router model"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := routerCLI(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
