@@ -220,7 +220,17 @@ func openKeys(url string, create bool, sealer *keys.Sealer) (*keysqlite.Store, e
 			return nil, fmt.Errorf("%s is a directory, not a database", path)
 		}
 	}
-	return keysqlite.Open(path, keysqlite.Options{Sealer: sealer})
+	_, statErr := os.Stat(path)
+	st, err := keysqlite.Open(path, keysqlite.Options{Sealer: sealer})
+	if err == nil && errors.Is(statErr, fs.ErrNotExist) && path != keysqlite.MemoryPath {
+		// A database created to hold keys is readable by its owner only
+		// (SQLite gives its WAL files the same mode).
+		if err := os.Chmod(path, 0o600); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, err
 }
 
 // warnKeysStorage tells the operator, on stderr, what protects the SigV4

@@ -33,6 +33,7 @@ Clients call it with the APIs they already use:
   GET  /v1/models                         catalog models and routes
   POST /model/{modelId}/converse          Bedrock Converse (AWS SDKs: set the endpoint)
   POST /model/{modelId}/converse-stream   Bedrock ConverseStream
+  GET  /metrics                          Prometheus metrics (CloudWatch names)
   GET  /healthz
 
 Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
@@ -82,7 +83,7 @@ Environment variables override the config file:
 	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
 	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&authMode, "auth", "", "required (every request needs a key from `penny keys create`) or off; default required, off with --simulate")
+	f.StringVar(&authMode, "auth", "", "required (every request needs a key from \"penny keys create\") or off; default required, off with --simulate")
 	return cmd
 }
 

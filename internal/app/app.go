@@ -135,40 +135,48 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			}
 		}
 	}
+	// From here on New owns resources: undo releases them, newest first,
+	// if a later step fails.
+	var undo []func()
+	fail := func(err error) (*App, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return nil, err
+	}
 	store, err := sqlite.OpenURL(cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", cfg.Database, err)
 	}
+	undo = append(undo, func() { store.Close() })
 	w := ledger.NewWriter(store, ledger.WriterOptions{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
 		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
 	})
+	undo = append(undo, func() { w.Close(context.Background()) })
 	var ks *keysqlite.Store
 	var authn *auth.Authenticator
 	if cfg.AuthRequired() {
 		sealer, err := keys.SealerFromEnv(os.Getenv)
 		if err != nil {
-			w.Close(ctx)
-			store.Close()
-			return nil, err
+			return fail(err)
 		}
 		if ks, err = keysqlite.OpenURL(cfg.Database, keysqlite.Options{Sealer: sealer}); err != nil {
-			w.Close(ctx)
-			store.Close()
-			return nil, fmt.Errorf("keys: %w", err)
+			return fail(fmt.Errorf("keys: %w", err))
 		}
+		undo = append(undo, func() { ks.Close() })
 		if n, err := ks.SealedKeys(ctx); err == nil && n > 0 && sealer == nil {
 			log.Warn("the key database holds sealed SigV4 secrets but PENNY_KEYS_SECRET is not set: those keys cannot sign", "sealed", n)
 		}
 		authn = auth.New(ks, auth.Options{Logger: log})
+		undo = append(undo, func() { authn.Close() })
 		gopts.Auth = authn
 	}
 	backend, err := cacheBackend(cfg.Cache, log)
 	if err != nil {
-		w.Close(ctx)
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, func() { backend.Close() })
 	gopts.AfterRoute = append(gopts.AfterRoute, cache.Stage(cache.Options{
 		Backend: backend,
 		Default: cfg.Cache.Policy,
@@ -186,15 +194,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := monitor.New(reg)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics}
 	gopts.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	gw, err := gateway.New(gopts)
 	if err != nil {
-		w.Close(ctx)
-		store.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
 		region: gopts.Region, cache: backend}, nil
