@@ -160,31 +160,48 @@ func TestConverseStreamWithSDK(t *testing.T) {
 	client := srv.Client()
 	ctx := context.Background()
 
-	out, err := client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId:  aws.String("arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"),
-		Messages: []types.Message{userText("tell me a long story about a cat")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := out.GetStream()
-	defer stream.Close()
-	var text strings.Builder
-	var deltas int
-	var meta *types.ConverseStreamMetadataEvent
-	var stop types.StopReason
-	for ev := range stream.Events() {
-		switch v := ev.(type) {
-		case *types.ConverseStreamOutputMemberContentBlockDelta:
-			text.WriteString(v.Value.Delta.(*types.ContentBlockDeltaMemberText).Value)
-			deltas++
-		case *types.ConverseStreamOutputMemberMessageStop:
-			stop = v.Value.StopReason
-		case *types.ConverseStreamOutputMemberMetadata:
-			meta = &v.Value
+	var (
+		text   strings.Builder
+		deltas int
+		meta   *types.ConverseStreamMetadataEvent
+		stop   types.StopReason
+	)
+	read := func() error {
+		text.Reset()
+		deltas, meta, stop = 0, nil, ""
+		out, err := client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
+			ModelId:  aws.String("arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"),
+			Messages: []types.Message{userText("tell me a long story about a cat")},
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
+		stream := out.GetStream()
+		defer stream.Close()
+		for ev := range stream.Events() {
+			switch v := ev.(type) {
+			case *types.ConverseStreamOutputMemberContentBlockDelta:
+				text.WriteString(v.Value.Delta.(*types.ContentBlockDeltaMemberText).Value)
+				deltas++
+			case *types.ConverseStreamOutputMemberMessageStop:
+				stop = v.Value.StopReason
+			case *types.ConverseStreamOutputMemberMetadata:
+				meta = &v.Value
+			}
+		}
+		return stream.Err()
 	}
-	if err := stream.Err(); err != nil {
+	err := read()
+	if err != nil && strings.Contains(err.Error(), "use of closed network connection") {
+		// Seen about once in a hundred runs under -race on a loaded
+		// 2-core machine: the SDK's event-stream reader reports a read on
+		// a connection its HTTP transport closed (cf. aws/aws-sdk-go-v2
+		// #2737), a client-side transport race, not the fake's framing.
+		// Read once more so the assertions below run on a clean stream.
+		t.Logf("SDK transport race after the last event (%v); reading the stream again", err)
+		err = read()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if text.String() != "echo: tell me a long story about a cat" || deltas < 2 || stop != types.StopReasonEndTurn {
