@@ -16,10 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
@@ -27,6 +23,7 @@ import (
 	"github.com/penny-gateway/penny/internal/keys"
 	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlitedb"
 )
 
 // MemoryPath is the path of a private in-memory database, for tests.
@@ -72,14 +69,14 @@ func Open(path string, o Options) (*Store, error) {
 	if path == MemoryPath {
 		dsn = ":memory:"
 	} else {
-		if err := checkDir(path); err != nil {
+		if err := sqlitedb.CheckDir(path); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 		// WAL, like the ledger (the mode is a property of the file; whoever
 		// opens it first sets it). _txlock=immediate makes transactions take
 		// the write lock at BEGIN, so they wait for the ledger's writer
 		// instead of failing half way.
-		dsn = fileURI(path) + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
+		dsn = sqlitedb.FileURI(path) + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -366,27 +363,4 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
-}
-
-// checkDir fails with a clear message when the directory that would hold
-// the database file does not exist, which SQLite would only report as
-// "unable to open database file".
-func checkDir(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("directory %s does not exist", dir)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	return nil
-}
-
-// fileURI returns path as a SQLite "file:" URI, escaping the characters that
-// would otherwise end the path.
-func fileURI(path string) string {
-	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

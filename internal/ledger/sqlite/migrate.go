@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"embed"
 
-	"github.com/penny-gateway/penny/internal/sqlitemigrate"
+	"github.com/penny-gateway/penny/internal/sqlitedb"
 )
 
 // migrationFS holds the ledger schema, one numbered file per version:
@@ -16,8 +16,8 @@ var migrationFS embed.FS
 
 // ErrSchemaTooNew is wrapped by Open's error when the database's schema is
 // newer than this build knows, i.e. a newer Penny migrated it.
-var ErrSchemaTooNew = sqlitemigrate.ErrTooNew
+var ErrSchemaTooNew = sqlitedb.ErrTooNew
 
-var schema = sqlitemigrate.Set{Name: "ledger", FS: migrationFS, Dir: "migrations", Table: "schema_migrations"}
+var schema = sqlitedb.Set{Name: "ledger", FS: migrationFS, Dir: "migrations", Table: "schema_migrations"}
 
 func migrate(ctx context.Context, db *sql.DB) error { return schema.Apply(ctx, db) }

@@ -13,9 +13,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlitedb"
 )
 
 // MemoryPath is the path of a private in-memory database, for tests. It
@@ -52,7 +50,7 @@ func Open(path string) (*Store, error) {
 		return nil, errors.New("sqlite: empty database path")
 	}
 	if path != MemoryPath {
-		if err := checkDir(path); err != nil {
+		if err := sqlitedb.CheckDir(path); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 	}
@@ -73,7 +71,7 @@ func Open(path string) (*Store, error) {
 		s.wdb, s.rdb = db, db
 	} else {
 		common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
-		w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
+		w, err := sql.Open("sqlite", sqlitedb.FileURI(path)+"?"+common+
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"+
 			"&_txlock=immediate")
 		if err != nil {
@@ -90,7 +88,7 @@ func Open(path string) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
-		r, err := sql.Open("sqlite", fileURI(path)+"?"+common+"&_pragma=query_only(1)")
+		r, err := sql.Open("sqlite", sqlitedb.FileURI(path)+"?"+common+"&_pragma=query_only(1)")
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -168,29 +166,6 @@ func redact(url string) string {
 		return url
 	}
 	return scheme + "://" + user + ":xxxxx" + rest[at:]
-}
-
-// checkDir fails with a clear message when the directory that would hold
-// the database file does not exist, which SQLite would only report as
-// "unable to open database file".
-func checkDir(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("directory %s does not exist", dir)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	return nil
-}
-
-// fileURI returns path as a SQLite "file:" URI, escaping the characters that
-// would otherwise end the path.
-func fileURI(path string) string {
-	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // Path returns the path the store was opened with.

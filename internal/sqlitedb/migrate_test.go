@@ -1,4 +1,4 @@
-package sqlitemigrate
+package sqlitedb
 
 import (
 	"context"

@@ -1,7 +1,8 @@
-// Package sqlitemigrate applies numbered, embedded SQL migrations to a
-// SQLite database. The ledger and the key store share one database file,
-// each with its own migration set and version table, both through here.
-package sqlitemigrate
+// Package sqlitedb is the SQLite plumbing the ledger and the key store
+// share: numbered, embedded SQL migrations (each store has its own set and
+// version table in the one database file) and opening files with clear
+// errors.
+package sqlitedb
 
 import (
 	"context"
