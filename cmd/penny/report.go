@@ -12,7 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/penny-gateway/penny/internal/texttable"
 
 	"github.com/spf13/cobra"
 
@@ -277,7 +278,7 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 			itoa(r.CacheReadTokens) + "/" + itoa(r.CacheWriteTokens), r.CostUSD, r.BaselineCostUSD, r.SavingsUSD, pct,
 			strconv.FormatFloat(r.AvgLatencyMS, 'f', 0, 64)})
 	}
-	if err := writeTable(w, table); err != nil {
+	if err := texttable.Write(w, table, 2); err != nil {
 		return err
 	}
 	if by == ledger.ByTag {
@@ -287,35 +288,3 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// writeTable writes rows as columns two spaces apart: the first column
-// left-aligned (labels), the others right-aligned (numbers). Widths count
-// runes, so "—" is one column wide.
-func writeTable(w io.Writer, rows [][]string) error {
-	var widths []int
-	for _, r := range rows {
-		for i, cell := range r {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-		}
-	}
-	var b strings.Builder
-	for _, r := range rows {
-		for i, cell := range r {
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
-			if i == 0 {
-				b.WriteString(cell)
-				if len(r) > 1 {
-					b.WriteString(pad)
-				}
-				continue
-			}
-			b.WriteString("  " + pad + cell)
-		}
-		b.WriteString("\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}

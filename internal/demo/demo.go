@@ -15,7 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/penny-gateway/penny/internal/texttable"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -312,7 +313,7 @@ func (r *Result) Print(w io.Writer) {
 	})
 	row("cost", func(p Phase) string { return usd(p.Summary.Cost) })
 	row("cost per 1M requests", func(p Phase) string { return perMillion(p.Summary) })
-	writeTable(w, rows)
+	texttable.Write(w, rows, 3)
 	saved := a.Summary.Cost - b.Summary.Cost
 	pctSaved := 0.0
 	if a.Summary.Cost > 0 {
@@ -335,34 +336,6 @@ func (r *Result) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "Explore the ledger:  %s\n", cmd)
 	}
-}
-
-// writeTable writes rows as columns three spaces apart: the first column
-// (labels) left-aligned, the others (figures) right-aligned. Widths count
-// runes, so "—" is one column wide.
-func writeTable(w io.Writer, rows [][]string) {
-	var widths []int
-	for _, r := range rows {
-		for i, cell := range r {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
-		}
-	}
-	var b strings.Builder
-	for _, r := range rows {
-		for i, cell := range r {
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
-			if i == 0 {
-				b.WriteString(cell + pad)
-				continue
-			}
-			b.WriteString("   " + pad + cell)
-		}
-		b.WriteString("\n")
-	}
-	io.WriteString(w, b.String())
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe
