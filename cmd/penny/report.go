@@ -13,13 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/penny-gateway/penny/internal/texttable"
-
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/texttable"
 )
 
 func newReport() *cobra.Command {

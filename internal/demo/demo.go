@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/penny-gateway/penny/internal/texttable"
-
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/penny-gateway/penny/internal/app"
@@ -26,6 +24,7 @@ import (
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/texttable"
 )
 
 // Options configure a demo run.
