@@ -53,8 +53,9 @@ func TestCost(t *testing.T) {
 		{"nova pro", "nova-pro", llm.Usage{InputTokens: 1000, OutputTokens: 500}, llm.ModeOnDemand, "0.002400"},
 		// batch is half price: 0.0012
 		{"nova pro batch", "nova-pro", llm.Usage{InputTokens: 1000, OutputTokens: 500}, llm.ModeBatch, "0.001200"},
-		// Nova cache read at 25 % of input: 2000 × 0.2/1M = 0.0004, no write charge
-		{"nova pro cache read", "nova-pro", llm.Usage{CacheReadTokens: 2000, CacheWriteTokens: 1000}, llm.ModeOnDemand, "0.000400"},
+		// Nova cache read at 25 % of input: 2000 × 0.2/1M = 0.0004; writes at the
+		// input rate, no surcharge: 1000 × 0.8/1M = 0.0008
+		{"nova pro cache read", "nova-pro", llm.Usage{CacheReadTokens: 2000, CacheWriteTokens: 1000}, llm.ModeOnDemand, "0.001200"},
 		// Claude Sonnet 4: write 1000 × 3.75/1M = 0.00375; read 1000 × 0.3/1M = 0.0003; input 100 × 3/1M = 0.0003
 		{"sonnet cache", "claude-sonnet-4", llm.Usage{InputTokens: 100, CacheWriteTokens: 1000, CacheReadTokens: 1000}, llm.ModeOnDemand, "0.004350"},
 		// Opus 4: 1M in + 1M out = 15 + 75
@@ -90,8 +91,8 @@ func TestPriceRatios(t *testing.T) {
 		p := m.Prices
 		if pc := m.Capabilities.PromptCache; pc != nil {
 			switch m.Vendor {
-			case "amazon": // reads at 25 % of input, writes free
-				if p.CacheRead*4 != p.Input || p.CacheWrite != 0 {
+			case "amazon": // reads at 25 % of input, writes at the input rate
+				if p.CacheRead*4 != p.Input || p.CacheWrite != p.Input {
 					t.Errorf("%s: Nova cache rates %d/%d for input %d", m.ID, p.CacheRead, p.CacheWrite, p.Input)
 				}
 			case "anthropic": // writes at 125 %, reads at 10 %
