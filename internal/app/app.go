@@ -24,12 +24,14 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
+	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/keys"
 	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/monitor"
+	"github.com/penny-gateway/penny/internal/promptcache"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
@@ -190,8 +192,45 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Logger:      log,
 		CallTimeout: cfg.Limits.RequestTimeout.D(),
 	}))
+	// Rate limits count every request, before routing; the budget stage
+	// runs after the response cache, on the chosen model, so that hits
+	// (which cost nothing) are never reserved against a budget.
+	gopts.Stages = append(gopts.Stages, govern.RateLimit(govern.RateOptions{Counter: counter}))
+	gopts.AfterRoute = append(gopts.AfterRoute, govern.Budget(govern.BudgetOptions{
+		Catalog: cat, Counter: counter,
+		Spent: func(ctx context.Context, keyID string, since time.Time) (llm.Money, error) {
+			sums, err := store.Summarize(ctx, ledger.SummaryQuery{Since: since, By: ledger.ByKeyID})
+			if err != nil {
+				return 0, err
+			}
+			for _, s := range sums {
+				if s.Key == keyID {
+					return s.Cost, nil
+				}
+			}
+			return 0, nil
+		},
+		Alert: func(a govern.Alert) {
+			log.Warn("budget threshold reached", "key", a.KeyID, "tenant", a.Tenant, "threshold_pct", a.Threshold,
+				"spent", a.Spent.String(), "budget", a.Budget.String())
+		},
+	}))
+	pcStats := &promptcache.Stats{}
+	gopts.AfterRoute = append(gopts.AfterRoute, promptcache.Stage(promptcache.Options{
+		Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
+		Enabled: func(req *llm.Request) bool {
+			if r, ok := routes.Get(req.Meta.Route); ok && r.PromptCache != nil {
+				return *r.PromptCache
+			}
+			return cfg.PromptCache
+		},
+	}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_prompt_cache_requests_total",
+			Help: "Requests Penny added Bedrock prompt-cache checkpoints to."}, func() float64 { return float64(pcStats.Requests()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_prompt_cache_checkpoints_total",
+			Help: "Bedrock prompt-cache checkpoints Penny inserted."}, func() float64 { return float64(pcStats.Checkpoints()) }))
 	metrics, err := monitor.New(reg)
 	if err != nil {
 		return fail(err)

@@ -41,9 +41,13 @@ type Config struct {
 	Upstreams []Upstream     `yaml:"upstreams"`
 	Routes    []route.Config `yaml:"routes"`
 	Cache     Cache          `yaml:"cache"`
-	Limits    Limits         `yaml:"limits"`
-	Ledger    Ledger         `yaml:"ledger"`
-	Log       Log            `yaml:"log"`
+	// PromptCache inserts Bedrock prompt-cache checkpoints after long
+	// stable prefixes for models that support them (default true); a
+	// route's prompt_cache overrides it.
+	PromptCache bool   `yaml:"prompt_cache"`
+	Limits      Limits `yaml:"limits"`
+	Ledger      Ledger `yaml:"ledger"`
+	Log         Log    `yaml:"log"`
 }
 
 // Bedrock configures the real Bedrock upstream.
@@ -140,12 +144,13 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		Listen:   "127.0.0.1:8484",
-		Database: "sqlite://penny.db",
-		Limits:   Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
-		Bedrock:  Bedrock{Timeout: Duration(2 * time.Minute)},
-		Log:      Log{Level: "info", Format: "text"},
-		Cache:    Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
+		Listen:      "127.0.0.1:8484",
+		Database:    "sqlite://penny.db",
+		Limits:      Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
+		Bedrock:     Bedrock{Timeout: Duration(2 * time.Minute)},
+		Log:         Log{Level: "info", Format: "text"},
+		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
+		PromptCache: true,
 	}
 }
 

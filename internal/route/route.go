@@ -37,6 +37,9 @@ type Config struct {
 	// Cache, if set, replaces the global response-cache policy for
 	// requests through this route.
 	Cache *cache.Policy `yaml:"cache"`
+	// PromptCache, if set, turns automatic Bedrock prompt-cache
+	// checkpoints on or off for this route.
+	PromptCache *bool `yaml:"prompt_cache"`
 }
 
 // LearnedConfig points a route at a trained router model: requests it
