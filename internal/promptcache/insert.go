@@ -40,6 +40,11 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 	if maxCP <= 0 {
 		maxCP = DefaultMaxCheckpoints
 	}
+	// A token is at least one byte: a prompt with fewer bytes than the
+	// minimum cannot reach it, and most prompts are short, so skip counting.
+	if maxBytes(req) < pc.MinTokens {
+		return out, 0
+	}
 
 	// Walk the prompt in the order tokens.CountCheckpoints reads it, noting
 	// the client's checkpoints and the candidate places.
@@ -182,4 +187,42 @@ func lastUsers(msgs []llm.Message) (final, prev int) {
 		break
 	}
 	return final, prev
+}
+
+// maxBytes bounds a prompt's token count from above cheaply: the bytes of
+// its text, tool specs and tool traffic, plus per-message overheads, and a
+// large number for anything else (images, documents), which is counted.
+func maxBytes(req *llm.Request) int {
+	const unknown = 1 << 30
+	n := 0
+	if req.Tools != nil {
+		for _, t := range req.Tools.Tools {
+			n += len(t.Name) + len(t.Description) + len(t.InputSchema) + 64
+		}
+	}
+	for _, b := range req.System {
+		n += len(b.Text) + tokens.MessageOverhead
+	}
+	for _, m := range req.Messages {
+		n += tokens.MessageOverhead
+		for _, b := range m.Content {
+			switch b.Type {
+			case llm.BlockText, llm.BlockReasoning:
+				n += len(b.Text)
+			case llm.BlockToolUse:
+				n += len(b.ToolUse.Name) + len(b.ToolUse.Input) + 16
+			case llm.BlockToolResult:
+				for _, c := range b.ToolResult.Content {
+					if c.Image != nil {
+						return unknown
+					}
+					n += len(c.Text) + len(c.JSON) + 16
+				}
+			case llm.BlockCachePoint:
+			default:
+				return unknown
+			}
+		}
+	}
+	return n
 }
