@@ -246,9 +246,11 @@ type call struct {
 	key *keys.Key
 }
 
-// newCall starts a request's bookkeeping. Tenant, tags, route and cache
-// directives are read from the headers at once, so that even a request
-// whose body cannot be decoded is attributed in the ledger.
+// newCall starts a request's bookkeeping. With auth off, tenant, tags,
+// route and cache directives are read from the headers at once, so that
+// even a request whose body cannot be decoded is attributed in the ledger;
+// with auth on, only the cache directive is, and the rest once the key is
+// verified.
 func (s *Server) newCall(r *http.Request, api string) *call {
 	s.inflight.Add(1)
 	c := &call{s: s, api: api, received: s.opts.Now(), status: http.StatusOK}
@@ -263,8 +265,8 @@ func (s *Server) newCall(r *http.Request, api string) *call {
 // with a nil body before the body is read, it checks bearer tokens at once
 // and all of a SigV4 request but its signature (so callers without a key
 // cannot make Penny read large bodies); called again with the body, it
-// checks the signature. On success the key's tenant, id and tags attribute the call
-// and ctx carries the key for later stages.
+// checks the signature. On success the key's tenant, id and tags
+// attribute the call and ctx carries the key for later stages.
 func (c *call) authenticate(ctx *context.Context, r *http.Request, body []byte) error {
 	a := c.s.opts.Auth
 	if a == nil || c.key != nil {
