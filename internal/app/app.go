@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/cache/memory"
@@ -45,6 +46,8 @@ type App struct {
 	Catalog *catalog.Catalog
 	Store   *sqlite.Store
 	Ledger  *ledger.Writer
+	// Anomaly watches spend, request rates and repeated prompts.
+	Anomaly *anomaly.Detector
 	// Keys and Auth are nil when auth is off.
 	Keys    *keysqlite.Store
 	Auth    *auth.Authenticator
@@ -235,14 +238,29 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
-	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics}
+	sinks := []anomaly.Sink{anomaly.LogSink(log)}
+	if u := cfg.Alerts.WebhookURL; u != "" {
+		format := cfg.Alerts.WebhookFormat
+		if format == "" {
+			format = "json"
+		}
+		hook, err := anomaly.WebhookSink(u, format, anomaly.WebhookOptions{Logger: log})
+		if err != nil {
+			return fail(fmt.Errorf("alerts: %w", err))
+		}
+		sinks = append(sinks, hook)
+	}
+	detector := anomaly.New(anomaly.Config{Sinks: sinks})
+	undo = append(undo, func() { detector.Close(context.Background()) })
+	gopts.Alerts = func() any { return detector.Recent() }
+	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
 	gopts.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	gw, err := gateway.New(gopts)
 	if err != nil {
 		return fail(err)
 	}
 	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		region: gopts.Region, cache: backend}, nil
+		Anomaly: detector, region: gopts.Region, cache: backend}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -305,6 +323,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if err := a.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
+	}
+	if err := a.Anomaly.Close(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("closing alert sinks: %w", err))
 	}
 	if err := a.cache.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing cache: %w", err))

@@ -41,6 +41,7 @@ type Config struct {
 	Upstreams []Upstream     `yaml:"upstreams"`
 	Routes    []route.Config `yaml:"routes"`
 	Cache     Cache          `yaml:"cache"`
+	Alerts    Alerts         `yaml:"alerts"`
 	// PromptCache inserts Bedrock prompt-cache checkpoints after long
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
@@ -93,6 +94,15 @@ type Cache struct {
 	// MaxBytes bounds the in-process cache (default 64 MiB).
 	MaxBytes     int64 `yaml:"max_bytes"`
 	cache.Policy `yaml:",inline"`
+}
+
+// Alerts configures where spend, rate and runaway-loop alerts go besides
+// the log and GET /admin/alerts.
+type Alerts struct {
+	// WebhookURL receives each alert as a POST.
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhookFormat is "json" (the default) or "slack".
+	WebhookFormat string `yaml:"webhook_format"`
 }
 
 // Limits protect the gateway.
@@ -333,6 +343,12 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))
 			}
 		}
+	}
+	if f := c.Alerts.WebhookFormat; f != "" && f != "json" && f != "slack" {
+		errs = append(errs, fmt.Errorf("alerts.webhook_format %q is not json or slack", f))
+	}
+	if u := c.Alerts.WebhookURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("alerts.webhook_url %q must be an http(s) URL", u))
 	}
 	switch c.Auth {
 	case "", "required", "off":

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/converse"
@@ -81,6 +82,9 @@ type Options struct {
 	AccessLog bool
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// Alerts, if set, is served at GET /admin/alerts (a key is needed when
+	// auth is on).
+	Alerts func() any
 	// Auth, if set, requires a valid Penny key on every API request and
 	// attributes it (tenant, key id, tags); the x-penny-tenant header is
 	// then ignored. Nil means auth is off.
@@ -149,6 +153,12 @@ func (s *Server) routes() {
 		// With auth on, the metrics (tenant names, their spend) need a key
 		// too: Prometheus sends one with authorization: {credentials: …}.
 		m.Handle("GET /metrics", s.requireKey(s.opts.Metrics, openaiDenied))
+	}
+	if s.opts.Alerts != nil {
+		m.Handle("GET /admin/alerts", s.requireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(HeaderRequestID, newRequestID())
+			writeJSON(w, http.StatusOK, map[string]any{"alerts": s.opts.Alerts()})
+		}), openaiDenied))
 	}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
@@ -466,6 +476,9 @@ func (c *call) finish() {
 		rec.ErrorMessage = c.err.Error()
 	}
 	rec.UsageEstimated = c.estimated
+	if len(c.req.Messages) > 0 {
+		rec.PromptHash = anomaly.PromptHash(c.req)
+	}
 	rec.Strategy = strategies(&rec, m.Coalesced)
 	// Background, not the request's context: the record must land even
 	// when the client went away. A full queue makes this wait, by design.

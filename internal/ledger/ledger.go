@@ -66,6 +66,10 @@ type Record struct {
 	// "routing,prompt_cache"; it may be empty.
 	Strategy string
 	Tags     map[string]string
+	// PromptHash identifies the prompt (model asked for, system prompt and
+	// last message; see anomaly.PromptHash), so repeats can be found
+	// without storing prompts. Empty when the body could not be decoded.
+	PromptHash string
 	// UsageEstimated is true when the upstream never reported usage (a
 	// stream cut short by the client or an error) and Penny counted the
 	// tokens it sent and received itself.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -181,10 +182,15 @@ type RecordWriter interface {
 type Recorder struct {
 	Next    RecordWriter
 	Metrics *Metrics
+	// Anomaly, if set, watches spend, request rates and repeated prompts.
+	Anomaly *anomaly.Detector
 }
 
 // Write implements the gateway's Recorder.
 func (r Recorder) Write(ctx context.Context, rec ledger.Record) error {
 	r.Metrics.Observe(&rec)
+	if r.Anomaly != nil {
+		r.Anomaly.Observe(&rec, rec.PromptHash)
+	}
 	return r.Next.Write(ctx, rec)
 }

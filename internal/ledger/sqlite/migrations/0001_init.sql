@@ -30,7 +30,8 @@ CREATE TABLE requests (
     strategy           TEXT    NOT NULL DEFAULT '',
     -- 1 when the upstream never reported usage (a stream cut short) and
     -- Penny counted the tokens itself.
-    usage_estimated    INTEGER NOT NULL DEFAULT 0
+    usage_estimated    INTEGER NOT NULL DEFAULT 0,
+    prompt_hash        TEXT    NOT NULL DEFAULT ''
 );
 
 CREATE INDEX requests_time ON requests (time_us);

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/penny-gateway/penny/internal/texttable"
+)
+
+func newAlerts() *cobra.Command {
+	var url, key, format string
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "List recent spend, rate and runaway-loop alerts of a running Penny",
+		Long: `List the alerts a running Penny raised recently (GET /admin/alerts): spend and
+request-rate spikes per tenant and key against a rolling baseline, and runaway
+loops (the same prompt repeated many times in a minute by one key). Alerts also
+go to the log and, if configured, to a webhook (alerts.webhook_url).
+
+With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if key == "" {
+				key = os.Getenv("PENNY_API_KEY")
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimRight(url, "/")+"/admin/alerts", nil)
+			if err != nil {
+				return err
+			}
+			if key != "" {
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				return fmt.Errorf("no Penny answering at %s (start penny serve, or pass --url): %w", url, err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+			}
+			out := cmd.OutOrStdout()
+			if format == "json" {
+				_, err := out.Write(body)
+				return err
+			}
+			if format != "table" {
+				return fmt.Errorf("--format %q is not table or json", format)
+			}
+			var list struct {
+				Alerts []struct {
+					Kind, Tenant, Message string
+					KeyID                 string    `json:"key_id"`
+					At                    time.Time `json:"at"`
+				} `json:"alerts"`
+			}
+			if err := json.Unmarshal(body, &list); err != nil {
+				return fmt.Errorf("unexpected answer from %s: %w", url, err)
+			}
+			if len(list.Alerts) == 0 {
+				fmt.Fprintln(out, "No alerts.")
+				return nil
+			}
+			rows := [][]string{{"AT", "KIND", "TENANT", "KEY", "MESSAGE"}}
+			for _, a := range list.Alerts {
+				rows = append(rows, []string{a.At.UTC().Format(time.RFC3339), a.Kind, a.Tenant, a.KeyID, a.Message})
+			}
+			return texttable.Write(out, rows, 2)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&url, "url", "http://127.0.0.1:8484", "the running Penny")
+	f.StringVar(&key, "key", "", "a Penny key (bearer token) when auth is on; default $PENNY_API_KEY")
+	f.StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
