@@ -210,6 +210,7 @@ const (
 	ByProvider = "provider"
 	ByMode     = "mode"
 	ByCache    = "cache"
+	ByStrategy = "strategy"
 )
 
 // ErrUnknownGrouping is wrapped by the error for an unknown SummaryQuery.By.
@@ -226,7 +227,9 @@ type Grouping struct {
 // ParseGrouping parses a SummaryQuery.By:
 //
 //   - "model", "route", "tenant", "key" (API key id), "api", "status",
-//     "provider", "mode", "cache": the record's field of that name;
+//     "provider", "mode", "cache", "strategy": the record's field of that
+//     name (strategy is the combination of cost levers that applied, e.g.
+//     "routing,prompt_cache");
 //   - "day": the UTC date of Record.Time, "2006-01-02";
 //   - "tag": "key=value" for each tag, so a record with n tags counts in n
 //     groups (and a record without tags in group "");
@@ -239,7 +242,7 @@ func ParseGrouping(by string) (Grouping, error) {
 	switch by {
 	case "", ByAll:
 		return Grouping{Dim: ByAll}, nil
-	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByCache:
+	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByCache, ByStrategy:
 		return Grouping{Dim: by}, nil
 	}
 	if len(by) > len(ByTagKey) && by[:len(ByTagKey)] == ByTagKey {

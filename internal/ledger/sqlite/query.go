@@ -24,6 +24,7 @@ var groupExprs = map[string]string{
 	ledger.ByProvider: "r.provider",
 	ledger.ByMode:     "r.mode",
 	ledger.ByCache:    "r.cache",
+	ledger.ByStrategy: "r.strategy",
 	ledger.ByDay:      "strftime('%Y-%m-%d', r.time_us / 1000000, 'unixepoch')",
 	// A record without tags joins no row and falls in group "".
 	ledger.ByTag:    "COALESCE(t.key || '=' || t.value, '')",
