@@ -33,11 +33,14 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/monitor"
 	"github.com/penny-gateway/penny/internal/promptcache"
+	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/templates"
 	"github.com/penny-gateway/penny/internal/tokens"
+	"github.com/penny-gateway/penny/internal/tracing"
 )
 
 // App is an assembled Penny.
@@ -61,6 +64,8 @@ type App struct {
 	// graceful shutdown runs out of time.
 	cancel context.CancelFunc
 	cache  cache.Backend
+	// stopTracing flushes and stops trace export.
+	stopTracing func(context.Context) error
 }
 
 // Options adjust assembly beyond the Config.
@@ -182,6 +187,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return fail(err)
 	}
 	undo = append(undo, func() { backend.Close() })
+	// Prompt policies first after routing, so that normalised prompts
+	// share response-cache entries.
+	gopts.AfterRoute = append(gopts.AfterRoute, promptpolicy.Stage(promptpolicy.Options{
+		Default: cfg.PromptPolicy, Counter: counter, Logger: log,
+		PolicyFor: func(req *llm.Request) (promptpolicy.Policy, bool) {
+			if r, ok := routes.Get(req.Meta.Route); ok && r.PromptPolicy != nil {
+				return *r.PromptPolicy, true
+			}
+			return promptpolicy.Policy{}, false
+		},
+		OnApply: func(req *llm.Request, e promptpolicy.Effect) { req.Meta.PromptTokensSaved += e.TokensSaved },
+	}))
 	gopts.AfterRoute = append(gopts.AfterRoute, cache.Stage(cache.Options{
 		Backend: backend,
 		Default: cfg.Cache.Policy,
@@ -198,26 +215,42 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	// Rate limits count every request, before routing; the budget stage
 	// runs after the response cache, on the chosen model, so that hits
 	// (which cost nothing) are never reserved against a budget.
-	gopts.Stages = append(gopts.Stages, govern.RateLimit(govern.RateOptions{Counter: counter}))
-	gopts.AfterRoute = append(gopts.AfterRoute, govern.Budget(govern.BudgetOptions{
-		Catalog: cat, Counter: counter,
-		Spent: func(ctx context.Context, keyID string, since time.Time) (llm.Money, error) {
-			sums, err := store.Summarize(ctx, ledger.SummaryQuery{Since: since, By: ledger.ByKeyID})
+	// Templates expand before routing, so that routing rules see the
+	// rendered prompt; without a templates_dir, requests naming a template
+	// get a clear not-found error.
+	var tstore *templates.Store
+	if cfg.TemplatesDir != "" {
+		if tstore, err = templates.Load(cfg.TemplatesDir); err != nil {
+			return fail(fmt.Errorf("templates: %w", err))
+		}
+	}
+	gopts.Stages = append(gopts.Stages, templates.Stage(tstore))
+	limiter := govern.NewLimiter(govern.RateOptions{Counter: counter})
+	gopts.Stages = append(gopts.Stages, limiter.Stage())
+	budget, err := govern.NewBudget(govern.BudgetOptions{
+		Catalog: cat, Counter: counter, Rules: cfg.Budgets, Logger: log,
+		SpentBy: func(ctx context.Context, scope govern.Scope, value string, since time.Time) (llm.Money, error) {
+			by, group := govern.SpentQuery(scope, value)
+			sums, err := store.Summarize(ctx, ledger.SummaryQuery{Since: since, By: by})
 			if err != nil {
 				return 0, err
 			}
 			for _, s := range sums {
-				if s.Key == keyID {
+				if s.Key == group {
 					return s.Cost, nil
 				}
 			}
 			return 0, nil
 		},
 		Alert: func(a govern.Alert) {
-			log.Warn("budget threshold reached", "key", a.KeyID, "tenant", a.Tenant, "threshold_pct", a.Threshold,
-				"spent", a.Spent.String(), "budget", a.Budget.String())
+			log.Warn("budget threshold reached", "budget", a.Rule, "scope", a.Scope, "value", a.Value, "period", a.Period,
+				"key", a.KeyID, "tenant", a.Tenant, "threshold_pct", a.Threshold, "spent", a.Spent.String(), "limit", a.Budget.String())
 		},
-	}))
+	})
+	if err != nil {
+		return fail(fmt.Errorf("config: budgets: %w", err))
+	}
+	gopts.AfterRoute = append(gopts.AfterRoute, budget)
 	pcStats := &promptcache.Stats{}
 	gopts.AfterRoute = append(gopts.AfterRoute, promptcache.Stage(promptcache.Options{
 		Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
@@ -250,17 +283,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		sinks = append(sinks, hook)
 	}
-	detector := anomaly.New(anomaly.Config{Sinks: sinks})
+	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter)})
 	undo = append(undo, func() { detector.Close(context.Background()) })
 	gopts.Alerts = func() any { return detector.Recent() }
 	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
 	gopts.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	tp, stopTracing, err := tracing.Setup(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint,
+		SampleRatio: cfg.Tracing.SampleRatio, Headers: cfg.Tracing.Headers})
+	if err != nil {
+		return fail(fmt.Errorf("tracing: %w", err))
+	}
+	undo = append(undo, func() { stopTracing(context.Background()) })
+	gopts.Tracer = tp
 	gw, err := gateway.New(gopts)
 	if err != nil {
 		return fail(err)
 	}
 	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: gopts.Region, cache: backend}, nil
+		Anomaly: detector, region: gopts.Region, cache: backend, stopTracing: stopTracing}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -324,6 +364,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
 	}
+	if err := a.stopTracing(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("flushing traces: %w", err))
+	}
 	if err := a.Anomaly.Close(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("closing alert sinks: %w", err))
 	}
@@ -367,4 +410,13 @@ func cacheBackend(c config.Cache, log *slog.Logger) (cache.Backend, error) {
 		log.Warn("the Redis response cache does not answer; requests go upstream until it does", "err", err)
 	}
 	return b, nil
+}
+
+// throttle is the anomaly detector's hook on runaway loops: it penalizes
+// the offending key in the rate limiter when the config asks for it.
+func throttle(on bool, l *govern.Limiter) func(keyID string, d time.Duration) {
+	if !on {
+		return nil
+	}
+	return l.Penalize
 }

@@ -18,6 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/penny-gateway/penny/internal/cache"
+	"github.com/penny-gateway/penny/internal/govern"
+	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
 )
@@ -42,6 +44,17 @@ type Config struct {
 	Routes    []route.Config `yaml:"routes"`
 	Cache     Cache          `yaml:"cache"`
 	Alerts    Alerts         `yaml:"alerts"`
+	// Budgets limit spend per tenant, key, tag or route, per day or month.
+	Budgets []govern.BudgetRule `yaml:"budgets"`
+	// PromptPolicy applies to requests whose route has no prompt_policy of
+	// its own: default and maximum max_tokens, an output-format
+	// instruction, whitespace normalisation.
+	PromptPolicy promptpolicy.Policy `yaml:"prompt_policy"`
+	// TemplatesDir holds managed prompt templates, one YAML file each.
+	TemplatesDir string `yaml:"templates_dir"`
+	// Tracing exports OpenTelemetry traces (GenAI conventions) over
+	// OTLP/HTTP; off unless an endpoint is set.
+	Tracing Tracing `yaml:"tracing"`
 	// PromptCache inserts Bedrock prompt-cache checkpoints after long
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
@@ -103,6 +116,19 @@ type Alerts struct {
 	WebhookURL string `yaml:"webhook_url"`
 	// WebhookFormat is "json" (the default) or "slack".
 	WebhookFormat string `yaml:"webhook_format"`
+	// ThrottleLoops makes the rate limiter refuse a key's requests for a
+	// few minutes after a runaway loop was detected on it.
+	ThrottleLoops bool `yaml:"throttle_loops"`
+}
+
+// Tracing configures OpenTelemetry trace export.
+type Tracing struct {
+	// Endpoint is an OTLP/HTTP collector, e.g. http://127.0.0.1:4318.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio of requests traced, in (0, 1]; default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// Headers are sent with every export (e.g. an API key).
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Limits protect the gateway.
@@ -242,6 +268,8 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_LOG_FORMAT", "log.format"},
 	{"PENNY_LOG_REQUESTS", "log.requests"},
 	{"PENNY_CACHE", "cache.backend"},
+	{"PENNY_OTLP_ENDPOINT", "tracing.endpoint"},
+	{"PENNY_TEMPLATES_DIR", "templates_dir"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -301,6 +329,10 @@ func (c *Config) Set(field, v string) error {
 		dur(&c.Limits.ShutdownTimeout)
 	case "cache.backend":
 		c.Cache.Backend = v
+	case "tracing.endpoint":
+		c.Tracing.Endpoint = v
+	case "templates_dir":
+		c.TemplatesDir = v
 	case "log.requests":
 		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
@@ -337,7 +369,15 @@ func (c *Config) Validate() error {
 	if err := c.Cache.Policy.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("cache: %w", err))
 	}
+	if err := c.PromptPolicy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("prompt_policy: %w", err))
+	}
 	for _, r := range c.Routes {
+		if r.PromptPolicy != nil {
+			if err := r.PromptPolicy.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("routes %s: prompt_policy: %w", r.Name, err))
+			}
+		}
 		if r.Cache != nil {
 			if err := r.Cache.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))

@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/penny-gateway/penny/internal/app"
+	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
@@ -46,14 +47,26 @@ type Options struct {
 	Out, Progress io.Writer
 }
 
-// Phase is one way of running the workload.
+// Phase is one way of running a workload.
 type Phase struct {
 	Title string
 	Route string
+	// System, Prompts, Temperature and Tags make its requests.
+	System      string
+	Prompts     []Prompt
+	Temperature *float64
+	Tags        string
 	// Summary over the phase's requests; Models its requests per model.
 	Summary ledger.Summary
 	Models  map[string]int64
 	Elapsed time.Duration
+	// Caching figures: answers from the response cache (coalesced ones
+	// included), input tokens read from the prompt cache, and the savings
+	// each cache made (baseline minus cost of the records it served).
+	Hits, Coalesced      int64
+	PromptCacheRead      int64
+	SavedByResponseCache llm.Money
+	SavedByPromptCache   llm.Money
 }
 
 // Result is what the demo measured.
@@ -70,9 +83,15 @@ type Result struct {
 	TimeScale float64
 }
 
-// Routes are the demo's two ways to serve the same chatbot.
+// Routes are the demo's ways to serve its workloads: the chatbot all on
+// Nova Pro or tiered, and the recommendations without and with caching.
 func Routes() []route.Config {
+	off, on := false, true
 	return []route.Config{
+		{Name: "reco-nocache", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
+			Cache: &cache.Policy{Enabled: false}, PromptCache: &off},
+		{Name: "reco", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
+			Cache: &cache.Policy{Enabled: true}, PromptCache: &on},
 		{Name: "support-all-pro", Baseline: "nova-pro", Strategy: "fixed",
 			Tiers: []route.Tier{{Name: "pro", Model: "nova-pro"}}},
 		{Name: "support", Baseline: "nova-pro", Strategy: "rules",
@@ -137,17 +156,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		a.Shutdown(sctx)
 	}()
 
-	prompts := SupportWorkload(o.Requests, o.Seed)
+	support := SupportWorkload(o.Requests, o.Seed)
+	reco := RecommendationWorkload(o.Requests, o.Seed)
+	catalogPrompt := CatalogSystem()
+	zero := 0.0
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
 	defer client.CloseIdleConnections()
 	phases := []Phase{
-		{Title: "All on Nova Pro", Route: "support-all-pro"},
-		{Title: "Tiered: Micro / Lite", Route: "support"},
+		{Title: "All on Nova Pro", Route: "support-all-pro", System: SupportSystem, Prompts: support, Tags: "app=chatbot,demo=support"},
+		{Title: "Tiered: Micro / Lite", Route: "support", System: SupportSystem, Prompts: support, Tags: "app=chatbot,demo=support"},
+		{Title: "No caching", Route: "reco-nocache", System: catalogPrompt, Prompts: reco, Temperature: &zero, Tags: "app=shop,demo=caching"},
+		{Title: "Response + prompt cache", Route: "reco", System: catalogPrompt, Prompts: reco, Temperature: &zero, Tags: "app=shop,demo=caching"},
 	}
 	for i := range phases {
 		p := &phases[i]
 		pstart := time.Now()
-		if err := drive(ctx, client, a.URL(), p, prompts, o); err != nil {
+		if err := drive(ctx, client, a.URL(), p, o); err != nil {
 			return nil, err
 		}
 		p.Elapsed = time.Since(pstart)
@@ -172,8 +196,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 		for _, r := range recs {
-			if r.Route == p.Route && r.Model != "" {
+			if r.Route != p.Route {
+				continue
+			}
+			if r.Model != "" {
 				p.Models[r.Model]++
+			}
+			p.PromptCacheRead += int64(r.CacheReadTokens)
+			switch {
+			case r.Cache == string(llm.CacheHit):
+				p.Hits++
+				if strings.Contains(r.Strategy, "coalesced") {
+					p.Coalesced++
+				}
+				p.SavedByResponseCache += r.Savings()
+			case r.CacheReadTokens > 0:
+				p.SavedByPromptCache += r.Savings()
 			}
 		}
 	}
@@ -204,7 +242,8 @@ func ledgerPath(db string) (path string, existed bool, err error) {
 	return path, existed, nil
 }
 
-func drive(ctx context.Context, client *http.Client, url string, p *Phase, prompts []Prompt, o Options) error {
+func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Options) error {
+	prompts := p.Prompts
 	var bar *progressbar.ProgressBar
 	if o.Progress != nil {
 		bar = progressbar.NewOptions(len(prompts),
@@ -230,7 +269,7 @@ func drive(ctx context.Context, client *http.Client, url string, p *Phase, promp
 				if i >= len(prompts) || ctx.Err() != nil {
 					return
 				}
-				if err := ask(ctx, client, url, p.Route, prompts[i]); err != nil {
+				if err := ask(ctx, client, url, p, prompts[i]); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -253,23 +292,27 @@ func drive(ctx context.Context, client *http.Client, url string, p *Phase, promp
 	return firstErr
 }
 
-func ask(ctx context.Context, client *http.Client, url, model string, p Prompt) error {
-	body, _ := json.Marshal(map[string]any{
-		"model": model,
+func ask(ctx context.Context, client *http.Client, url string, ph *Phase, p Prompt) error {
+	req := map[string]any{
+		"model": ph.Route,
 		"messages": []map[string]string{
-			{"role": "system", "content": SupportSystem},
+			{"role": "system", "content": ph.System},
 			{"role": "user", "content": p.Text},
 		},
 		"max_tokens": 600,
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", bytes.NewReader(body))
+	}
+	if ph.Temperature != nil {
+		req["temperature"] = *ph.Temperature
+	}
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Penny-Tenant", "acme-support")
-	req.Header.Set("X-Penny-Tags", "app=chatbot,demo=support")
-	resp, err := client.Do(req)
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Penny-Tenant", "acme")
+	hreq.Header.Set("X-Penny-Tags", ph.Tags)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		return err
 	}
@@ -281,9 +324,9 @@ func ask(ctx context.Context, client *http.Client, url, model string, p Prompt) 
 	return nil
 }
 
-// Print writes the side-by-side report.
+// Print writes the side-by-side reports.
 func (r *Result) Print(w io.Writer) {
-	if len(r.Phases) != 2 {
+	if len(r.Phases) != 4 {
 		return
 	}
 	a, b := r.Phases[0], r.Phases[1]
@@ -322,6 +365,7 @@ func (r *Result) Print(w io.Writer) {
 		usd(saved), b.Summary.Requests, pctSaved)
 	fmt.Fprintf(w, "The ledger's own baseline for the tiered run (the same requests priced on Nova Pro) is %s: savings %s.\n",
 		usd(b.Summary.BaselineCost), usd(b.Summary.Savings))
+	r.printCaching(w)
 	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
 	if r.TimeScale <= 0 {
 		pace = "with no simulated latency"
@@ -358,4 +402,28 @@ func perMillion(s ledger.Summary) string {
 	}
 	per := float64(s.Cost) / float64(s.Requests) * 1e6 / 1e9
 	return fmt.Sprintf("$%.2f", per)
+}
+
+// printCaching writes the caching story: the recommendation workload
+// without and with Penny's response cache and Bedrock prompt caching.
+func (r *Result) printCaching(w io.Writer) {
+	a, b := r.Phases[2], r.Phases[3]
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Product recommendations: a 2,000-token catalog prompt, shoppers' questions repeat (SIMULATED, Nova Lite)")
+	fmt.Fprintln(w)
+	rows := [][]string{{"", a.Title, b.Title}}
+	row := func(label string, f func(p Phase) string) { rows = append(rows, []string{label, f(a), f(b)}) }
+	row("requests", func(p Phase) string { return fmt.Sprint(p.Summary.Requests) })
+	row("answered from the response cache", func(p Phase) string { return fmt.Sprintf("%d (%d coalesced)", p.Hits, p.Coalesced) })
+	row("input tokens read from Bedrock's prompt cache", func(p Phase) string { return fmt.Sprint(p.PromptCacheRead) })
+	row("cost", func(p Phase) string { return usd(p.Summary.Cost) })
+	row("  saved by the response cache", func(p Phase) string { return usd(p.SavedByResponseCache) })
+	row("  saved by the prompt cache", func(p Phase) string { return usd(p.SavedByPromptCache) })
+	texttable.Write(w, rows, 3)
+	saved := a.Summary.Cost - b.Summary.Cost
+	pct := 0.0
+	if a.Summary.Cost > 0 {
+		pct = float64(saved) * 100 / float64(a.Summary.Cost)
+	}
+	fmt.Fprintf(w, "\nBoth caches together save %s on %d requests: %.1f %% less than without caching.\n", usd(saved), b.Summary.Requests, pct)
 }

@@ -28,10 +28,21 @@ func run(t *testing.T, db string) *demo.Result {
 // recorded, routed as each phase says, and tiering cheaper than Nova Pro.
 func checkFigures(t *testing.T, res *demo.Result) {
 	t.Helper()
-	if len(res.Phases) != 2 {
-		t.Fatalf("phases = %d, want 2", len(res.Phases))
+	if len(res.Phases) != 4 {
+		t.Fatalf("phases = %d, want 4", len(res.Phases))
 	}
 	pro, tiered := res.Phases[0], res.Phases[1]
+	nocache, cached := res.Phases[2], res.Phases[3]
+	if nocache.Hits != 0 || nocache.PromptCacheRead != 0 {
+		t.Errorf("no-caching phase: %d hits, %d prompt-cache tokens", nocache.Hits, nocache.PromptCacheRead)
+	}
+	if cached.Hits == 0 || cached.PromptCacheRead == 0 || cached.SavedByResponseCache <= 0 || cached.SavedByPromptCache <= 0 {
+		t.Errorf("caching phase: %d hits, %d prompt-cache tokens, saved %s + %s", cached.Hits, cached.PromptCacheRead,
+			cached.SavedByResponseCache, cached.SavedByPromptCache)
+	}
+	if cached.Summary.Cost >= nocache.Summary.Cost {
+		t.Errorf("caching cost %s, not below %s", cached.Summary.Cost, nocache.Summary.Cost)
+	}
 	for _, p := range res.Phases {
 		if p.Summary.Requests != requests || p.Summary.Errors != 0 {
 			t.Errorf("%s: %d requests, %d errors; want %d, 0", p.Title, p.Summary.Requests, p.Summary.Errors, requests)
@@ -86,8 +97,8 @@ func TestRun(t *testing.T) {
 	if res.DB != path || res.Existed || res.TimeScale != 0 {
 		t.Errorf("result DB %q existed %v time scale %g; want %q false 0", res.DB, res.Existed, res.TimeScale, path)
 	}
-	if n := ledgerCount(t, path); n != 2*requests {
-		t.Errorf("ledger holds %d records, want %d", n, 2*requests)
+	if n := ledgerCount(t, path); n != 4*requests {
+		t.Errorf("ledger holds %d records, want %d", n, 4*requests)
 	}
 
 	var out bytes.Buffer
@@ -97,6 +108,8 @@ func TestRun(t *testing.T) {
 		"\n  on nova-micro   ",
 		"with no simulated latency",
 		"penny report --db " + path + " --by model\n",
+		"answered from the response cache",
+		"saved by the prompt cache",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Print output lacks %q:\n%s", want, out.String())
@@ -104,7 +117,8 @@ func TestRun(t *testing.T) {
 	}
 	// Figures are right-aligned: every table row is as long as the header.
 	var widths []int
-	for _, line := range strings.Split(out.String(), "\n") {
+	routing, _, _ := strings.Cut(out.String(), "Product recommendations")
+	for _, line := range strings.Split(routing, "\n") {
 		if strings.Contains(line, "Nova Pro   Tiered") || strings.HasPrefix(line, "requests") || strings.HasPrefix(line, "cost") {
 			widths = append(widths, len([]rune(line)))
 		}
@@ -127,13 +141,13 @@ func TestRunExistingLedger(t *testing.T) {
 	if !second.Existed || second.DB != path {
 		t.Errorf("second run: DB %q existed %v, want %q true", second.DB, second.Existed, path)
 	}
-	for i := range second.Phases {
+	for i := range second.Phases[:2] { // caching depends on which identical requests overlap
 		if a, b := first.Phases[i].Summary.Cost, second.Phases[i].Summary.Cost; a != b {
 			t.Errorf("%s: cost %s on the second run, %s on the first; the same seed must cost the same", first.Phases[i].Title, b, a)
 		}
 	}
-	if n := ledgerCount(t, path); n != 4*requests {
-		t.Errorf("ledger holds %d records, want %d", n, 4*requests)
+	if n := ledgerCount(t, path); n != 8*requests {
+		t.Errorf("ledger holds %d records, want %d", n, 8*requests)
 	}
 	var out bytes.Buffer
 	second.Print(&out)

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/catalog"
@@ -29,6 +31,7 @@ import (
 	"github.com/penny-gateway/penny/internal/openaiwire"
 	"github.com/penny-gateway/penny/internal/route"
 	"github.com/penny-gateway/penny/internal/tokens"
+	"github.com/penny-gateway/penny/internal/tracing"
 )
 
 // Response headers every answer carries (ARCHITECTURE.md).
@@ -82,6 +85,9 @@ type Options struct {
 	AccessLog bool
 	// Metrics, if set, is served at GET /metrics.
 	Metrics http.Handler
+	// Tracer, if set, traces every request (OpenTelemetry GenAI spans); it
+	// wraps the whole chain, so spans carry the answer's cost.
+	Tracer trace.TracerProvider
 	// Alerts, if set, is served at GET /admin/alerts (a key is needed when
 	// auth is on).
 	Alerts func() any
@@ -131,7 +137,7 @@ func New(opts Options) (*Server, error) {
 	}
 	d := &dispatcher{cat: opts.Catalog, providers: opts.Providers, simulate: opts.Simulate, region: opts.Region}
 	acct := &account{cat: opts.Catalog}
-	stages := []llm.Stage{acct.stage}
+	stages := []llm.Stage{tracing.Stage(opts.Tracer), acct.stage}
 	stages = append(stages, opts.Stages...)
 	stages = append(stages, route.Stage(opts.Routes))
 	stages = append(stages, opts.AfterRoute...)
@@ -476,6 +482,7 @@ func (c *call) finish() {
 		rec.ErrorMessage = c.err.Error()
 	}
 	rec.UsageEstimated = c.estimated
+	rec.PromptTokensSaved = m.PromptTokensSaved
 	if len(c.req.Messages) > 0 {
 		rec.PromptHash = anomaly.PromptHash(c.req)
 	}
@@ -607,6 +614,9 @@ func strategies(r *ledger.Record, coalesced bool) string {
 	}
 	if r.Mode == string(llm.ModeBatch) {
 		s = append(s, "batch")
+	}
+	if r.PromptTokensSaved > 0 {
+		s = append(s, "prompt_trimming")
 	}
 	return strings.Join(s, ",")
 }

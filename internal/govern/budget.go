@@ -2,6 +2,9 @@ package govern
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,10 +41,30 @@ type BudgetOptions struct {
 	MaxOutputTokens int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Rules are the configured budgets, enforced besides each key's own.
+	// Budget panics if they do not pass ValidateRules; NewBudget returns
+	// the error.
+	Rules []BudgetRule
+	// SpentBy returns what a rule's subject has spent since the start of
+	// its period (inclusive), from the ledger: scope is the rule's scope
+	// and value what it matched (a tenant name, a key id, "KEY=VALUE" for
+	// a tag, a route name); SpentQuery says which ledger summary that is.
+	// Like Spent it is called once per subject and period, and an error
+	// fails the request. When Spent is nil it also serves the keys' own
+	// budgets, with scope key. Nil means every subject starts at 0.
+	SpentBy func(ctx context.Context, scope Scope, value string, since time.Time) (llm.Money, error)
+	// MaxSubjects bounds the budget counters kept in memory (default
+	// 100,000); past it, counters of past periods are dropped.
+	MaxSubjects int
+	// Logger logs downgrades at info (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// Alert says that a key's spend this month reached Threshold percent of its
-// monthly budget.
+// Alert says that a budget's settled spend this period reached Threshold
+// percent of its limit. For a key's own monthly budget Rule is empty; for
+// a rule, Rule, Scope and Value say which budget, and KeyID and Tenant are
+// those of the request whose cost crossed the threshold.
 type Alert struct {
 	KeyID     string
 	Tenant    string
@@ -49,6 +72,12 @@ type Alert struct {
 	Spent     llm.Money
 	Budget    llm.Money
 	At        time.Time
+
+	Rule        string
+	Scope       Scope
+	Value       string
+	Period      Period
+	PeriodStart time.Time
 }
 
 // DefaultThresholds are the soft thresholds, in percent, that alert.
@@ -71,8 +100,32 @@ var DefaultThresholds = []int{50, 80, 100}
 // use. Put it after routing, where req.Model names the model, and after the
 // response cache, whose hits cost nothing.
 func Budget(o BudgetOptions) llm.Stage {
+	st, err := NewBudget(o)
+	if err != nil {
+		panic("govern: " + err.Error())
+	}
+	return st
+}
+
+// NewBudget is Budget, returning an error for invalid Rules instead of
+// panicking.
+//
+// Each request is also checked against every rule that matches it (see
+// BudgetRule), each value of a rule with its own counter per UTC day or
+// month, reserved and settled like the key's budget. Downgrade rules are
+// applied first: if the request's estimate does not fit one, req.Model is
+// rewritten to that rule's DowngradeTo (logged at info; the ledger then shows
+// a model other than the route's) and the request is re-estimated; if that
+// model is not cheaper, or the request's model is unknown, the request is
+// refused. Blocking rules and the key's budget then refuse with KindBudget,
+// naming the rule and when its period resets.
+func NewBudget(o BudgetOptions) (llm.Stage, error) {
 	if o.Catalog == nil {
-		panic("govern: Budget needs a catalog")
+		return nil, errors.New("budget needs a catalog")
+	}
+	rules, err := compileRules(o.Rules, o.Catalog)
+	if err != nil {
+		return nil, err
 	}
 	if o.Counter == nil {
 		c, err := tokens.New()
@@ -90,80 +143,169 @@ func Budget(o BudgetOptions) llm.Stage {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	b := &budget{o: o, keys: make(map[string]*spendEntry)}
-	return func(next llm.Invoker) llm.Invoker { return &budgetInvoker{b: b, next: next} }
+	if o.MaxSubjects <= 0 {
+		o.MaxSubjects = 100_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	b := &budget{o: o, rules: rules, subjects: make(map[subjectID]*spendEntry)}
+	return func(next llm.Invoker) llm.Invoker { return &budgetInvoker{b: b, next: next} }, nil
 }
 
 type budget struct {
-	o  BudgetOptions
-	mu sync.Mutex
-	// keys holds one entry per budgeted key that made a request. Keys are
-	// created by operators, so the map is bounded by the key store.
-	keys map[string]*spendEntry
+	o     BudgetOptions
+	rules []*rule
+	mu    sync.Mutex
+	// subjects holds one entry per budget and value that had a request:
+	// keys with a monthly budget (created by operators) and the values the
+	// rules matched. A rule with "*" over a tag lets clients create values,
+	// so entries of past periods with nothing in flight are dropped when
+	// the map reaches MaxSubjects.
+	subjects map[subjectID]*spendEntry
 }
 
-// spendEntry is one key's month. Its mutex is held while the month's spend
-// is read from the ledger, so that concurrent first requests wait for one
-// read instead of each making one.
+// subjectID names one budget's counter: rule -1 is the key's own monthly
+// budget, value its key id; otherwise value is what the rule matched.
+type subjectID struct {
+	rule  int
+	value string
+}
+
+// subject is one budget that applies to a request.
+type subject struct {
+	id     subjectID
+	rule   *rule // nil for the key's own monthly budget
+	key    *keys.Key
+	limit  llm.Money
+	period Period
+	thresh []int
+	e      *spendEntry
+}
+
+func (s *subject) name() string {
+	if s.rule == nil {
+		return "key " + s.id.value
+	}
+	return s.rule.Name
+}
+
+// spendEntry is one subject's period. Its mutex is held while the period's
+// spend is read from the ledger, so that concurrent first requests wait for
+// one read instead of each making one.
 type spendEntry struct {
 	mu       sync.Mutex
-	month    time.Time // start of the month spent and reserved are for; zero until read
-	spent    llm.Money // settled cost this month
+	start    time.Time // start of the period spent and reserved are for; zero until read
+	spent    llm.Money // settled cost this period
 	reserved llm.Money // estimates of requests in flight
 	alerted  []bool    // per threshold
 }
 
-// reservation is one admitted request's hold on its key's month.
+// reservation is one admitted request's hold on a subject's period.
 type reservation struct {
-	e     *spendEntry
-	month time.Time
+	s     *subject
+	start time.Time
 	est   llm.Money
 }
 
-func monthStart(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-}
+func monthStart(t time.Time) time.Time { return PeriodMonth.start(t) }
 
-func (b *budget) entry(id string) *spendEntry {
+func (b *budget) entry(id subjectID, now time.Time) *spendEntry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e := b.keys[id]
+	e := b.subjects[id]
 	if e == nil {
+		if len(b.subjects) >= b.o.MaxSubjects {
+			b.evict(now)
+		}
 		e = &spendEntry{}
-		b.keys[id] = e
+		b.subjects[id] = e
 	}
 	return e
 }
 
-// reserve holds est against k's month, or fails with KindBudget.
-func (b *budget) reserve(ctx context.Context, k *keys.Key, est llm.Money) (*reservation, error) {
-	now := b.o.Now().UTC()
-	month := monthStart(now)
-	e := b.entry(k.ID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.month.Equal(month) {
-		var spent llm.Money
-		if b.o.Spent != nil {
-			var err error
-			if spent, err = b.o.Spent(ctx, k.ID, month); err != nil {
-				return nil, llm.Errorf(llm.KindUnavailable, "cannot check the budget of key %s: %w", k.ID, err)
-			}
+// evict drops entries of past periods with nothing in flight; a later
+// request reads their spend from the ledger again. Called with b.mu held.
+func (b *budget) evict(now time.Time) {
+	for id, e := range b.subjects {
+		p := PeriodMonth
+		if id.rule >= 0 {
+			p = b.rules[id.rule].Period
 		}
-		// Reservations of last month settle into nothing: their records
-		// are last month's.
-		e.month, e.spent, e.reserved = month, spent, 0
-		e.alerted = make([]bool, len(b.o.Thresholds))
-		for i, t := range b.o.Thresholds {
-			e.alerted[i] = reached(spent, k.Limits.BudgetMonth, t)
+		if e.mu.TryLock() {
+			if e.reserved == 0 && !e.start.Equal(p.start(now)) {
+				delete(b.subjects, id)
+			}
+			e.mu.Unlock()
 		}
 	}
-	limit := k.Limits.BudgetMonth
+}
+
+// subjects returns the budgets that apply to req, the key's own first,
+// then the rules in configuration order.
+func (b *budget) subjectsOf(ctx context.Context, req *llm.Request, now time.Time) []*subject {
+	var out []*subject
+	k, _ := keys.FromContext(ctx)
+	if k != nil && k.Limits.BudgetMonth > 0 {
+		id := subjectID{rule: -1, value: k.ID}
+		out = append(out, &subject{id: id, key: k, limit: k.Limits.BudgetMonth, period: PeriodMonth,
+			thresh: b.o.Thresholds, e: b.entry(id, now)})
+	}
+	m := req.Meta
+	if k != nil {
+		// The key's attribution, in case the frontend did not copy it.
+		if m.KeyID == "" {
+			m.KeyID = k.ID
+		}
+		if m.Tenant == "" {
+			m.Tenant = k.Tenant
+		}
+	}
+	for _, r := range b.rules {
+		v, ok := r.subject(&m)
+		if !ok {
+			continue
+		}
+		id := subjectID{rule: r.index, value: v}
+		out = append(out, &subject{id: id, rule: r, key: k, limit: r.limit, period: r.Period,
+			thresh: r.Thresholds, e: b.entry(id, now)})
+	}
+	return out
+}
+
+// reserve holds est against s's period. Unless force is set it fails with
+// an *llm.Error of kind KindBudget when spend, reservations and est exceed
+// the limit; a failed ledger read is KindUnavailable.
+func (b *budget) reserve(ctx context.Context, s *subject, est llm.Money, force bool) (*reservation, error) {
+	now := b.o.Now().UTC()
+	start := s.period.start(now)
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.start.Equal(start) {
+		spent, err := b.spent(ctx, s, start)
+		if err != nil {
+			return nil, llm.Errorf(llm.KindUnavailable, "cannot check the budget of %s: %w", s.name(), err)
+		}
+		// Reservations of the last period settle into nothing: their
+		// records are the last period's.
+		e.start, e.spent, e.reserved = start, spent, 0
+		e.alerted = make([]bool, len(s.thresh))
+		for i, t := range s.thresh {
+			e.alerted[i] = reached(spent, s.limit, t)
+		}
+	}
 	committed := e.spent + e.reserved
-	if committed+est > limit || committed >= limit {
-		reset := month.AddDate(0, 1, 0)
-		msg := "monthly budget of $" + dollars(limit) + " for key " + k.ID + " is exhausted ($" + dollars(e.spent) + " spent"
+	if !force && (committed+est > s.limit || committed >= s.limit) {
+		reset := s.period.next(start)
+		var msg string
+		if s.rule == nil {
+			msg = "monthly budget of $" + dollars(s.limit) + " for key " + s.id.value
+		} else {
+			msg = "budget " + strconv.Quote(s.rule.Name) + " (" + s.period.adjective() + " $" + dollars(s.limit) +
+				" for " + string(s.rule.Scope) + " " + s.id.value + ")"
+		}
+		msg += " is exhausted ($" + dollars(e.spent) + " spent"
 		if e.reserved > 0 {
 			msg += ", $" + dollars(e.reserved) + " in flight"
 		}
@@ -171,24 +313,43 @@ func (b *budget) reserve(ctx context.Context, k *keys.Key, est llm.Money) (*rese
 		return nil, &llm.Error{Kind: llm.KindBudget, Message: msg, RetryAfter: reset.Sub(now)}
 	}
 	e.reserved += est
-	return &reservation{e: e, month: month, est: est}, nil
+	return &reservation{s: s, start: start, est: est}, nil
+}
+
+func (b *budget) spent(ctx context.Context, s *subject, start time.Time) (llm.Money, error) {
+	switch {
+	case s.rule == nil && b.o.Spent != nil:
+		return b.o.Spent(ctx, s.id.value, start)
+	case s.rule == nil && b.o.SpentBy != nil:
+		return b.o.SpentBy(ctx, ScopeKey, s.id.value, start)
+	case s.rule != nil && b.o.SpentBy != nil:
+		return b.o.SpentBy(ctx, s.rule.Scope, s.id.value, start)
+	}
+	return 0, nil
 }
 
 // settle replaces r's estimate with the actual cost and alerts on the
 // thresholds that the spend reached.
-func (b *budget) settle(r *reservation, k *keys.Key, actual llm.Money) {
-	e := r.e
+func (b *budget) settle(r *reservation, actual llm.Money) {
+	s, e := r.s, r.s.e
 	var alerts []Alert
 	e.mu.Lock()
-	if e.month.Equal(r.month) {
+	if e.start.Equal(r.start) {
 		e.reserved -= r.est
 		e.spent += actual
 		if actual > 0 && b.o.Alert != nil {
-			for i, t := range b.o.Thresholds {
-				if !e.alerted[i] && reached(e.spent, k.Limits.BudgetMonth, t) {
+			for i, t := range s.thresh {
+				if !e.alerted[i] && reached(e.spent, s.limit, t) {
 					e.alerted[i] = true
-					alerts = append(alerts, Alert{KeyID: k.ID, Tenant: k.Tenant, Threshold: t,
-						Spent: e.spent, Budget: k.Limits.BudgetMonth, At: b.o.Now().UTC()})
+					a := Alert{Threshold: t, Spent: e.spent, Budget: s.limit, At: b.o.Now().UTC(),
+						Period: s.period, PeriodStart: r.start}
+					if s.key != nil {
+						a.KeyID, a.Tenant = s.key.ID, s.key.Tenant
+					}
+					if s.rule != nil {
+						a.Rule, a.Scope, a.Value = s.rule.Name, s.rule.Scope, s.id.value
+					}
+					alerts = append(alerts, a)
 				}
 			}
 		}
@@ -255,53 +416,141 @@ type budgetInvoker struct {
 	next llm.Invoker
 }
 
-func budgeted(ctx context.Context) (*keys.Key, bool) {
-	k, ok := keys.FromContext(ctx)
-	return k, ok && k != nil && k.Limits.BudgetMonth > 0
+// admit applies every budget of req: first the downgrade rules, which may
+// rewrite req.Model, then the blocking ones. It returns the reservations to
+// settle, none when no budget applies.
+func (b *budget) admit(ctx context.Context, req *llm.Request) (priced, []*reservation, error) {
+	subs := b.subjectsOf(ctx, req, b.o.Now())
+	if len(subs) == 0 {
+		return priced{}, nil, nil
+	}
+	p := b.estimate(req)
+	var held []*reservation
+	fail := func(err error) (priced, []*reservation, error) {
+		for _, r := range held {
+			b.settle(r, 0)
+		}
+		return priced{}, nil, err
+	}
+	// Downgrade rules: hold the estimate at the routed model where it fits;
+	// where it does not, send the request to that rule's cheaper model and
+	// hold its estimate everywhere (a downgraded request is not refused by a
+	// downgrade rule).
+	var over *subject
+	for _, s := range subs {
+		if s.rule == nil || s.rule.Action != ActionDowngrade {
+			continue
+		}
+		r, err := b.reserve(ctx, s, p.est, false)
+		if llm.KindOf(err) == llm.KindBudget {
+			over = s
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		held = append(held, r)
+	}
+	if over != nil {
+		for _, r := range held {
+			b.settle(r, 0)
+		}
+		held = held[:0]
+		to := over.rule.DowngradeTo
+		t, err := b.o.Catalog.Resolve(to)
+		if err != nil || t.Model == nil || p.model == nil || !cheaper(t.Model, p.model, p.mode) {
+			r, err := b.reserve(ctx, over, p.est, false) // the budget error, current
+			if r != nil {
+				b.settle(r, 0) // it fits again after all: still refuse, as decided
+			}
+			var e *llm.Error
+			if errors.As(err, &e) && e.Kind == llm.KindBudget {
+				e.Message += "; its downgrade model " + to + " is not cheaper than " + req.Model + " on both input and output price"
+				return fail(e)
+			}
+			return fail(llm.Errorf(llm.KindBudget, "budget %q is exhausted and its downgrade model %s is not cheaper than %s",
+				over.rule.Name, to, req.Model))
+		}
+		b.o.Logger.Info("budget reached: request downgraded", "budget", over.rule.Name,
+			"scope", string(over.rule.Scope), "value", over.id.value, "from", req.Model, "to", to,
+			"request_id", req.Meta.RequestID)
+		req.Model = to
+		p = b.estimate(req)
+		for _, s := range subs {
+			if s.rule == nil || s.rule.Action != ActionDowngrade {
+				continue
+			}
+			r, err := b.reserve(ctx, s, p.est, true)
+			if err != nil {
+				return fail(err)
+			}
+			held = append(held, r)
+		}
+	}
+	for _, s := range subs {
+		if s.rule != nil && s.rule.Action == ActionDowngrade {
+			continue
+		}
+		r, err := b.reserve(ctx, s, p.est, false)
+		if err != nil {
+			return fail(err)
+		}
+		held = append(held, r)
+	}
+	return p, held, nil
+}
+
+func (b *budget) settleAll(rs []*reservation, actual llm.Money) {
+	for _, r := range rs {
+		b.settle(r, actual)
+	}
+}
+
+// settleEstimate settles each reservation at its own estimate.
+func (b *budget) settleEstimate(rs []*reservation) {
+	for _, r := range rs {
+		b.settle(r, r.est)
+	}
 }
 
 func (bi *budgetInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	k, ok := budgeted(ctx)
-	if !ok {
-		return bi.next.Invoke(ctx, req)
-	}
-	p := bi.b.estimate(req)
-	r, err := bi.b.reserve(ctx, k, p.est)
+	p, rs, err := bi.b.admit(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if rs == nil {
+		return bi.next.Invoke(ctx, req)
 	}
 	resp, err := bi.next.Invoke(ctx, req)
 	if err != nil {
-		bi.b.settle(r, k, 0)
+		bi.b.settleAll(rs, 0)
 		return nil, err
 	}
-	bi.b.settle(r, k, bi.b.cost(req, p, resp.Usage, resp.InvokedModel))
+	bi.b.settleAll(rs, bi.b.cost(req, p, resp.Usage, resp.InvokedModel))
 	return resp, nil
 }
 
 func (bi *budgetInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	k, ok := budgeted(ctx)
-	if !ok {
-		return bi.next.Stream(ctx, req)
-	}
-	p := bi.b.estimate(req)
-	r, err := bi.b.reserve(ctx, k, p.est)
+	p, rs, err := bi.b.admit(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	if rs == nil {
+		return bi.next.Stream(ctx, req)
+	}
 	s, err := bi.next.Stream(ctx, req)
 	if err != nil {
-		bi.b.settle(r, k, 0)
+		bi.b.settleAll(rs, 0)
 		return nil, err
 	}
 	return &settleStream{Stream: s, settle: func(ev *llm.Event, started bool) {
 		switch {
 		case ev != nil:
-			bi.b.settle(r, k, bi.b.cost(req, p, *ev.Usage, ev.InvokedModel))
+			bi.b.settleAll(rs, bi.b.cost(req, p, *ev.Usage, ev.InvokedModel))
 		case started:
-			bi.b.settle(r, k, r.est) // cut short: assume the worst we admitted
+			bi.b.settleEstimate(rs) // cut short: assume the worst we admitted
 		default:
-			bi.b.settle(r, k, 0) // failed before any event: nothing generated
+			bi.b.settleAll(rs, 0) // failed before any event: nothing generated
 		}
 	}}, nil
 }

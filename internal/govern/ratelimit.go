@@ -30,8 +30,8 @@ type RateOptions struct {
 	Now func() time.Time
 }
 
-// RateLimit returns a stage that enforces each key's Limits.RPM and
-// Limits.TPM with token buckets that hold a minute's worth and refill
+// NewLimiter returns a Limiter whose Stage enforces each key's Limits.RPM
+// and Limits.TPM with token buckets that hold a minute's worth and refill
 // continuously. A request is charged one request and its estimated tokens
 // (input counted by the Counter plus max_tokens) before it is passed on;
 // after the answer the token charge is corrected to the usage reported
@@ -41,10 +41,10 @@ type RateOptions struct {
 // passes when the bucket is full and leaves it in debt.
 //
 // Over a limit the request fails with an *llm.Error of kind KindThrottled
-// whose RetryAfter is when the bucket will hold enough. It is safe for
+// whose RetryAfter is when the bucket will hold enough. A Limiter is safe for
 // concurrent use; put it before routing, so that fallbacks are not charged
 // twice.
-func RateLimit(o RateOptions) llm.Stage {
+func NewLimiter(o RateOptions) *Limiter {
 	if o.Counter == nil {
 		c, err := tokens.New()
 		if err != nil {
@@ -62,16 +62,77 @@ func RateLimit(o RateOptions) llm.Stage {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &limiter{o: o, keys: make(map[string]*rateEntry)}
+	return &Limiter{o: o, keys: make(map[string]*rateEntry), penalties: make(map[string]time.Time)}
+}
+
+// RateLimit returns NewLimiter(o).Stage(): a limiter nobody can penalize.
+func RateLimit(o RateOptions) llm.Stage { return NewLimiter(o).Stage() }
+
+// Stage returns the stage that enforces the limits. Every stage of one
+// Limiter shares its buckets and penalties.
+func (l *Limiter) Stage() llm.Stage {
 	return func(next llm.Invoker) llm.Invoker { return &rateInvoker{l: l, next: next} }
 }
 
-type limiter struct {
+// Penalize refuses every request of keyID for d from now (kind
+// KindThrottled, with RetryAfter until the end), whatever the key's limits;
+// the anomaly detector calls it on a runaway loop. A later call replaces the
+// penalty's end only if it is later; d <= 0 lifts the penalty.
+func (l *Limiter) Penalize(keyID string, d time.Duration) {
+	now := l.o.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, until := range l.penalties { // few: keys caught looping
+		if !until.After(now) {
+			delete(l.penalties, id)
+		}
+	}
+	if d <= 0 {
+		delete(l.penalties, keyID)
+		return
+	}
+	if until := now.Add(d); until.After(l.penalties[keyID]) {
+		l.penalties[keyID] = until
+	}
+}
+
+// checkPenalty returns the error for a request of keyID while it is
+// penalized, nil otherwise.
+func (l *Limiter) checkPenalty(keyID string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.penalties) == 0 {
+		return nil
+	}
+	return l.penalized(keyID, l.o.Now())
+}
+
+// penalized returns the error for a request of keyID while it is penalized.
+// Called with l.mu held.
+func (l *Limiter) penalized(keyID string, now time.Time) error {
+	until, ok := l.penalties[keyID]
+	if !ok {
+		return nil
+	}
+	left := until.Sub(now)
+	if left <= 0 {
+		delete(l.penalties, keyID)
+		return nil
+	}
+	left = (left + time.Second - 1).Truncate(time.Second) // whole seconds, rounded up
+	return &llm.Error{Kind: llm.KindThrottled, RetryAfter: left,
+		Message: "key " + keyID + " is throttled for " + left.String() + " after a runaway loop was detected"}
+}
+
+// Limiter enforces per-key rate limits and penalties; see NewLimiter.
+type Limiter struct {
 	o RateOptions
-	// mu guards keys and every entry in it; the work under it is a few
-	// arithmetic operations, so one lock is cheaper than one per key.
-	mu   sync.Mutex
-	keys map[string]*rateEntry
+	// mu guards keys and every entry in it, and penalties; the work under
+	// it is a few arithmetic operations, so one lock is cheaper than one
+	// per key.
+	mu        sync.Mutex
+	keys      map[string]*rateEntry
+	penalties map[string]time.Time // key id → end of its penalty
 }
 
 type rateEntry struct {
@@ -118,7 +179,7 @@ func (b *bucket) full(now time.Time, limit int) bool {
 }
 
 // take charges one request and n tokens to k's buckets, both or neither.
-func (l *limiter) take(k *keys.Key, n int) (*rateEntry, error) {
+func (l *Limiter) take(k *keys.Key, n int) (*rateEntry, error) {
 	now := l.o.Now()
 	rpm, tpm := k.Limits.RPM, k.Limits.TPM
 	l.mu.Lock()
@@ -157,7 +218,7 @@ func (l *limiter) take(k *keys.Key, n int) (*rateEntry, error) {
 
 // done ends a request charged n tokens that used actual tokens (actual < 0:
 // unknown, keep the charge).
-func (l *limiter) done(e *rateEntry, k *keys.Key, n, actual int) {
+func (l *Limiter) done(e *rateEntry, k *keys.Key, n, actual int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e.inflight--
@@ -170,7 +231,7 @@ func (l *limiter) done(e *rateEntry, k *keys.Key, n, actual int) {
 
 // evict forgets idle keys, or else the least recently used one. Called
 // with l.mu held, when the map is full.
-func (l *limiter) evict(now time.Time) {
+func (l *Limiter) evict(now time.Time) {
 	var oldest string
 	var oldestAt time.Time
 	removed := false
@@ -193,12 +254,12 @@ func (l *limiter) evict(now time.Time) {
 }
 
 type rateInvoker struct {
-	l    *limiter
+	l    *Limiter
 	next llm.Invoker
 }
 
 // charge is what a request is charged up front for the TPM limit.
-func (l *limiter) charge(k *keys.Key, req *llm.Request) int {
+func (l *Limiter) charge(k *keys.Key, req *llm.Request) int {
 	if k.Limits.TPM <= 0 {
 		return 0
 	}
@@ -211,7 +272,13 @@ func (l *limiter) charge(k *keys.Key, req *llm.Request) int {
 
 func (ri *rateInvoker) begin(ctx context.Context, req *llm.Request) (*keys.Key, *rateEntry, int, error) {
 	k, ok := keys.FromContext(ctx)
-	if !ok || k == nil || (k.Limits.RPM <= 0 && k.Limits.TPM <= 0) {
+	if !ok || k == nil {
+		return nil, nil, 0, nil
+	}
+	if err := ri.l.checkPenalty(k.ID); err != nil {
+		return nil, nil, 0, err
+	}
+	if k.Limits.RPM <= 0 && k.Limits.TPM <= 0 {
 		return nil, nil, 0, nil
 	}
 	n := ri.l.charge(k, req)

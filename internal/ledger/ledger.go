@@ -66,6 +66,9 @@ type Record struct {
 	// "routing,prompt_cache"; it may be empty.
 	Strategy string
 	Tags     map[string]string
+	// PromptTokensSaved is the input tokens a route's prompt policy
+	// removed (whitespace normalisation).
+	PromptTokensSaved int
 	// PromptHash identifies the prompt (model asked for, system prompt and
 	// last message; see anomaly.PromptHash), so repeats can be found
 	// without storing prompts. Empty when the body could not be decoded.

@@ -189,6 +189,9 @@ type Meta struct {
 	// Provider is the upstream that answered: "bedrock", "sim", or the name
 	// of an OpenAI-compatible upstream.
 	Provider string
+	// PromptTokensSaved is set by the prompt policy stage: input tokens its
+	// whitespace normalisation removed.
+	PromptTokensSaved int
 }
 
 // CacheStatus is the response cache's verdict, sent as x-penny-cache.

@@ -13,6 +13,10 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
+// TemplateKey is the metadata entry that names a managed prompt template
+// (package templates); the other metadata entries are its variables.
+const TemplateKey = "penny_template"
+
 // Options are the parts of a chat request that shape the answer rather than
 // the model call.
 type Options struct {
@@ -254,9 +258,11 @@ func Translate(cr *ChatRequest) (*llm.Request, Options, error) {
 		return nil, opts, err
 	}
 
-	// Messages.
-	if len(cr.Messages) == 0 {
-		return nil, opts, invalid("messages", "must contain at least one message")
+	// Messages. A request naming a managed prompt template in its metadata
+	// may send none: the template supplies the user message.
+	templated := cr.Metadata[TemplateKey] != ""
+	if len(cr.Messages) == 0 && !templated {
+		return nil, opts, invalid("messages", "must contain at least one message (or name a prompt template in metadata.%s)", TemplateKey)
 	}
 	for i := range cr.Messages {
 		if err := addMessage(req, &cr.Messages[i], index("messages", i)); err != nil {
@@ -264,6 +270,9 @@ func Translate(cr *ChatRequest) (*llm.Request, Options, error) {
 		}
 	}
 	if len(req.Messages) == 0 {
+		if templated {
+			return req, opts, nil
+		}
 		return nil, opts, invalid("messages", "must contain at least one user message besides system messages")
 	}
 	if req.Messages[0].Role != llm.RoleUser {

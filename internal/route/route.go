@@ -14,6 +14,7 @@ import (
 
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/route/learned"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	// PromptCache, if set, turns automatic Bedrock prompt-cache
 	// checkpoints on or off for this route.
 	PromptCache *bool `yaml:"prompt_cache"`
+	// PromptPolicy, if set, replaces the global prompt policy for this
+	// route: default and maximum max_tokens, an output-format instruction,
+	// whitespace normalisation.
+	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
 }
 
 // LearnedConfig points a route at a trained router model: requests it

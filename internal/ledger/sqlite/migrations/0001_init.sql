@@ -31,7 +31,8 @@ CREATE TABLE requests (
     -- 1 when the upstream never reported usage (a stream cut short) and
     -- Penny counted the tokens itself.
     usage_estimated    INTEGER NOT NULL DEFAULT 0,
-    prompt_hash        TEXT    NOT NULL DEFAULT ''
+    prompt_hash        TEXT    NOT NULL DEFAULT '',
+    prompt_tokens_saved INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX requests_time ON requests (time_us);

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/penny-gateway/penny/internal/govern"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/promptpolicy"
+	"github.com/penny-gateway/penny/internal/route"
+)
+
+func post(t *testing.T, a *App, body string, headers map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", a.URL()+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
+}
+
+func record(t *testing.T, a *App, id string) ledger.Record {
+	t.Helper()
+	a.Ledger.Flush(context.Background())
+	recs, err := a.Store.Records(context.Background(), ledger.RecordQuery{RequestID: id})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("record %s: %v %v", id, recs, err)
+	}
+	return recs[0]
+}
+
+// TestTemplatesAndPromptPolicy: a request names a managed template in its
+// metadata; the route's policy caps max_tokens and normalises whitespace,
+// and the ledger shows the template version and the tokens saved.
+func TestTemplatesAndPromptPolicy(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.TemplatesDir = "../templates/testdata/ok"
+	cfg.Routes = []route.Config{{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-lite"}},
+		PromptPolicy: &promptpolicy.Policy{MaxMaxTokens: 100, NormalizeWhitespace: true}}}
+	a := startApp(t, cfg)
+
+	resp, body := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"support-answer@2","product":"headphones","question":"How do I pair them?"}}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("templated request: %d %s", resp.StatusCode, body)
+	}
+	rec := record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if rec.Tags["penny_template"] != "support-answer@2" || rec.Tags["product"] != "" {
+		t.Errorf("template tags in the ledger: %v", rec.Tags)
+	}
+	if resp, body := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"support-answer","product":"x"}}`, nil); resp.StatusCode != 400 || !strings.Contains(string(body), "question") {
+		t.Errorf("missing variable: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"nope"}}`, nil); resp.StatusCode != 404 {
+		t.Errorf("unknown template: %d", resp.StatusCode)
+	}
+
+	// Whitespace the policy removes shows as tokens saved.
+	padded := `{"model":"support","max_tokens":500,"messages":[{"role":"user","content":"Where   is    my order?      \n\n\n\n\n   It was due     yesterday.     "}]}`
+	resp, body = post(t, a, padded, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("padded request: %d %s", resp.StatusCode, body)
+	}
+	rec = record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if rec.PromptTokensSaved <= 0 || !strings.Contains(rec.Strategy, "prompt_trimming") || rec.OutputTokens > 100 {
+		t.Errorf("policy: saved %d, strategy %q, output %d (cap 100)", rec.PromptTokensSaved, rec.Strategy, rec.OutputTokens)
+	}
+}
+
+// TestConfiguredBudgetDowngrades: a daily tag budget with action
+// downgrade sends requests to the cheaper model once it is reached.
+func TestConfiguredBudgetDowngrades(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Auth = "off"
+	cfg.Budgets = []govern.BudgetRule{{Name: "support-daily", Scope: "tag", Match: "team=support", Period: "day",
+		LimitUSD: "0.00002", Action: "downgrade", DowngradeTo: "nova-micro"}}
+	a := startApp(t, cfg)
+	models := map[string]int{}
+	for i := 0; i < 6; i++ {
+		resp, body := post(t, a, `{"model":"nova-pro","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"X-Penny-Tags": "team=support"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		models[resp.Header.Get("X-Penny-Model")]++
+	}
+	if models["nova-pro"] == 0 || models["nova-micro"] == 0 {
+		t.Errorf("models used: %v; want nova-pro until the budget, then nova-micro", models)
+	}
+}
+
+// TestTracingExports: with an OTLP endpoint, request spans reach it.
+func TestTracingExports(t *testing.T) {
+	var posts atomic.Int32
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" {
+			posts.Add(1)
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	cfg := simConfig(t, 0)
+	cfg.Tracing.Endpoint = collector.URL
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	if resp, body := post(t, a, `{"model":"nova-micro","messages":[{"role":"user","content":"hi"}]}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if posts.Load() == 0 {
+		t.Error("no trace export reached the collector")
+	}
+}
