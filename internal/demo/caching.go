@@ -48,8 +48,8 @@ func RecommendationWorkload(n int, seed uint64) []Prompt {
 	}
 	out := make([]Prompt, n)
 	for i := range out {
-		// A Zipf-like skew: a few questions are asked again and again.
-		k := int(float64(len(pool)) * r.Float64() * r.Float64() * r.Float64())
+		// A skew: popular questions are asked again and again.
+		k := int(float64(len(pool)) * r.Float64() * r.Float64())
 		out[i] = Prompt{Text: pool[k]}
 	}
 	return out

@@ -202,7 +202,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if r.Model != "" {
 				p.Models[r.Model]++
 			}
-			p.PromptCacheRead += int64(r.CacheReadTokens)
 			switch {
 			case r.Cache == string(llm.CacheHit):
 				p.Hits++
@@ -211,6 +210,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				}
 				p.SavedByResponseCache += r.Savings()
 			case r.CacheReadTokens > 0:
+				// Only answers Bedrock gave: a hit repeats its original's usage.
+				p.PromptCacheRead += int64(r.CacheReadTokens)
 				p.SavedByPromptCache += r.Savings()
 			}
 		}
