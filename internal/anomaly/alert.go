@@ -8,7 +8,10 @@ import (
 
 // Kinds of Alert.
 const (
-	KindSpendSpike  = "spend_spike"
+	KindSpendSpike = "spend_spike"
+	// KindBudget is a budget crossing one of its thresholds (published by
+	// the budget stage through Detector.Publish).
+	KindBudget      = "budget_threshold"
 	KindRateSpike   = "rate_spike"
 	KindRunawayLoop = "runaway_loop"
 )

@@ -203,6 +203,19 @@ func (d *Detector) Observe(r *ledger.Record, promptHash string) {
 // Recent returns the latest alerts, newest first.
 func (d *Detector) Recent() []Alert { return d.recent.list() }
 
+// Publish sends an alert raised elsewhere (a budget threshold) through the
+// detector's sinks and into Recent, so that every alert reaches the same
+// places. The caller de-duplicates it.
+func (d *Detector) Publish(a Alert) {
+	if a.At.IsZero() {
+		a.At = d.cfg.Now()
+	}
+	d.recent.add(a)
+	for _, s := range d.cfg.Sinks {
+		s.Send(a)
+	}
+}
+
 // Close closes the sinks that have a Close(context.Context) error method,
 // letting webhooks deliver what they have queued until ctx is done. The
 // detector must not be used afterwards.

@@ -225,6 +225,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	gopts.Stages = append(gopts.Stages, templates.Stage(tstore))
+	var detectorRef *anomaly.Detector
 	limiter := govern.NewLimiter(govern.RateOptions{Counter: counter})
 	gopts.Stages = append(gopts.Stages, limiter.Stage())
 	budget, err := govern.NewBudget(govern.BudgetOptions{
@@ -242,10 +243,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			}
 			return 0, nil
 		},
-		Alert: func(a govern.Alert) {
-			log.Warn("budget threshold reached", "budget", a.Rule, "scope", a.Scope, "value", a.Value, "period", a.Period,
-				"key", a.KeyID, "tenant", a.Tenant, "threshold_pct", a.Threshold, "spent", a.Spent.String(), "limit", a.Budget.String())
-		},
+		// Budget thresholds go wherever anomaly alerts go (log, webhook,
+		// GET /admin/alerts); the detector is built below.
+		Alert: func(a govern.Alert) { publishBudget(detectorRef, a) },
 	})
 	if err != nil {
 		return fail(fmt.Errorf("config: budgets: %w", err))
@@ -284,6 +284,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		sinks = append(sinks, hook)
 	}
 	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter)})
+	detectorRef = detector
 	undo = append(undo, func() { detector.Close(context.Background()) })
 	gopts.Alerts = func() any { return detector.Recent() }
 	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
@@ -419,4 +420,20 @@ func throttle(on bool, l *govern.Limiter) func(keyID string, d time.Duration) {
 		return nil
 	}
 	return l.Penalize
+}
+
+// publishBudget turns a budget threshold crossing into an alert.
+func publishBudget(d *anomaly.Detector, a govern.Alert) {
+	if d == nil {
+		return
+	}
+	name := a.Rule
+	if name == "" {
+		name = "monthly budget of key " + a.KeyID
+	}
+	d.Publish(anomaly.Alert{
+		Kind: anomaly.KindBudget, Tenant: a.Tenant, KeyID: a.KeyID,
+		Value: a.Spent.Dollars(), Threshold: a.Budget.Dollars() * float64(a.Threshold) / 100, Unit: "usd", At: a.At,
+		Message: fmt.Sprintf("%s reached %d %% ($%s of $%s)", name, a.Threshold, a.Spent, a.Budget),
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/keys"
 	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -64,5 +65,15 @@ func TestKeyLimits(t *testing.T) {
 	}
 	if codes[200] == 0 || codes[429] == 0 {
 		t.Errorf("budget: status counts %v, want some 200 then 429", codes)
+	}
+	// The thresholds crossed on the way are alerts, like anomalies.
+	var budgetAlerts int
+	for _, al := range a.Anomaly.Recent() {
+		if al.Kind == anomaly.KindBudget && al.KeyID == poor.AccessKeyID {
+			budgetAlerts++
+		}
+	}
+	if budgetAlerts == 0 {
+		t.Errorf("no budget alert among %+v", a.Anomaly.Recent())
 	}
 }
