@@ -192,6 +192,18 @@ type Meta struct {
 	// PromptTokensSaved is set by the prompt policy stage: input tokens its
 	// whitespace normalisation removed.
 	PromptTokensSaved int
+	// Attempts lists the upstream calls that failed before the answer (or
+	// the final error), when a fallback stage retried; empty otherwise.
+	Attempts []Attempt
+}
+
+// Attempt is one failed upstream call of a request that was retried.
+type Attempt struct {
+	// Model is the catalog id (or upstream id) tried.
+	Model string
+	Kind  ErrorKind
+	// Latency is how long the attempt took.
+	Latency time.Duration
 }
 
 // CacheStatus is the response cache's verdict, sent as x-penny-cache.
