@@ -24,6 +24,7 @@ import (
 	"github.com/penny-gateway/penny/internal/cache/redis"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/keys"
@@ -296,6 +297,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	gopts.Tracer = tp
+	// Fallbacks sit last, just above the provider, so each retry is one
+	// upstream call; built once, so their circuit breakers are shared.
+	for _, r := range cfg.Routes {
+		if r.Fallbacks != nil {
+			if err := r.Fallbacks.Validate(cat); err != nil {
+				return fail(fmt.Errorf("config: routes %s: fallbacks: %w", r.Name, err))
+			}
+		}
+	}
+	gopts.AfterRoute = append(gopts.AfterRoute, fallback.Stage(fallback.Options{Catalog: cat, Logger: log,
+		ListFor: func(req *llm.Request) (fallback.List, bool) {
+			if r, ok := routes.Get(req.Meta.Route); ok && r.Fallbacks != nil {
+				return *r.Fallbacks, true
+			}
+			return fallback.List{}, false
+		}}))
 	gw, err := gateway.New(gopts)
 	if err != nil {
 		return fail(err)

@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
+	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
@@ -129,5 +131,23 @@ func TestTracingExports(t *testing.T) {
 	}
 	if posts.Load() == 0 {
 		t.Error("no trace export reached the collector")
+	}
+}
+
+// TestFallback: the routed model is throttled; the route's fallback list
+// answers, and the ledger shows the failed attempt.
+func TestFallback(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Simulator.Faults.Models = map[string]sim.FaultRates{"nova-pro": {Throttle: 1}}
+	cfg.Routes = []route.Config{{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-pro"}},
+		Fallbacks: &fallback.List{Models: []string{"nova-lite"}}}}
+	a := startApp(t, cfg)
+	resp, body := post(t, a, `{"model":"support","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Penny-Model") != "nova-lite" {
+		t.Fatalf("%d %s model %q", resp.StatusCode, body, resp.Header.Get("X-Penny-Model"))
+	}
+	rec := record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if !strings.Contains(rec.Attempts, "throttled") || !strings.Contains(rec.Strategy, "fallback") || rec.Model != "nova-lite" {
+		t.Errorf("ledger: attempts %q strategy %q model %q", rec.Attempts, rec.Strategy, rec.Model)
 	}
 }

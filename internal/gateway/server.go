@@ -483,6 +483,7 @@ func (c *call) finish() {
 	}
 	rec.UsageEstimated = c.estimated
 	rec.PromptTokensSaved = m.PromptTokensSaved
+	rec.Attempts = formatAttempts(m.Attempts)
 	if len(c.req.Messages) > 0 {
 		rec.PromptHash = anomaly.PromptHash(c.req)
 	}
@@ -589,6 +590,15 @@ func sniffModel(body []byte) string {
 	return v.Model
 }
 
+// formatAttempts renders the failed attempts of a fallback for the ledger.
+func formatAttempts(as []llm.Attempt) string {
+	parts := make([]string, 0, len(as))
+	for _, a := range as {
+		parts = append(parts, fmt.Sprintf("%s %s %dms", a.Model, a.Kind, a.Latency.Milliseconds()))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // provider names what answered: an upstream, or Penny's response cache.
 func provider(m llm.Meta) string {
 	if m.Provider == "" && m.Cache == llm.CacheHit {
@@ -617,6 +627,9 @@ func strategies(r *ledger.Record, coalesced bool) string {
 	}
 	if r.PromptTokensSaved > 0 {
 		s = append(s, "prompt_trimming")
+	}
+	if r.Attempts != "" && r.Status == ledger.StatusOK {
+		s = append(s, "fallback")
 	}
 	return strings.Join(s, ",")
 }

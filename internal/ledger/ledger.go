@@ -66,6 +66,9 @@ type Record struct {
 	// "routing,prompt_cache"; it may be empty.
 	Strategy string
 	Tags     map[string]string
+	// Attempts lists the upstream calls that failed before the answer when
+	// a route fell back to other models: "model kind latency; …".
+	Attempts string
 	// PromptTokensSaved is the input tokens a route's prompt policy
 	// removed (whitespace normalisation).
 	PromptTokensSaved int

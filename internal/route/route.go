@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/penny-gateway/penny/internal/cache"
+	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/route/learned"
@@ -41,6 +42,9 @@ type Config struct {
 	// PromptCache, if set, turns automatic Bedrock prompt-cache
 	// checkpoints on or off for this route.
 	PromptCache *bool `yaml:"prompt_cache"`
+	// Fallbacks, if set, are tried when the chosen model is throttled,
+	// unavailable, not ready or times out.
+	Fallbacks *fallback.List `yaml:"fallbacks"`
 	// PromptPolicy, if set, replaces the global prompt policy for this
 	// route: default and maximum max_tokens, an output-format instruction,
 	// whitespace normalisation.

@@ -32,7 +32,8 @@ CREATE TABLE requests (
     -- Penny counted the tokens itself.
     usage_estimated    INTEGER NOT NULL DEFAULT 0,
     prompt_hash        TEXT    NOT NULL DEFAULT '',
-    prompt_tokens_saved INTEGER NOT NULL DEFAULT 0
+    prompt_tokens_saved INTEGER NOT NULL DEFAULT 0,
+    attempts           TEXT    NOT NULL DEFAULT ''
 );
 
 CREATE INDEX requests_time ON requests (time_us);
