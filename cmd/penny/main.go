@@ -47,7 +47,7 @@ Try it with no AWS account:  penny demo`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts())
+	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval())
 	return root
 }
 
