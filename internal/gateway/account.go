@@ -46,6 +46,14 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 			cost = t.Model.Cost(u, mode)
 		}
 	}
+	// Calls made on the request's behalf (a routing agent, a cascade's
+	// rejected attempt) are charged to it; the baseline is unchanged: the
+	// application would have made one call.
+	for _, x := range req.Meta.Extra {
+		if t, err := a.cat.Resolve(x.Model); err == nil && t.Model != nil {
+			cost += t.Model.Cost(x.Usage, mode)
+		}
+	}
 	base := req.Meta.BaselineModel
 	if base == "" {
 		base = req.Model

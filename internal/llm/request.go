@@ -195,6 +195,19 @@ type Meta struct {
 	// Attempts lists the upstream calls that failed before the answer (or
 	// the final error), when a fallback stage retried; empty otherwise.
 	Attempts []Attempt
+	// Extra lists model calls made on the request's behalf besides the
+	// answer (a routing agent's classification, a cascade's rejected cheap
+	// attempt); the account stage adds their cost to the request's.
+	Extra []Charge
+}
+
+// Charge is a model call made on a request's behalf.
+type Charge struct {
+	// Model is the catalog id of the model called.
+	Model string
+	Usage Usage
+	// Why says what the call was for, e.g. "routing-agent", "cascade".
+	Why string
 }
 
 // Attempt is one failed upstream call of a request that was retried.
