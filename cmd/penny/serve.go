@@ -33,8 +33,8 @@ Clients call it with the APIs they already use:
   GET  /v1/models                         catalog models and routes
   POST /model/{modelId}/converse          Bedrock Converse (AWS SDKs: set the endpoint)
   POST /model/{modelId}/converse-stream   Bedrock ConverseStream
-  GET  /metrics                          Prometheus metrics (CloudWatch names)
-  GET  /admin/alerts                     recent spend, rate, loop and budget alerts
+  GET  /metrics                           Prometheus metrics (CloudWatch names)
+  GET  /admin/alerts                      recent spend, rate, loop and budget alerts
   GET  /healthz
 
 Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
