@@ -151,3 +151,41 @@ func TestFallback(t *testing.T) {
 		t.Errorf("ledger: attempts %q strategy %q model %q", rec.Attempts, rec.Strategy, rec.Model)
 	}
 }
+
+// TestAgentAndCascade: a routing agent's classification and a cascade's
+// rejected cheap answer are charged to the request and named in the ledger.
+func TestAgentAndCascade(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Routes = []route.Config{
+		{Name: "triage", Baseline: "nova-pro", Strategy: "agent", Default: "cheap",
+			Tiers: []route.Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
+			Agent: &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "cheap", "complex": "strong"}}},
+		{Name: "extract", Baseline: "nova-pro", Strategy: "cascade",
+			Tiers: []route.Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
+			Cascade: &route.CascadeConfig{Cheap: "cheap", Strong: "strong",
+				Checks: route.Checks{JSONSchema: `{"type":"object","required":["name"]}`}}},
+	}
+	a := startApp(t, cfg)
+
+	resp, body := post(t, a, `{"model":"triage","messages":[{"role":"user","content":"What are your opening hours?"}]}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("agent: %d %s", resp.StatusCode, body)
+	}
+	rec := record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if !strings.Contains(rec.Strategy, "routing_agent") || rec.Model != "nova-micro" {
+		t.Errorf("agent record: strategy %q model %q", rec.Strategy, rec.Model)
+	}
+
+	resp, body = post(t, a, `{"model":"extract","messages":[{"role":"user","content":"Extract the customer's name from: Hi, I am Ada."}]}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("cascade: %d %s", resp.StatusCode, body)
+	}
+	rec = record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if !strings.Contains(rec.Strategy, "cascade") || rec.Model != "nova-pro" || !strings.Contains(rec.Attempts, "cascade_rejected") {
+		t.Errorf("cascade record: strategy %q model %q attempts %q", rec.Strategy, rec.Model, rec.Attempts)
+	}
+	tg, _ := a.Catalog.Resolve("nova-pro")
+	if strongOnly := tg.Model.Cost(rec.Usage(), "on_demand"); rec.Cost <= strongOnly {
+		t.Errorf("cascade cost %s does not include the rejected cheap attempt (strong alone %s)", rec.Cost, strongOnly)
+	}
+}

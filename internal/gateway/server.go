@@ -139,7 +139,7 @@ func New(opts Options) (*Server, error) {
 	acct := &account{cat: opts.Catalog}
 	stages := []llm.Stage{tracing.Stage(opts.Tracer), acct.stage}
 	stages = append(stages, opts.Stages...)
-	stages = append(stages, route.Stage(opts.Routes))
+	stages = append(stages, route.Stage(opts.Routes, route.WithLogger(opts.Logger)))
 	stages = append(stages, opts.AfterRoute...)
 	s := &Server{opts: opts, chain: llm.Chain(d, stages...), acct: acct, mux: http.NewServeMux(), log: opts.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
@@ -487,7 +487,7 @@ func (c *call) finish() {
 	if len(c.req.Messages) > 0 {
 		rec.PromptHash = anomaly.PromptHash(c.req)
 	}
-	rec.Strategy = strategies(&rec, m.Coalesced)
+	rec.Strategy = strategies(&rec, m)
 	// Background, not the request's context: the record must land even
 	// when the client went away. A full queue makes this wait, by design.
 	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
@@ -608,7 +608,7 @@ func provider(m llm.Meta) string {
 }
 
 // strategies names the cost levers that applied to a record.
-func strategies(r *ledger.Record, coalesced bool) string {
+func strategies(r *ledger.Record, m llm.Meta) string {
 	var s []string
 	if r.Route != "" && r.Model != "" && r.BaselineModel != "" && r.Model != r.BaselineModel {
 		s = append(s, "routing")
@@ -616,7 +616,7 @@ func strategies(r *ledger.Record, coalesced bool) string {
 	if r.Cache == string(llm.CacheHit) {
 		s = append(s, "response_cache")
 	}
-	if coalesced {
+	if m.Coalesced {
 		s = append(s, "coalesced")
 	}
 	if r.CacheReadTokens > 0 {
@@ -628,8 +628,25 @@ func strategies(r *ledger.Record, coalesced bool) string {
 	if r.PromptTokensSaved > 0 {
 		s = append(s, "prompt_trimming")
 	}
-	if r.Attempts != "" && r.Status == ledger.StatusOK {
+	var fellBack, cascaded bool
+	for _, a := range m.Attempts {
+		if a.Kind == route.KindCascadeRejected {
+			cascaded = true
+		} else {
+			fellBack = true
+		}
+	}
+	if fellBack && r.Status == ledger.StatusOK {
 		s = append(s, "fallback")
+	}
+	if cascaded {
+		s = append(s, "cascade")
+	}
+	for _, x := range m.Extra {
+		if x.Why == "routing-agent" {
+			s = append(s, "routing_agent")
+			break
+		}
 	}
 	return strings.Join(s, ",")
 }

@@ -1,13 +1,15 @@
 // Package route picks the model for a request. A route is a name clients
 // use as their model (or send in the x-penny-route header); it has a
 // baseline model, used to measure savings, and tiers chosen by a strategy.
-// This package implements the rules strategy; other strategies plug in as
-// further Strategy values.
+// Strategies: rules, learned, fixed, agent (a cheap model classifies the
+// request, agent.go) and cascade (cheap tier first, escalate on failed
+// checks, cascade.go).
 package route
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -27,10 +29,16 @@ type Config struct {
 	// savings are measured against it.
 	Baseline string `yaml:"baseline"`
 	// Strategy picks the tier: "rules" (the default), "learned" (a router
-	// trained by `penny router train`) or "fixed" (always the default tier).
+	// trained by `penny router train`), "fixed" (always the default tier),
+	// "agent" (a cheap model classifies the request) or "cascade" (the
+	// cheap tier answers first and the strong tier only if checks fail).
 	Strategy string `yaml:"strategy"`
 	// Learned configures the learned strategy.
 	Learned *LearnedConfig `yaml:"learned"`
+	// Agent configures the agent strategy.
+	Agent *AgentConfig `yaml:"agent"`
+	// Cascade configures the cascade strategy.
+	Cascade *CascadeConfig `yaml:"cascade"`
 	Tiers   []Tier         `yaml:"tiers"`
 	// Rules are tried in order; the first that matches picks its tier.
 	Rules []Rule `yaml:"rules"`
@@ -106,6 +114,8 @@ type Route struct {
 	fallback *Tier
 	learned  *learned.Model
 	strong   *Tier
+	agent    *agent
+	cascade  *cascade
 }
 
 type compiledRule struct {
@@ -128,9 +138,9 @@ func Compile(c Config, resolve Resolver) (*Route, error) {
 		return nil, fmt.Errorf("route %s: at least one tier is required", c.Name)
 	}
 	switch c.Strategy {
-	case "", "rules", "fixed", "learned":
+	case "", "rules", "fixed", "learned", "agent", "cascade":
 	default:
-		return nil, fmt.Errorf("route %s: strategy %q is not one of rules, learned, fixed", c.Name, c.Strategy)
+		return nil, fmt.Errorf("route %s: strategy %q is not one of rules, learned, fixed, agent, cascade", c.Name, c.Strategy)
 	}
 	r := &Route{Config: c, tiers: map[string]*Tier{}}
 	r.Config.Tiers = append([]Tier(nil), c.Tiers...)
@@ -171,8 +181,17 @@ func Compile(c Config, resolve Resolver) (*Route, error) {
 		}
 		r.fallback = t
 	}
-	if c.Strategy == "learned" {
+	switch c.Strategy {
+	case "learned":
 		if err := r.loadLearned(); err != nil {
+			return nil, err
+		}
+	case "agent":
+		if err := r.compileAgent(resolve); err != nil {
+			return nil, err
+		}
+	case "cascade":
+		if err := r.compileCascade(resolve); err != nil {
 			return nil, err
 		}
 	}
@@ -233,11 +252,15 @@ type Input struct {
 	Header func(name string) string
 }
 
-// Pick returns the tier for req.
+// Pick returns the tier for req. The agent strategy needs a model call to
+// choose, so Pick returns its default tier (the stage asks the agent); the
+// cascade strategy returns its cheap tier, the one tried first.
 func (r *Route) Pick(req *llm.Request, in Input) *Tier {
 	switch r.Strategy {
-	case "fixed":
+	case "fixed", "agent":
 		return r.fallback
+	case "cascade":
+		return r.cascade.cheap
 	case "learned":
 		if r.learned.Route(req.LastUserText()) {
 			return r.strong
@@ -376,17 +399,40 @@ func WithHeader(ctx context.Context, h func(string) string) context.Context {
 // Stage returns the routing stage: when the requested model or
 // req.Meta.Route names a route, it picks a tier and rewrites req.Model, the
 // system prompt and max_tokens; it sets Meta.Route and Meta.BaselineModel.
-// Requests for a plain model pass through untouched.
-func Stage(t *Table) llm.Stage {
-	return func(next llm.Invoker) llm.Invoker { return &stage{t: t, next: next} }
+// Requests for a plain model pass through untouched. The agent and cascade
+// strategies make extra calls through next and list them in Meta.Extra.
+func Stage(t *Table, opts ...Option) llm.Stage {
+	return func(next llm.Invoker) llm.Invoker {
+		s := &stage{t: t, next: next, log: slog.Default()}
+		for _, o := range opts {
+			o(s)
+		}
+		return s
+	}
+}
+
+// Option configures the routing stage.
+type Option func(*stage)
+
+// WithLogger sets where the stage logs routing-agent and cascade decisions
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *stage) {
+		if l != nil {
+			s.log = l
+		}
+	}
 }
 
 type stage struct {
 	t    *Table
 	next llm.Invoker
+	log  *slog.Logger
 }
 
-func (s *stage) apply(ctx context.Context, req *llm.Request) error {
+// resolve finds the route req asks for and records it in req.Meta; it
+// returns nil for requests of a plain model.
+func (s *stage) resolve(req *llm.Request) (*Route, error) {
 	name := req.Meta.Route
 	if name == "" {
 		name = req.Model
@@ -397,14 +443,26 @@ func (s *stage) apply(ctx context.Context, req *llm.Request) error {
 			// Only configured routes are recorded, so that callers cannot
 			// fill the ledger and metrics with route names of their own.
 			req.Meta.Route = ""
-			return llm.Errorf(llm.KindNotFound, "route %q is not configured", asked)
+			return nil, llm.Errorf(llm.KindNotFound, "route %q is not configured", asked)
 		}
-		return nil
+		return nil, nil
 	}
-	h, _ := ctx.Value(headerKey{}).(func(string) string)
-	tier := r.Pick(req, Input{Header: h})
 	req.Meta.Route = r.Name
 	req.Meta.BaselineModel = r.Baseline
+	return r, nil
+}
+
+// pick chooses the tier of a route that is not a cascade.
+func (s *stage) pick(ctx context.Context, r *Route, req *llm.Request) *Tier {
+	if r.Strategy == "agent" {
+		return s.classify(ctx, r, req)
+	}
+	h, _ := ctx.Value(headerKey{}).(func(string) string)
+	return r.Pick(req, Input{Header: h})
+}
+
+// applyTier rewrites req for tier: its model, system prompt and max_tokens.
+func applyTier(req *llm.Request, tier *Tier) {
 	req.Model = tier.Model
 	if tier.System != "" {
 		req.System = append([]llm.SystemBlock{{Text: tier.System}}, req.System...)
@@ -413,19 +471,32 @@ func (s *stage) apply(ctx context.Context, req *llm.Request) error {
 		mt := tier.MaxTokens
 		req.Config.MaxTokens = &mt
 	}
-	return nil
 }
 
 func (s *stage) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	if err := s.apply(ctx, req); err != nil {
+	r, err := s.resolve(req)
+	if err != nil {
 		return nil, err
+	}
+	if r != nil {
+		if r.Strategy == "cascade" {
+			return s.cascadeInvoke(ctx, r, req)
+		}
+		applyTier(req, s.pick(ctx, r, req))
 	}
 	return s.next.Invoke(ctx, req)
 }
 
 func (s *stage) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	if err := s.apply(ctx, req); err != nil {
+	r, err := s.resolve(req)
+	if err != nil {
 		return nil, err
+	}
+	if r != nil {
+		if r.Strategy == "cascade" {
+			return s.cascadeStream(ctx, r, req)
+		}
+		applyTier(req, s.pick(ctx, r, req))
 	}
 	return s.next.Stream(ctx, req)
 }
