@@ -221,6 +221,8 @@ func (s *stage) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, er
 		// the stages below said about where the request went.
 		req.Model = res.model
 		req.Meta.Provider, req.Meta.Mode, req.Meta.BaselineModel = res.meta.Provider, res.meta.Mode, res.meta.BaselineModel
+		req.Meta.Attempts, req.Meta.Extra = res.meta.Attempts, res.meta.Extra
+		req.Meta.PromptTokensSaved = res.meta.PromptTokensSaved
 		req.Meta.Cache = llm.CacheMiss
 	} else {
 		req.Meta.Coalesced = true
@@ -324,6 +326,20 @@ func storable(r llm.StopReason) bool {
 func (s *stage) store(ctx context.Context, pl plan, model string, resp *llm.Response) {
 	if resp == nil || !storable(resp.StopReason) {
 		return
+	}
+	// An answer from another model than the key names (a budget
+	// downgrade, a fallback below) must not be served later as the keyed
+	// model's.
+	if pl.model != "" {
+		id := model
+		if s.o.ModelID != nil {
+			if c, err := s.o.ModelID(model); err == nil {
+				id = c
+			}
+		}
+		if id != pl.model {
+			return
+		}
 	}
 	val, err := encodeEntry(model, resp, s.o.Now())
 	if err != nil {

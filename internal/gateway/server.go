@@ -443,6 +443,11 @@ func (c *call) finish() {
 		defer panic(http.ErrAbortHandler)
 	}
 	m := c.req.Meta
+	if c.cost == 0 && len(m.Extra) > 0 {
+		// The answer failed, but calls made on the request's behalf (a
+		// routing agent, a rejected cascade attempt) were billed.
+		c.cost, c.baseline = c.s.acct.price(c.req, llm.Usage{}, "")
+	}
 	rec := ledger.Record{
 		Time:             c.received.UTC(),
 		RequestID:        m.RequestID,

@@ -399,7 +399,13 @@ func (b *budget) cost(req *llm.Request, p priced, u llm.Usage, invoked string) l
 	if req.Meta.Cache == llm.CacheHit {
 		return 0
 	}
+	// The model that answered: a fallback below may have changed it.
 	m := p.model
+	if req.Model != "" {
+		if t, err := b.o.Catalog.Resolve(req.Model); err == nil && t.Model != nil {
+			m = t.Model
+		}
+	}
 	if invoked != "" {
 		if t, err := b.o.Catalog.Resolve(invoked); err == nil && t.Model != nil {
 			m = t.Model

@@ -145,8 +145,10 @@ func (s *stage) classify(ctx context.Context, r *Route, req *llm.Request) *Tier 
 
 // subRequest builds a deterministic single-turn call (temperature 0) made
 // on req's behalf, so that the response cache can reuse its answer for
-// identical requests. It carries req's tenant, key, tags and route, so
-// budgets and the cache see whom it is for; the caller charges its usage.
+// identical requests. It carries req's tenant, key and tags, so budgets
+// and the cache see whom it is for, but not its route: the route's
+// fallbacks, prompt policy and route budgets are for the answer. The
+// caller charges its usage.
 func subRequest(req *llm.Request, model, system, user string, maxTokens int) *llm.Request {
 	zero := 0.0
 	return &llm.Request{
@@ -155,10 +157,11 @@ func subRequest(req *llm.Request, model, system, user string, maxTokens int) *ll
 		Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock(user)}}},
 		Config:   llm.InferenceConfig{MaxTokens: &maxTokens, Temperature: &zero},
 		Meta: llm.Meta{
-			RequestID:      req.Meta.RequestID,
-			Tenant:         req.Meta.Tenant,
-			KeyID:          req.Meta.KeyID,
-			Route:          req.Meta.Route,
+			RequestID: req.Meta.RequestID,
+			Tenant:    req.Meta.Tenant,
+			KeyID:     req.Meta.KeyID,
+			// No route: the route's fallbacks, prompt policy and route
+			// budgets are for the answer, not for this side call.
 			RequestedModel: model,
 			BaselineModel:  model,
 			Tags:           req.Meta.Tags,

@@ -172,7 +172,7 @@ func TestAgentStrategy(t *testing.T) {
 				if !strings.Contains(cl.system, "complex, simple") {
 					t.Errorf("classification prompt does not list sorted labels: %q", cl.system)
 				}
-				if cl.meta.Tenant != "acme" || cl.meta.KeyID != "k1" || cl.meta.Tags["team"] != "a" || cl.meta.Route != "support" || cl.meta.Stream {
+				if cl.meta.Tenant != "acme" || cl.meta.KeyID != "k1" || cl.meta.Tags["team"] != "a" || cl.meta.Route != "" || cl.meta.Stream {
 					t.Errorf("classification meta: %+v", cl.meta)
 				}
 				if next.calls[1].stream != streamed {
