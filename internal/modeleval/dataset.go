@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/penny-gateway/penny/internal/llm"
@@ -29,6 +30,11 @@ type Item struct {
 	System    string    `json:"system,omitempty"`
 	Expected  string    `json:"expected"`
 	MaxTokens int       `json:"max_tokens,omitempty"`
+	// Metadata is sent as the request's metadata: a managed prompt template
+	// ("penny_template": "name@version") and its variables, so templates
+	// can be evaluated like prompts. With a template, prompt and messages
+	// may be left out.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Message is an OpenAI-style chat message: content is a string or a list
@@ -61,7 +67,7 @@ func ReadDataset(r io.Reader) ([]Item, error) {
 			return nil, fmt.Errorf("dataset line %d: id is missing", line)
 		case seen[it.ID]:
 			return nil, fmt.Errorf("dataset line %d: id %q is repeated", line, it.ID)
-		case it.Prompt == "" && len(it.Messages) == 0:
+		case it.Prompt == "" && len(it.Messages) == 0 && it.Metadata["penny_template"] == "":
 			return nil, fmt.Errorf("dataset line %d (id %s): prompt or messages is required", line, it.ID)
 		case it.MaxTokens < 0:
 			return nil, fmt.Errorf("dataset line %d (id %s): max_tokens must not be negative", line, it.ID)
@@ -84,6 +90,9 @@ func ReadDataset(r io.Reader) ([]Item, error) {
 // Request builds the request that asks model for the item's answer.
 func (it Item) Request(model string) (*llm.Request, error) {
 	req := &llm.Request{Model: model}
+	if len(it.Metadata) > 0 {
+		req.Meta.Tags = maps.Clone(it.Metadata)
+	}
 	if it.System != "" {
 		req.System = append(req.System, llm.SystemBlock{Text: it.System})
 	}
@@ -92,7 +101,9 @@ func (it Item) Request(model string) (*llm.Request, error) {
 		req.Config.MaxTokens = &n
 	}
 	if len(it.Messages) == 0 {
-		req.Messages = []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock(it.Prompt)}}}
+		if it.Prompt != "" {
+			req.Messages = []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock(it.Prompt)}}}
+		}
 		return req, nil
 	}
 	for i, m := range it.Messages {

@@ -147,7 +147,10 @@ func runOne(ctx context.Context, o Options, it Item, model string) Result {
 		return res
 	}
 	req.Meta.Received = o.Now()
-	req.Meta.Tags = map[string]string{"penny-eval": "answer"}
+	if req.Meta.Tags == nil {
+		req.Meta.Tags = map[string]string{}
+	}
+	req.Meta.Tags["penny-eval"] = "answer"
 	start := o.Now()
 	resp, err := o.Invoker.Invoke(ctx, req)
 	res.LatencyMS = float64(o.Now().Sub(start).Microseconds()) / 1000
