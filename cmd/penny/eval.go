@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -16,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/app"
-	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/modeleval"
 )
@@ -138,7 +134,7 @@ func runEval(cmd *cobra.Command, o evalOpts) error {
 	if o.routerData != "" && len(models) != 2 {
 		return fmt.Errorf("--router-data needs exactly two models, not %d", len(models))
 	}
-	inv := ledgerStage(a.Ledger, a.Log)(a.Gateway.Chain())
+	inv := evalMeta(a.Gateway.Recorded())
 	var judge *modeleval.Judge
 	if o.scorer == "judge" {
 		jm, err := a.Catalog.CanonicalID(o.judgeModel)
@@ -273,65 +269,20 @@ func merge(prior, fresh []modeleval.Result, items []modeleval.Item, models []str
 	return out
 }
 
-// ledgerStage writes a ledger record for every request the evaluation
-// makes, as the HTTP frontends do, so `penny report` shows what it cost
-// (tenant "eval", API "eval").
-func ledgerStage(w *ledger.Writer, log *slog.Logger) llm.Stage {
-	return func(next llm.Invoker) llm.Invoker { return &ledgerInvoker{w: w, log: log, next: next} }
-}
+// evalMeta attributes the evaluation's requests: tenant "eval", API
+// "eval", so `penny report` shows what the evaluation cost.
+func evalMeta(next llm.Invoker) llm.Invoker { return evalInvoker{next} }
 
-type ledgerInvoker struct {
-	w    *ledger.Writer
-	log  *slog.Logger
-	next llm.Invoker
-}
+type evalInvoker struct{ next llm.Invoker }
 
-func (l *ledgerInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	var id [8]byte
-	rand.Read(id[:])
-	start := time.Now()
-	if req.Meta.Received.IsZero() {
-		req.Meta.Received = start
-	}
-	if req.Meta.RequestID == "" {
-		req.Meta.RequestID = "eval-" + hex.EncodeToString(id[:])
-	}
+func (e evalInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	if req.Meta.Tenant == "" {
 		req.Meta.Tenant = "eval"
 	}
 	req.Meta.API = "eval"
-	requested := req.Model
-	resp, err := l.next.Invoke(ctx, req)
-	m := req.Meta
-	rec := ledger.Record{
-		Time: start.UTC(), RequestID: m.RequestID, Tenant: m.Tenant, Route: m.Route, API: "eval",
-		ModelRequested: requested, BaselineModel: m.BaselineModel, Provider: m.Provider, Mode: string(m.Mode),
-		Status: ledger.StatusOK, Latency: time.Since(start), Cache: string(m.Cache), Tags: m.Tags,
-		PromptTokensSaved: m.PromptTokensSaved,
-	}
-	if m.Provider != "" || m.Cache == llm.CacheHit {
-		rec.Model = req.Model
-	}
-	if rec.Mode == "" {
-		rec.Mode = string(llm.ModeOnDemand)
-	}
-	if resp != nil {
-		u := resp.Usage
-		rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens, rec.CacheWriteTokens =
-			u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens
-		rec.Cost, rec.BaselineCost = resp.Cost, resp.BaselineCost
-	}
-	if err != nil {
-		rec.Status, rec.ErrorKind, rec.ErrorMessage = ledger.StatusError, string(llm.KindOf(err)), err.Error()
-	}
-	// Background: the record must land even when the run is interrupted.
-	if werr := l.w.Write(context.Background(), rec); werr != nil {
-		l.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", werr)
-	}
-	return resp, err
+	return e.next.Invoke(ctx, req)
 }
 
-// Stream is not used by the evaluation; it passes through unrecorded.
-func (l *ledgerInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	return l.next.Stream(ctx, req)
+func (e evalInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	return e.next.Stream(ctx, req)
 }
