@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/eval"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/modeleval"
+	"github.com/penny-gateway/penny/internal/provider/sim"
 )
 
 const evalDataset = "../../internal/modeleval/testdata/eval10.jsonl"
@@ -233,17 +237,47 @@ func TestEvalFlags(t *testing.T) {
 }
 
 func TestEvalJudge(t *testing.T) {
-	// The simulator's judge answers prose, never a bare mark: every verdict
-	// is unparseable, scores 0, and is still charged.
+	// The simulator's judge marks its own answers (sim.Mark for the model
+	// named in the answer's label): the score is the mean mark over 10, and
+	// the judge's calls are charged.
 	dir := t.TempDir()
-	got, err := runEvalCLI(t, dir, "--models", "nova-micro", "--scorer", "judge", "--judge-model", "nova-lite", "--target", "0.5")
+	got, err := runEvalCLI(t, dir, "--models", "nova-micro", "--scorer", "judge", "--judge-model", "nova-lite", "--target", "0.5",
+		"--out", filepath.Join(dir, "results.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"nova-micro   10   0.000", "10 verdicts unparseable (scored 0)", "intervals: normal approximation",
-		"recommendation: no model meets the target 0.500"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q:\n%s", want, got)
+	f, err := os.Open(evalDataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	items, err := modeleval.ReadDataset(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	micro, err := catalog.MustBuiltin().Resolve("nova-micro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := map[string]int{}
+	var sum int
+	for _, it := range items {
+		marks[it.ID] = sim.Mark(micro.Model, it.PromptText(), 0)
+		sum += marks[it.ID]
+	}
+	want := fmt.Sprintf("nova-micro   10   %.3f", float64(sum)/10/float64(len(items)))
+	for _, w := range []string{want, "0 verdicts unparseable", "intervals: normal approximation"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("output lacks %q:\n%s", w, got)
+		}
+	}
+	for _, row := range readJSONL(t, filepath.Join(dir, "results.jsonl")) {
+		id, _ := row["id"].(string)
+		if score, _ := row["score"].(float64); score != float64(marks[id])/10 {
+			t.Errorf("item %s scored %v, want mark %d / 10", id, row["score"], marks[id])
+		}
+		if correct, _ := row["correct"].(bool); correct != (marks[id] >= 7) {
+			t.Errorf("item %s correct = %v with mark %d (pass 7)", id, correct, marks[id])
 		}
 	}
 	t.Logf("\n%s", got)

@@ -1,7 +1,13 @@
 // Package sim is Penny's built-in simulator of Amazon Bedrock models, an
 // llm.Invoker that answers offline. It serves `penny serve --simulate`, the
 // demo and tests, and every answer says so: its text starts with
-// "[simulated <bedrock-model-id>] ".
+// "[simulated <bedrock-model-id>] " (all but the bare one-word replies it
+// gives a routing classifier or a judge, whose parsers are strict; the
+// x-penny-provider header still says "sim").
+//
+// It also simulates answer quality (quality.go): prompts have a
+// difficulty, models a skill, and a simulated judge marks answers, so that
+// routing can be weighed for cost and quality offline.
 //
 // The simulator is deterministic and behaves like Bedrock where cost and
 // latency depend on it: it resolves model ids like Bedrock (base ids,
@@ -265,6 +271,9 @@ func (p *Provider) answer(m *catalog.Model, req *llm.Request, rng *rand.Rand) ([
 	}
 	prompt := req.LastUserText()
 
+	if text, ok := p.special(m, req, prompt); ok {
+		return p.cut(text, "", maxTokens, req.Config.StopSequences)
+	}
 	if t := pickTool(req); t != nil {
 		text := label + "I'll use the " + t.Name + " tool for this."
 		use := &llm.ToolUse{ID: toolUseID(rng), Name: t.Name, Input: toolInput(t)}
@@ -284,6 +293,24 @@ func (p *Provider) answer(m *catalog.Model, req *llm.Request, rng *rand.Rand) ([
 		body = p.prose(rng, targetTokens(classify(prompt), rng), topics(prompt), hasAny(lower, listCues))
 	}
 	return p.cut(label+body, label, maxTokens, req.Config.StopSequences)
+}
+
+// special answers the requests of a routing classifier or a judge with
+// the bare reply their parsers expect (see quality.go); ok is false for
+// any other request. Tools in the request take precedence.
+func (p *Provider) special(m *catalog.Model, req *llm.Request, prompt string) (string, bool) {
+	if len(req.System) == 0 || req.Tools != nil && len(req.Tools.Tools) > 0 {
+		return "", false
+	}
+	var sys strings.Builder
+	for _, b := range req.System {
+		sys.WriteString(b.Text)
+		sys.WriteString("\n")
+	}
+	if label, ok := classifyLabels(m, sys.String(), prompt, p.opts.Seed); ok {
+		return label, true
+	}
+	return p.judge(sys.String(), prompt)
 }
 
 // cut ends text where the model would stop: at the first stop sequence
