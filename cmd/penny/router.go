@@ -80,9 +80,9 @@ versioned JSON.
 				d.Name, i.Examples, d.Contaminated, i.Train, i.Holdout)
 			fmt.Fprintf(w, "chosen on the held-out prompts: learning rate %g, group smoothing %g (APGR %.3f there)\n",
 				i.LearningRate, i.GroupSmoothing, i.HoldoutAPGR)
-			fmt.Fprintf(w, "threshold %.4f: on the held-out prompts %.1f %% of calls go to the strong model, quality %.4g (%.1f %% of always-strong %.4g; always-cheap %.4g)\n",
-				m.Threshold, 100*i.HoldoutStrongShare, i.HoldoutQuality, 100*i.HoldoutQuality/i.HoldoutStrongQuality,
-				i.HoldoutStrongQuality, i.HoldoutCheapQuality)
+			fmt.Fprintf(w, "threshold %.4f, chosen on all prompts scored out of fold (%d folds): %.1f %% of calls go to the strong model, quality %.4g (%.1f %% of always-strong %.4g; always-cheap %.4g)\n",
+				m.Threshold, i.ThresholdFolds, 100*i.CVStrongShare, i.CVQuality, 100*i.CVQuality/i.CVStrongQuality,
+				i.CVStrongQuality, i.CVCheapQuality)
 			fmt.Fprintf(w, "wrote %s\n", out)
 			return nil
 		},

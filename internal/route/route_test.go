@@ -180,7 +180,9 @@ func TestLearnedStrategy(t *testing.T) {
 			learned.Correct(fmt.Sprintf("what is %d times %d plus %d", i, i*7+3, i%13), false, true),
 			learned.Correct(fmt.Sprintf("how do I reset my password for account %d", i), true, true))
 	}
-	m, err := learned.Train(ex, learned.TrainOptions{Seed: 1})
+	// Target 1: every prompt the cheap model fails must go up (at 0.95 the
+	// router may rightly keep a tenth of the arithmetic on the cheap tier).
+	m, err := learned.Train(ex, learned.TrainOptions{Seed: 1, TargetQuality: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

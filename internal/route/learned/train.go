@@ -83,6 +83,9 @@ type TrainOptions struct {
 	// model learn the subject-level signal from the prompt's words.
 	// Groups are only read while training; a model scores text alone.
 	GroupSmoothing []float64
+	// ThresholdFolds is the number of folds whose out-of-fold scores choose
+	// the operating point (default 5; at least 2).
+	ThresholdFolds int
 	// NoRefit keeps the model fitted on the training split. By default the
 	// chosen configuration is refitted on all examples, and the threshold
 	// chosen on the held-out split is kept.
@@ -109,13 +112,14 @@ type TrainInfo struct {
 	// split (RouteLLM's APGR; 0.5 is random routing).
 	HoldoutAPGR   float64 `json:"holdout_apgr"`
 	TargetQuality float64 `json:"target_quality"`
-	// On the held-out split, at the chosen threshold: the share of calls
-	// sent to the strong tier and the routed, cheap-only and strong-only
-	// mean quality.
-	HoldoutStrongShare   float64 `json:"holdout_strong_share"`
-	HoldoutQuality       float64 `json:"holdout_quality"`
-	HoldoutCheapQuality  float64 `json:"holdout_cheap_quality"`
-	HoldoutStrongQuality float64 `json:"holdout_strong_quality"`
+	// ThresholdFolds is how many folds chose the operating point; at it,
+	// over all examples scored out of fold: the share of calls sent to the
+	// strong tier and the routed, cheap-only and strong-only mean quality.
+	ThresholdFolds  int     `json:"threshold_folds"`
+	CVStrongShare   float64 `json:"cv_strong_share"`
+	CVQuality       float64 `json:"cv_quality"`
+	CVCheapQuality  float64 `json:"cv_cheap_quality"`
+	CVStrongQuality float64 `json:"cv_strong_quality"`
 }
 
 func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
@@ -136,6 +140,9 @@ func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
 	if out.Epochs == 0 {
 		out.Epochs = 6
 	}
+	if out.ThresholdFolds == 0 {
+		out.ThresholdFolds = 5
+	}
 	if len(out.LearningRates) == 0 {
 		out.LearningRates = []float64{0.005, 0.03}
 	}
@@ -155,6 +162,8 @@ func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
 		return out, fmt.Errorf("train: target quality %g is not in (0, 1]", out.TargetQuality)
 	case !(out.Holdout > 0 && out.Holdout < 1):
 		return out, fmt.Errorf("train: holdout %g is not in (0, 1)", out.Holdout)
+	case out.ThresholdFolds < 2:
+		return out, fmt.Errorf("train: threshold folds %d: want at least 2", out.ThresholdFolds)
 	case out.Epochs < 0:
 		return out, errors.New("train: epochs must not be negative")
 	case !(out.L2 >= 0):
@@ -181,8 +190,12 @@ const MinExamples = 10
 // repeated prompt falls on one side) into a training and a held-out split;
 // every configuration (learning rate × group smoothing) is fitted on the
 // training split, and the one with the best APGR on the held-out split is
-// kept and, unless NoRefit, refitted on all examples. The threshold is
-// chosen on the held-out split (see TrainOptions.TargetQuality). Train
+// kept and, unless NoRefit, refitted on all examples. The operating point
+// (see TrainOptions.TargetQuality) is chosen on scores of every example by
+// a model that did not see it (ThresholdFolds-fold cross-fitting of the
+// chosen configuration), so that it reflects the whole mix of prompts
+// rather than one split of it; the final model's threshold sends the same
+// share of the training prompts to the strong tier. Train
 // fails on fewer than MinExamples examples, on non-finite qualities, and
 // when the two tiers never differ.
 func Train(examples []Example, opts TrainOptions) (*Model, error) {
@@ -265,26 +278,97 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		}
 	}
 	m, c := results[best].m, configs[best]
-	op := SelectThreshold(results[best].scores, cheap, strong, o.TargetQuality)
+	fit := func(idx []int) *Model {
+		xs, ys := pick(vecs, labels, idx)
+		smoothByGroup(examples, idx, ys, c.beta)
+		m := newModel(f)
+		m.fit(xs, ys, o.L2, c.lr, o.Epochs, o.Seed)
+		return m
+	}
+	oof := crossScores(examples, vecs, o.ThresholdFolds, o.Seed, fit)
+	allCheap, allStrong := make([]float64, len(examples)), make([]float64, len(examples))
+	for i, ex := range examples {
+		allCheap[i], allStrong[i] = ex.Cheap, ex.Strong
+	}
+	op := SelectThreshold(oof, allCheap, allStrong, o.TargetQuality)
 	info := TrainInfo{
 		Examples: len(examples), Train: len(trainIdx), Holdout: len(holdIdx), Seed: o.Seed,
 		Epochs: o.Epochs, LearningRate: c.lr, L2: o.L2, GroupSmoothing: c.beta, Refit: !o.NoRefit,
 		GainRange: span, HoldoutAPGR: results[best].apgr, TargetQuality: o.TargetQuality,
-		HoldoutStrongShare: op.StrongShare, HoldoutQuality: op.Quality,
-		HoldoutCheapQuality: op.CheapQuality, HoldoutStrongQuality: op.StrongQuality,
+		ThresholdFolds: o.ThresholdFolds, CVStrongShare: op.StrongShare, CVQuality: op.Quality,
+		CVCheapQuality: op.CheapQuality, CVStrongQuality: op.StrongQuality,
+	}
+	all := make([]int, len(examples))
+	for i := range all {
+		all[i] = i
 	}
 	if !o.NoRefit {
-		all := make([]int, len(examples))
-		for i := range all {
-			all[i] = i
-		}
-		xs, ys := pick(vecs, labels, all)
-		smoothByGroup(examples, all, ys, c.beta)
-		m = newModel(f)
-		m.fit(xs, ys, o.L2, c.lr, o.Epochs, o.Seed)
+		m = fit(all)
 	}
-	m.Target, m.Threshold, m.Info = o.Target, op.Threshold, info
+	scores := make([]float64, len(examples))
+	for i := range vecs {
+		scores[i] = sigmoid(m.logit(&vecs[i]))
+	}
+	m.Target, m.Threshold, m.Info = o.Target, shareThreshold(scores, op.StrongShare), info
 	return m, nil
+}
+
+// crossScores scores every example by a model that did not train on it:
+// the examples are dealt into k folds by a hash of the prompt, and each
+// fold is scored by fit of the other folds. Folds are fitted two at a time.
+func crossScores(examples []Example, vecs []vec, k int, seed uint64, fit func(idx []int) *Model) []float64 {
+	fold := make([]int, len(examples))
+	for i, ex := range examples {
+		fold[i] = int(mix(PromptHash(ex.Text)^mix(seed+1)) % uint64(k))
+	}
+	out := make([]float64, len(examples))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for f := range k {
+		var train, test []int
+		for i := range examples {
+			if fold[i] == f {
+				test = append(test, i)
+			} else {
+				train = append(train, i)
+			}
+		}
+		if len(test) == 0 || len(train) == 0 {
+			continue // a tiny data set: these examples keep score 0
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m := fit(train)
+			for _, i := range test {
+				out[i] = sigmoid(m.logit(&vecs[i]))
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// shareThreshold returns the threshold at which a share of scores is at or
+// above it: the midpoint between the lowest score sent up and the highest
+// kept, 1 for a share of 0 and 0 for a share of 1. A refitted model has
+// seen more data than the one the threshold was chosen with, so its scores
+// are spread differently; what carries over from the held-out split is the
+// share of prompts to send to the strong tier, not a raw score.
+func shareThreshold(scores []float64, share float64) float64 {
+	n := len(scores)
+	k := int(math.Round(share * float64(n)))
+	switch {
+	case k <= 0 || n == 0:
+		return 1
+	case k >= n:
+		return 0
+	}
+	s := append([]float64(nil), scores...)
+	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+	return (s[k-1] + s[k]) / 2
 }
 
 func pick(vecs []vec, labels []float64, idx []int) ([]*vec, []float64) {

@@ -119,8 +119,8 @@ func TestThresholdMeetsTargetOnHeldOutData(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Info.HoldoutQuality < target*m.Info.HoldoutStrongQuality-1e-9 {
-			t.Errorf("target %g: held-out quality %.3f below %.3f", target, m.Info.HoldoutQuality, target*m.Info.HoldoutStrongQuality)
+		if m.Info.CVQuality < target*m.Info.CVStrongQuality-1e-9 {
+			t.Errorf("target %g: cross-validated quality %.3f below %.3f", target, m.Info.CVQuality, target*m.Info.CVStrongQuality)
 		}
 		test, _ := synthetic(4000, 12)
 		var routed, strong float64
