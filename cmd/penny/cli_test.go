@@ -127,24 +127,36 @@ func nanos(t *testing.T, s string) llm.Money {
 	return llm.Money(n)
 }
 
-// demoFigures reads a row of the demo's side-by-side table: its two values.
-func demoFigures(t *testing.T, out, label string) (string, string) {
+// demoFigures reads a row of the demo's first side-by-side table (the
+// routing story): its four values, one per route.
+func demoFigures(t *testing.T, out, label string) []string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + `\s+(\S+)\s+(\S+)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + `((?:\s{2,}\S+(?: / \S+)?){4})$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("demo output has no %q row:\n%s", label, out)
 	}
-	return m[1], m[2]
+	return regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(m[1]), -1)
 }
+
+// demoRoutes are the routes of the demo's routing story, in the order of
+// its table's columns.
+var demoRoutes = []string{"support-all-pro", "support", "support-learned", "support-agent"}
 
 func TestDemoThenReport(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "demo.db")
 	demoOut := mustPenny(t, "demo", "--requests", "30", "--time-scale", "0", "--quiet", "--concurrency", "4", "--db", db)
-	if r1, r2 := demoFigures(t, demoOut, "requests"); r1 != "30" || r2 != "30" {
-		t.Fatalf("demo requests = %s, %s; want 30, 30\n%s", r1, r2, demoOut)
+	if r := demoFigures(t, demoOut, "requests"); strings.Join(r, " ") != "30 30 30 30" {
+		t.Fatalf("demo requests = %v; want 30 each\n%s", r, demoOut)
 	}
-	proCost, tieredCost := demoFigures(t, demoOut, "cost")
-	proIn, tieredIn := demoFigures(t, demoOut, "input tokens")
+	demoCost, demoIn := map[string]string{}, map[string]string{}
+	costs, tokens := demoFigures(t, demoOut, "cost"), demoFigures(t, demoOut, "input / output tokens")
+	for i, r := range demoRoutes {
+		demoCost[r] = costs[i]
+		demoIn[r], _, _ = strings.Cut(tokens[i], " / ")
+	}
+	// Six routes of 30 requests, and the router's training labels: 600
+	// prompts answered by two models, each answer graded.
+	const requests = 6*30 + 4*600
 
 	report := func(t *testing.T, by, format string) string {
 		t.Helper()
@@ -156,9 +168,7 @@ func TestDemoThenReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(report(t, "route", "json")), &byRoute); err != nil {
 		t.Fatal(err)
 	}
-	demoCost := map[string]string{"support-all-pro": proCost, "support": tieredCost}
-	demoIn := map[string]string{"support-all-pro": proIn, "support": tieredIn}
-	if len(byRoute.Rows) != 4 {
+	if len(byRoute.Rows) != 7 {
 		t.Fatalf("report by route: %+v", byRoute.Rows)
 	}
 	var routeSum llm.Money
@@ -175,8 +185,8 @@ func TestDemoThenReport(t *testing.T) {
 		}
 	}
 	total := byRoute.Total
-	if total.Requests != 120 || total.Errors != 0 || total.Key != "TOTAL" {
-		t.Fatalf("report total = %+v, want 120 requests, no errors", total)
+	if total.Requests != requests || total.Errors != 0 || total.Key != "TOTAL" {
+		t.Fatalf("report total = %+v, want %d requests, no errors", total, requests)
 	}
 	totalCost := nanos(t, total.CostUSD)
 	if routeSum != totalCost {
@@ -194,9 +204,9 @@ func TestDemoThenReport(t *testing.T) {
 		copies int64
 	}{
 		{"model", 3, 1},
-		{"route", 4, 1},
+		{"route", 7, 1}, // six and none (the training labels)
 		{"tenant", 1, 1},
-		{"tag", 4, 2},
+		{"tag", 6, 2}, // app=chatbot|shop; demo=support|caching|router-training|router-judge
 		{"day", 1, 1}, // unless the test runs across midnight UTC
 		{"tag:app", 2, 1},
 	}
@@ -258,9 +268,9 @@ func TestDemoThenReport(t *testing.T) {
 			if !strings.HasPrefix(lines[0], strings.ToUpper(g.by)+" ") {
 				t.Errorf("table header %q", lines[0])
 			}
-			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+120\s+0\s.*\s` + regexp.QuoteMeta(usdFixed(totalCost, 6)) + `\s`)
+			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+` + strconv.FormatInt(total.Requests, 10) + `\s+0\s.*\s` + regexp.QuoteMeta(usdFixed(totalCost, 6)) + `\s`)
 			if !totalLine.MatchString(table) {
-				t.Errorf("table has no TOTAL row with 120 requests and cost %s:\n%s", usdFixed(totalCost, 6), table)
+				t.Errorf("table has no TOTAL row with %d requests and cost %s:\n%s", total.Requests, usdFixed(totalCost, 6), table)
 			}
 			// Right-aligned figures end in the same column.
 			width := len([]rune(lines[0]))

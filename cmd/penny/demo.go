@@ -15,14 +15,23 @@ func newDemo() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "See what Penny saves in one minute, with no AWS account",
-		Long: `Start Penny in-process on its built-in Bedrock simulator, drive a customer-support
-chatbot workload (80 % simple questions, 20 % troubleshooting) through the real
-HTTP API — once all on Nova Pro, once tiered (simple → Nova Micro, complex →
-Nova Lite, chosen by a keyword and length rule) — and print the costs side by
-side from Penny's ledger.
+		Long: `Start Penny in-process on its built-in Bedrock simulator and drive two workloads
+through the real HTTP API, printing what each way of running them cost, from
+Penny's ledger:
+
+  - a customer-support chatbot (80 % simple questions, 20 % troubleshooting):
+    all on Nova Pro; tiered by a keyword and length rule (Nova Micro / Lite);
+    by a learned router (Nova Micro / Pro) trained first on earlier requests
+    graded by a judge model, as penny eval and penny router train do; and by
+    a routing agent (Nova Micro classifies each request). Each run shows its
+    cost and its SIMULATED quality: the share of answers the simulator's judge
+    accepts.
+  - product recommendations with a long catalog prompt and repeated questions:
+    without and with the response cache and Bedrock prompt caching.
 
 With --db pointing at an existing ledger the runs are added to it, and the
-figures count this run's requests only.`,
+figures count this run's requests only.
+`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {

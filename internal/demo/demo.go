@@ -21,6 +21,7 @@ import (
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -60,6 +61,15 @@ type Phase struct {
 	Summary ledger.Summary
 	Models  map[string]int64
 	Elapsed time.Duration
+	// Answered[i] is the model that answered Prompts[i] (from Penny's
+	// X-Penny-Model header); Acceptable counts the answers the simulated
+	// judge accepts (see sim.Mark).
+	Answered   []string
+	Acceptable int
+	// Classified counts the requests of an agent route whose routing
+	// agent's call was paid for (strategy routing_agent; the others reused
+	// a classification from the response cache).
+	Classified int64
 	// Caching figures: answers from the response cache (coalesced ones
 	// included), input tokens read from the prompt cache, and the savings
 	// each cache made (baseline minus cost of the records it served).
@@ -71,7 +81,12 @@ type Phase struct {
 
 // Result is what the demo measured.
 type Result struct {
+	// Phases are, in order: the support workload all on Nova Pro, by
+	// rules, by the learned router and by the routing agent; then the
+	// recommendations without and with caching.
 	Phases []Phase
+	// Training is how the learned router of the third phase was trained.
+	Training *Training
 	// DB is the ledger file's path; URL is where Penny listened.
 	DB  string
 	URL string
@@ -84,10 +99,12 @@ type Result struct {
 }
 
 // Routes are the demo's ways to serve its workloads: the chatbot all on
-// Nova Pro or tiered, and the recommendations without and with caching.
-func Routes() []route.Config {
+// Nova Pro, tiered by rules, by the learned router in the file router and
+// by a routing agent, and the recommendations without and with caching.
+// With router "" the learned route is left out.
+func Routes(router string) []route.Config {
 	off, on := false, true
-	return []route.Config{
+	routes := []route.Config{
 		{Name: "reco-nocache", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
 			Cache: &cache.Policy{Enabled: false}, PromptCache: &off},
 		{Name: "reco", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
@@ -101,7 +118,18 @@ func Routes() []route.Config {
 				{Tier: "complex", When: route.Match{MinChars: 220}},
 			},
 			Default: "simple"},
+		{Name: "support-agent", Baseline: "nova-pro", Strategy: "agent",
+			Tiers:   []route.Tier{{Name: "simple", Model: cheapModel}, {Name: "complex", Model: strongModel}},
+			Agent:   &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "simple", "complex": "complex"}},
+			Default: "simple"},
 	}
+	if router != "" {
+		routes = append(routes, route.Config{Name: "support-learned", Baseline: "nova-pro", Strategy: "learned",
+			Tiers:   []route.Tier{{Name: "cheap", Model: cheapModel}, {Name: "strong", Model: strongModel}},
+			Learned: &route.LearnedConfig{Model: router, Strong: "strong"},
+			Default: "cheap"})
+	}
+	return routes
 }
 
 // Run starts Penny on the simulator, runs the support workload once all on
@@ -125,36 +153,37 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := config.Defaults()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Simulate = true
-	cfg.Database = "sqlite://" + path
-	if strings.ContainsAny(path, "?#") {
-		cfg.Database = path // a plain path keeps these characters; a URL may not
+	dir := filepath.Dir(path)
+	if o.DB != "" { // the router file goes next to a ledger of our own only
+		if dir, err = os.MkdirTemp("", "penny-demo-"); err != nil {
+			return nil, err
+		}
 	}
-	cfg.Simulator.Seed = int64(o.Seed)
-	cfg.Simulator.TimeScale = &o.TimeScale
-	cfg.Routes = Routes()
-	cfg.Log.Level = "error"
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(ctx, cfg, app.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Listen(); err != nil {
-		a.Shutdown(context.Background())
-		return nil, err
-	}
-	go a.Serve()
 	// Records are stamped when Penny receives them, so every record of
 	// this run is at or after start; whatever was in the ledger is before.
 	start := time.Now()
-	res := &Result{DB: path, URL: a.URL(), Start: start, Existed: existed, TimeScale: o.TimeScale}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		a.Shutdown(sctx)
-	}()
+	res := &Result{DB: path, Start: start, Existed: existed, TimeScale: o.TimeScale}
+
+	// First the learned router's training data, through a Penny of its
+	// own: the route that uses the router needs the file at start-up.
+	a, err := startPenny(ctx, path, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.Training, err = trainRouter(ctx, a, dir, o)
+	if err2 := stopPenny(a); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	a, err = startPenny(ctx, path, o, Routes(res.Training.Path))
+	if err != nil {
+		return nil, err
+	}
+	res.URL = a.URL()
+	defer stopPenny(a)
 
 	support := SupportWorkload(o.Requests, o.Seed)
 	reco := RecommendationWorkload(o.Requests, o.Seed)
@@ -162,19 +191,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	zero := 0.0
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}
 	defer client.CloseIdleConnections()
+	chat := "app=chatbot,demo=support"
 	phases := []Phase{
-		{Title: "All on Nova Pro", Route: "support-all-pro", System: SupportSystem, Prompts: support, Tags: "app=chatbot,demo=support"},
-		{Title: "Tiered: Micro / Lite", Route: "support", System: SupportSystem, Prompts: support, Tags: "app=chatbot,demo=support"},
+		{Title: "All on Nova Pro", Route: "support-all-pro", System: SupportSystem, Prompts: support, Tags: chat},
+		{Title: "Rules: Micro / Lite", Route: "support", System: SupportSystem, Prompts: support, Tags: chat},
+		{Title: "Learned: Micro / Pro", Route: "support-learned", System: SupportSystem, Prompts: support, Tags: chat},
+		{Title: "Agent: Micro / Pro", Route: "support-agent", System: SupportSystem, Prompts: support, Tags: chat},
 		{Title: "No caching", Route: "reco-nocache", System: catalogPrompt, Prompts: reco, Temperature: &zero, Tags: "app=shop,demo=caching"},
 		{Title: "Response + prompt cache", Route: "reco", System: catalogPrompt, Prompts: reco, Temperature: &zero, Tags: "app=shop,demo=caching"},
 	}
 	for i := range phases {
 		p := &phases[i]
+		p.Answered = make([]string, len(p.Prompts))
 		pstart := time.Now()
 		if err := drive(ctx, client, a.URL(), p, o); err != nil {
 			return nil, err
 		}
 		p.Elapsed = time.Since(pstart)
+		if p.System == SupportSystem {
+			if err := grade(a.Catalog, p, int64(o.Seed)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := a.Ledger.Flush(ctx); err != nil {
 		return nil, err
@@ -202,6 +240,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if r.Model != "" {
 				p.Models[r.Model]++
 			}
+			if strings.Contains(r.Strategy, "routing_agent") {
+				p.Classified++
+			}
 			switch {
 			case r.Cache == string(llm.CacheHit):
 				p.Hits++
@@ -218,6 +259,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Phases = phases
 	return res, nil
+}
+
+// startPenny starts Penny on the simulator with the demo's ledger and
+// routes, listening on a free port of 127.0.0.1.
+func startPenny(ctx context.Context, path string, o Options, routes []route.Config) (*app.App, error) {
+	cfg := config.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Simulate = true
+	cfg.Database = "sqlite://" + path
+	if strings.ContainsAny(path, "?#") {
+		cfg.Database = path // a plain path keeps these characters; a URL may not
+	}
+	cfg.Simulator.Seed = int64(o.Seed)
+	cfg.Simulator.TimeScale = &o.TimeScale
+	cfg.Routes = routes
+	cfg.Log.Level = "error"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Listen(); err != nil {
+		a.Shutdown(context.Background())
+		return nil, err
+	}
+	go a.Serve()
+	return a, nil
+}
+
+func stopPenny(a *app.App) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return a.Shutdown(ctx)
 }
 
 // ledgerPath returns the ledger file for db (a path or a sqlite:// URL; ""
@@ -243,20 +317,25 @@ func ledgerPath(db string) (path string, existed bool, err error) {
 	return path, existed, nil
 }
 
+// newBar returns a progress bar of n steps on o.Progress, or nil.
+func newBar(o Options, title string, n int) *progressbar.ProgressBar {
+	if o.Progress == nil {
+		return nil
+	}
+	return progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(o.Progress),
+		progressbar.OptionSetDescription(fmt.Sprintf("%-24s", title)),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }),
+		progressbar.OptionThrottle(100*time.Millisecond),
+	)
+}
+
 func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Options) error {
 	prompts := p.Prompts
-	var bar *progressbar.ProgressBar
-	if o.Progress != nil {
-		bar = progressbar.NewOptions(len(prompts),
-			progressbar.OptionSetWriter(o.Progress),
-			progressbar.OptionSetDescription(fmt.Sprintf("%-22s", p.Title)),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(false),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }),
-			progressbar.OptionThrottle(100*time.Millisecond),
-		)
-	}
+	bar := newBar(o, p.Title, len(prompts))
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -270,7 +349,7 @@ func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Opt
 				if i >= len(prompts) || ctx.Err() != nil {
 					return
 				}
-				if err := ask(ctx, client, url, p, prompts[i]); err != nil {
+				if err := ask(ctx, client, url, p, i); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -293,7 +372,9 @@ func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Opt
 	return firstErr
 }
 
-func ask(ctx context.Context, client *http.Client, url string, ph *Phase, p Prompt) error {
+// ask sends the phase's prompt i and notes the model that answered it.
+func ask(ctx context.Context, client *http.Client, url string, ph *Phase, i int) error {
+	p := ph.Prompts[i]
 	req := map[string]any{
 		"model": ph.Route,
 		"messages": []map[string]string{
@@ -322,32 +403,72 @@ func ask(ctx context.Context, client *http.Client, url string, ph *Phase, p Prom
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("demo request failed: %s: %s", resp.Status, b)
 	}
+	ph.Answered[i] = resp.Header.Get(gateway.HeaderModel)
 	return nil
 }
 
 // Print writes the side-by-side reports.
 func (r *Result) Print(w io.Writer) {
-	if len(r.Phases) != 4 {
+	if len(r.Phases) != 6 {
 		return
 	}
-	a, b := r.Phases[0], r.Phases[1]
+	r.printRouting(w)
+	r.printCaching(w)
+	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
+	if r.TimeScale <= 0 {
+		pace = "with no simulated latency"
+	}
+	fmt.Fprintf(w, "\nAnswers came from Penny's built-in simulator, %s; prices are Bedrock's on-demand list prices.\n", pace)
+	fmt.Fprintln(w, "Quality is SIMULATED too: the simulator gives each prompt a difficulty and each model a skill, and its")
+	fmt.Fprintln(w, "judge accepts an answer (mark 7 or more out of 10) with a probability that grows with skill minus difficulty.")
+	if r.DB != sqlite.MemoryPath {
+		cmd := "penny report --db " + shellQuote(r.DB) + " --by route"
+		if r.Existed {
+			// The ledger has earlier records: show this run's only.
+			cmd += " --since " + r.Start.UTC().Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(w, "Explore the ledger:  %s\n", cmd)
+	}
+}
+
+// printRouting writes the routing story: the support workload all on Nova
+// Pro and routed three ways, with cost and simulated quality.
+func (r *Result) printRouting(w io.Writer) {
+	ph := r.Phases[:4]
+	base := ph[0]
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Customer-support chatbot: 80 % simple questions, 20 % troubleshooting (SIMULATED Bedrock)")
 	fmt.Fprintln(w)
-	rows := [][]string{{"", a.Title, b.Title}}
-	row := func(label string, f func(p Phase) string) { rows = append(rows, []string{label, f(a), f(b)}) }
+	rows := [][]string{{""}}
+	for _, p := range ph {
+		rows[0] = append(rows[0], p.Title)
+	}
+	row := func(label string, f func(p Phase) string) {
+		cells := []string{label}
+		for _, p := range ph {
+			cells = append(cells, f(p))
+		}
+		rows = append(rows, cells)
+	}
 	row("requests", func(p Phase) string { return fmt.Sprint(p.Summary.Requests) })
 	for _, m := range []string{"nova-pro", "nova-lite", "nova-micro"} {
-		row("  on "+m, func(p Phase) string {
+		row("  answered by "+m, func(p Phase) string {
 			if p.Models[m] == 0 {
 				return "—"
 			}
 			return fmt.Sprint(p.Models[m])
 		})
 	}
+	row("  routing-agent calls (Nova Micro)", func(p Phase) string {
+		if p.Route != "support-agent" {
+			return "—"
+		}
+		return fmt.Sprint(p.Classified)
+	})
 	row("errors", func(p Phase) string { return fmt.Sprint(p.Summary.Errors) })
-	row("input tokens", func(p Phase) string { return fmt.Sprint(p.Summary.InputTokens) })
-	row("output tokens", func(p Phase) string { return fmt.Sprint(p.Summary.OutputTokens) })
+	row("input / output tokens", func(p Phase) string {
+		return fmt.Sprintf("%d / %d", p.Summary.InputTokens, p.Summary.OutputTokens)
+	})
 	row("avg latency (real-time equivalent)", func(p Phase) string {
 		if r.TimeScale <= 0 {
 			return "—" // the simulator did not wait: there is nothing to scale back
@@ -356,30 +477,44 @@ func (r *Result) Print(w io.Writer) {
 	})
 	row("cost", func(p Phase) string { return usd(p.Summary.Cost) })
 	row("cost per 1M requests", func(p Phase) string { return perMillion(p.Summary) })
+	row("saved vs all on Nova Pro", func(p Phase) string { return pct(base.Summary.Cost-p.Summary.Cost, base.Summary.Cost) })
+	row("answers accepted (simulated judge)", func(p Phase) string {
+		return fmt.Sprintf("%s (%d)", ratio(p.Acceptable, len(p.Prompts)), p.Acceptable)
+	})
+	row("quality vs all on Nova Pro", func(p Phase) string { return ratio(p.Acceptable, base.Acceptable) })
 	texttable.Write(w, rows, 3)
-	saved := a.Summary.Cost - b.Summary.Cost
-	pctSaved := 0.0
-	if a.Summary.Cost > 0 {
-		pctSaved = float64(saved) * 100 / float64(a.Summary.Cost)
+
+	rules, lrn, agent := ph[1], ph[2], ph[3]
+	fmt.Fprintf(w, "\nRules save %s but keep %s of the quality: Nova Lite answers troubleshooting less well than Nova Pro.\n",
+		pct(base.Summary.Cost-rules.Summary.Cost, base.Summary.Cost), ratio(rules.Acceptable, base.Acceptable))
+	fmt.Fprintf(w, "The learned router saves %s and keeps %s of the quality; the routing agent saves %s and keeps %s\n",
+		pct(base.Summary.Cost-lrn.Summary.Cost, base.Summary.Cost), ratio(lrn.Acceptable, base.Acceptable),
+		pct(base.Summary.Cost-agent.Summary.Cost, base.Summary.Cost), ratio(agent.Acceptable, base.Acceptable))
+	fmt.Fprintln(w, "(its own Nova Micro calls are in its cost).")
+	if t := r.Training; t != nil {
+		fmt.Fprintf(w, "The learned router was trained on %d earlier support requests answered by Nova Micro (%d accepted)\n",
+			t.Examples, t.CheapAcceptable)
+		fmt.Fprintf(w, "and Nova Pro (%d accepted) and graded by a Nova Pro judge, as `penny eval --scorer judge --router-data` does,\n",
+			t.StrongAcceptable)
+		fmt.Fprintf(w, "for %s. Its threshold (%.3f) was chosen for 95 %% of Nova Pro's quality on %d held-out prompts.\n",
+			usd(t.Cost), t.Threshold, t.Info.Holdout)
 	}
-	fmt.Fprintf(w, "\nTiered routing saves %s on %d requests: %.1f %% less than sending everything to Nova Pro.\n",
-		usd(saved), b.Summary.Requests, pctSaved)
-	fmt.Fprintf(w, "The ledger's own baseline for the tiered run (the same requests priced on Nova Pro) is %s: savings %s.\n",
-		usd(b.Summary.BaselineCost), usd(b.Summary.Savings))
-	r.printCaching(w)
-	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
-	if r.TimeScale <= 0 {
-		pace = "with no simulated latency"
+}
+
+// pct formats part/whole as a percentage.
+func pct(part, whole llm.Money) string {
+	if whole == 0 {
+		return "—"
 	}
-	fmt.Fprintf(w, "\nAnswers came from Penny's built-in simulator, %s; prices are Bedrock's on-demand list prices.\n", pace)
-	if r.DB != sqlite.MemoryPath {
-		cmd := "penny report --db " + shellQuote(r.DB) + " --by model"
-		if r.Existed {
-			// The ledger has earlier records: show this run's only.
-			cmd += " --since " + r.Start.UTC().Format(time.RFC3339Nano)
-		}
-		fmt.Fprintf(w, "Explore the ledger:  %s\n", cmd)
+	return fmt.Sprintf("%.1f %%", float64(part)*100/float64(whole))
+}
+
+// ratio formats a/b as a percentage.
+func ratio(a, b int) string {
+	if b == 0 {
+		return "—"
 	}
+	return fmt.Sprintf("%.1f %%", float64(a)*100/float64(b))
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe
@@ -408,7 +543,7 @@ func perMillion(s ledger.Summary) string {
 // printCaching writes the caching story: the recommendation workload
 // without and with Penny's response cache and Bedrock prompt caching.
 func (r *Result) printCaching(w io.Writer) {
-	a, b := r.Phases[2], r.Phases[3]
+	a, b := r.Phases[4], r.Phases[5]
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Product recommendations: a 2,000-token catalog prompt, shoppers' questions repeat (SIMULATED, Nova Lite)")
 	fmt.Fprintln(w)

@@ -28,11 +28,12 @@ func run(t *testing.T, db string) *demo.Result {
 // recorded, routed as each phase says, and tiering cheaper than Nova Pro.
 func checkFigures(t *testing.T, res *demo.Result) {
 	t.Helper()
-	if len(res.Phases) != 4 {
-		t.Fatalf("phases = %d, want 4", len(res.Phases))
+	if len(res.Phases) != 6 {
+		t.Fatalf("phases = %d, want 6", len(res.Phases))
 	}
 	pro, tiered := res.Phases[0], res.Phases[1]
-	nocache, cached := res.Phases[2], res.Phases[3]
+	nocache, cached := res.Phases[4], res.Phases[5]
+	checkRouting(t, res)
 	if nocache.Hits != 0 || nocache.PromptCacheRead != 0 {
 		t.Errorf("no-caching phase: %d hits, %d prompt-cache tokens", nocache.Hits, nocache.PromptCacheRead)
 	}
@@ -75,6 +76,60 @@ func checkFigures(t *testing.T, res *demo.Result) {
 	}
 }
 
+// checkRouting asserts the routing story: the learned router and the
+// routing agent use only Micro and Pro, cost less than all on Pro, send
+// troubleshooting up more often than simple questions, and (since the
+// simulator's stronger model is never judged worse on a prompt) cannot
+// beat all-Pro's simulated quality.
+func checkRouting(t *testing.T, res *demo.Result) {
+	t.Helper()
+	pro := res.Phases[0]
+	if pro.Acceptable == 0 || pro.Acceptable > requests {
+		t.Errorf("all-pro: %d of %d answers acceptable", pro.Acceptable, requests)
+	}
+	tr := res.Training
+	if tr == nil || tr.Examples < 600 || tr.StrongAcceptable < tr.CheapAcceptable || tr.Cost <= 0 {
+		t.Fatalf("training = %+v, want at least 600 graded examples, Pro at least as good as Micro, a cost", tr)
+	}
+	if _, err := os.Stat(tr.Path); err != nil {
+		t.Errorf("router file: %v", err)
+	}
+	for _, p := range res.Phases[1:4] {
+		if p.Acceptable > pro.Acceptable {
+			t.Errorf("%s: %d answers acceptable, more than all on Nova Pro (%d)", p.Title, p.Acceptable, pro.Acceptable)
+		}
+		if p.Summary.Cost >= pro.Summary.Cost {
+			t.Errorf("%s: cost %s, not below all-pro %s", p.Title, p.Summary.Cost, pro.Summary.Cost)
+		}
+	}
+	for _, p := range res.Phases[2:4] {
+		if p.Models["nova-lite"] != 0 || p.Models["nova-micro"] == 0 || p.Models["nova-pro"] == 0 {
+			t.Errorf("%s used %v, want nova-micro and nova-pro only", p.Title, p.Models)
+		}
+		var up, complex, upSimple, simple int
+		for i, pr := range p.Prompts {
+			if pr.Complex {
+				complex++
+				if p.Answered[i] == "nova-pro" {
+					up++
+				}
+			} else {
+				simple++
+				if p.Answered[i] == "nova-pro" {
+					upSimple++
+				}
+			}
+		}
+		if complex == 0 || simple == 0 || float64(up)/float64(complex) <= float64(upSimple)/float64(simple) {
+			t.Errorf("%s sent %d of %d troubleshooting and %d of %d simple questions to Nova Pro", p.Title, up, complex, upSimple, simple)
+		}
+	}
+	agent := res.Phases[3]
+	if agent.Classified == 0 || agent.Classified > requests {
+		t.Errorf("agent: %d classification calls charged for %d requests", agent.Classified, requests)
+	}
+}
+
 // ledgerCount counts the records in the ledger file, behind the demo's back.
 func ledgerCount(t *testing.T, path string) int64 {
 	t.Helper()
@@ -97,17 +152,22 @@ func TestRun(t *testing.T) {
 	if res.DB != path || res.Existed || res.TimeScale != 0 {
 		t.Errorf("result DB %q existed %v time scale %g; want %q false 0", res.DB, res.Existed, res.TimeScale, path)
 	}
-	if n := ledgerCount(t, path); n != 4*requests {
-		t.Errorf("ledger holds %d records, want %d", n, 4*requests)
+	// Six phases, and the training labels: each prompt answered by two
+	// models, each answer graded by the judge.
+	want := int64(6*requests + 4*res.Training.Prompts)
+	if n := ledgerCount(t, path); n != want {
+		t.Errorf("ledger holds %d records, want %d", n, want)
 	}
 
 	var out bytes.Buffer
 	res.Print(&out)
 	for _, want := range []string{
 		"\nrequests   ", // labels start the line, left-aligned
-		"\n  on nova-micro   ",
+		"\n  answered by nova-micro   ",
+		"\nanswers accepted (simulated judge)   ",
+		"Quality is SIMULATED too",
 		"with no simulated latency",
-		"penny report --db " + path + " --by model\n",
+		"penny report --db " + path + " --by route\n",
 		"answered from the response cache",
 		"saved by the prompt cache",
 	} {
@@ -119,7 +179,7 @@ func TestRun(t *testing.T) {
 	var widths []int
 	routing, _, _ := strings.Cut(out.String(), "Product recommendations")
 	for _, line := range strings.Split(routing, "\n") {
-		if strings.Contains(line, "Nova Pro   Tiered") || strings.HasPrefix(line, "requests") || strings.HasPrefix(line, "cost") {
+		if strings.Contains(line, "Nova Pro   Rules") || strings.HasPrefix(line, "requests") || strings.HasPrefix(line, "cost") {
 			widths = append(widths, len([]rune(line)))
 		}
 	}
@@ -141,13 +201,13 @@ func TestRunExistingLedger(t *testing.T) {
 	if !second.Existed || second.DB != path {
 		t.Errorf("second run: DB %q existed %v, want %q true", second.DB, second.Existed, path)
 	}
-	for i := range second.Phases[:2] { // caching depends on which identical requests overlap
+	for i := range second.Phases[:4] { // caching depends on which identical requests overlap
 		if a, b := first.Phases[i].Summary.Cost, second.Phases[i].Summary.Cost; a != b {
 			t.Errorf("%s: cost %s on the second run, %s on the first; the same seed must cost the same", first.Phases[i].Title, b, a)
 		}
 	}
-	if n := ledgerCount(t, path); n != 8*requests {
-		t.Errorf("ledger holds %d records, want %d", n, 8*requests)
+	if want := int64(12*requests + 8*second.Training.Prompts); ledgerCount(t, path) != want {
+		t.Errorf("ledger holds %d records, want %d", ledgerCount(t, path), want)
 	}
 	var out bytes.Buffer
 	second.Print(&out)
