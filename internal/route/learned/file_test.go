@@ -105,3 +105,30 @@ func TestLoadRejects(t *testing.T) {
 		})
 	}
 }
+
+// A file written before thresholds were cross-fitted has the held-out
+// split's figures in "training"; it still loads.
+func TestLoadOlderTrainingInfo(t *testing.T) {
+	var buf bytes.Buffer
+	if err := trained(t).Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	info := doc["training"].(map[string]any)
+	for _, k := range []string{"threshold_folds", "cv_strong_share", "cv_quality", "cv_cheap_quality", "cv_strong_quality"} {
+		delete(info, k)
+	}
+	info["holdout_strong_share"], info["holdout_quality"] = 0.25, 0.8
+	info["holdout_cheap_quality"], info["holdout_strong_quality"] = 0.7, 0.82
+	old, _ := json.Marshal(doc)
+	m, err := Load(bytes.NewReader(old))
+	if err != nil {
+		t.Fatalf("Load of an older file: %v", err)
+	}
+	if m.Info.HoldoutStrongShare != 0.25 || m.Info.HoldoutStrongQuality != 0.82 {
+		t.Errorf("older figures not kept: %+v", m.Info)
+	}
+}

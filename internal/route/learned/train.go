@@ -120,6 +120,12 @@ type TrainInfo struct {
 	CVQuality       float64 `json:"cv_quality"`
 	CVCheapQuality  float64 `json:"cv_cheap_quality"`
 	CVStrongQuality float64 `json:"cv_strong_quality"`
+	// Files written before the operating point was cross-fitted carry the
+	// held-out split's figures instead; they are read and kept, not used.
+	HoldoutStrongShare   float64 `json:"holdout_strong_share,omitempty"`
+	HoldoutQuality       float64 `json:"holdout_quality,omitempty"`
+	HoldoutCheapQuality  float64 `json:"holdout_cheap_quality,omitempty"`
+	HoldoutStrongQuality float64 `json:"holdout_strong_quality,omitempty"`
 }
 
 func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
