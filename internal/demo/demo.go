@@ -496,8 +496,10 @@ func (r *Result) printRouting(w io.Writer) {
 			t.Examples, t.CheapAcceptable)
 		fmt.Fprintf(w, "and Nova Pro (%d accepted) and graded by a Nova Pro judge, as `penny eval --scorer judge --router-data` does,\n",
 			t.StrongAcceptable)
-		fmt.Fprintf(w, "for %s. Its threshold (%.3f) was chosen for 95 %% of Nova Pro's quality on %d held-out prompts.\n",
-			usd(t.Cost), t.Threshold, t.Info.Holdout)
+		fmt.Fprintf(w, "for %s. Its threshold (%.3f) was chosen for 95 %% of Nova Pro's quality on those requests, each scored\n",
+			usd(t.Cost), t.Threshold)
+		fmt.Fprintf(w, "by a model trained without it (%d folds): there it sent %.1f %% to Nova Pro.\n",
+			t.Info.ThresholdFolds, 100*t.Info.CVStrongShare)
 	}
 }
 
