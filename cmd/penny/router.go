@@ -18,7 +18,9 @@ import (
 const routerDataHelp = `--data is a JSONL file, one prompt per line:
   {"prompt": "...", "cheap_correct": true, "strong_correct": false}
 (cheap_score and strong_score, numbers where higher is better, may replace the
-booleans; "group" names a subject), or one of the RouteLLM benchmarks:
+booleans; "group" names a subject; "tags" is an object of the request's tags,
+such as {"feature": "coding"}, which the route then reads from x-penny-tags),
+or one of the RouteLLM benchmarks:
 routellm:mmlu, routellm:gsm8k, routellm:mt_bench, read from
 ../shared/data/routellm next to the repository or from $PENNY_ROUTELLM_DIR.`
 
@@ -41,19 +43,22 @@ func newRouterTrain() *cobra.Command {
 		data, out, target string
 		quality           float64
 		seed              uint64
+		groupFeature      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train --data FILE.jsonl|routellm:NAME --out router.json",
 		Short: "Train a learned router and choose its threshold",
 		Long: `Train a learned router: a logistic regression over hashed word and character
-n-grams and prompt statistics, fitted by AdaGrad on 80 % of the prompts (split
-by a hash of the prompt), with its learning rate and group smoothing chosen on
-the other 20 %, then refitted on all of them.
+n-grams and prompt statistics (and the request's tags, when the data has
+"tags" or with --group-feature), fitted by AdaGrad on 80 % of the prompts
+(split by a hash of the prompt), with its learning rate and group smoothing
+chosen on the other 20 %, then refitted on all of them.
 
---target-quality picks the routing threshold on the held-out 20 %: the lowest
-share of calls to the strong model from which the routed quality stays at
-least that fraction of the strong model's quality. The model file is
-versioned JSON.
+--target-quality picks the operating point on every prompt scored by a model
+that did not train on it (5 folds): the lowest share of calls to the strong
+model from which the routed quality stays at least that fraction of the
+strong model's quality. The threshold sends that share of the prompts to the
+strong model. The model file is versioned JSON.
 
 ` + routerDataHelp,
 		Args: cobra.NoArgs,
@@ -65,9 +70,19 @@ versioned JSON.
 			if err != nil {
 				return err
 			}
-			m, err := learned.Train(eval.Examples(d.Items), learned.TrainOptions{
-				Target: learned.Target(target), TargetQuality: quality, Seed: seed,
-			})
+			opts := learned.TrainOptions{Target: learned.Target(target), TargetQuality: quality, Seed: seed}
+			items := d.Items
+			if groupFeature {
+				items = eval.WithGroupTags(items)
+			}
+			if eval.Tagged(items) {
+				// Tags in the data (or groups as tags) are features: the
+				// route reads each request's x-penny-tags.
+				f := learned.DefaultFeatures()
+				f.Tags = true
+				opts.Features = &f
+			}
+			m, err := learned.Train(eval.Examples(items), opts)
 			if err != nil {
 				return err
 			}
@@ -91,17 +106,19 @@ versioned JSON.
 	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
 	f.StringVar(&out, "out", "", "model file to write")
 	f.Float64Var(&quality, "target-quality", 0.95, "routed quality to reach, as a fraction of the strong model's")
-	f.StringVar(&target, "target", string(learned.TargetGain), "what the score estimates: gain (strong minus cheap quality) or cheap-fails")
+	f.StringVar(&target, "target", "", targetHelp)
 	f.Uint64Var(&seed, "seed", 0, "seed of the held-out split and the example order")
+	f.BoolVar(&groupFeature, "group-feature", false, groupFeatureHelp)
 	return cmd
 }
 
 func newRouterEval() *cobra.Command {
 	var (
-		data, routerPath, split, plot, csvPath, cheap, strong, catPath string
-		folds                                                          int
-		quality                                                        float64
-		seed                                                           uint64
+		data, routerPath, split, plot, csvPath, cheap, strong, catPath, target string
+		folds                                                                  int
+		quality                                                                float64
+		seed                                                                   uint64
+		groupFeature                                                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --data FILE.jsonl|routellm:NAME [--router router.json | --cv 5]",
@@ -150,7 +167,10 @@ prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
 			if err != nil {
 				return err
 			}
-			opts := eval.Options{K: folds, Split: sp, Seed: seed, Pricing: pricing, TargetQuality: quality}
+			opts := eval.Options{
+				K: folds, Split: sp, Seed: seed, Pricing: pricing, TargetQuality: quality,
+				Train: learned.TrainOptions{Target: learned.Target(target)}, GroupFeature: groupFeature,
+			}
 			if routerPath != "" {
 				f, err := os.Open(routerPath)
 				if err != nil {
@@ -204,8 +224,15 @@ prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
 	f.StringVar(&cheap, "cheap", "nova-micro", "catalog model that prices the cheap tier")
 	f.StringVar(&strong, "strong", "nova-pro", "catalog model that prices the strong tier")
 	f.StringVar(&catPath, "catalog", "", "catalog file to merge over the built-in one")
+	f.StringVar(&target, "target", "", targetHelp+" (cross-validated router)")
+	f.BoolVar(&groupFeature, "group-feature", false, groupFeatureHelp+" (cross-validated router)")
 	return cmd
 }
+
+const (
+	targetHelp       = "what the score estimates: gain (strong minus cheap quality), gain-rank (the gain's rank) or cheap-fails (default: gain-rank when qualities are graded, such as judge scores; gain when right or wrong)"
+	groupFeatureHelp = "make each prompt's group (subject, category) a feature next to its text, as a request tag group=NAME"
+)
 
 // writeRouterFile creates path and writes it with write, reporting the
 // first error of writing or closing.

@@ -151,11 +151,12 @@ func LearnedTrainer(opts learned.TrainOptions) Trainer {
 }
 
 // ModelRouter scores items with a trained model and routes them at its
-// threshold.
+// threshold. An item's tags are read only by a model trained with tags.
 func ModelRouter(m *learned.Model) Fitted {
+	score := func(it Item) float64 { return m.ScoreTagged(it.Prompt, it.Tags...) }
 	return Fitted{
-		Score: func(it Item) float64 { return m.Score(it.Prompt) },
-		Route: func(it Item) bool { return m.Route(it.Prompt) },
+		Score: score,
+		Route: func(it Item) bool { return score(it) >= m.Threshold },
 	}
 }
 

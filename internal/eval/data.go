@@ -30,6 +30,9 @@ type Item struct {
 	// Cheap and Strong are the quality of the answers on a ratio scale
 	// where higher is better: 1 or 0 for right or wrong, or a judge score.
 	Cheap, Strong float64
+	// Tags are the request's tags as "key=value" (JSONL "tags"), features
+	// of a router trained with tags.
+	Tags []string
 	// CheapTokens and StrongTokens estimate each answer's output tokens for
 	// pricing; 0 means the dataset's OutputTokens.
 	CheapTokens, StrongTokens int
@@ -52,13 +55,47 @@ type Dataset struct {
 	Contaminated int
 }
 
-// Examples returns the items as training examples.
+// Examples returns the items as training examples, with their tags (a
+// feature only of models whose features use tags).
 func Examples(items []Item) []learned.Example {
 	out := make([]learned.Example, len(items))
 	for i, it := range items {
-		out[i] = learned.Example{Text: it.Prompt, Cheap: it.Cheap, Strong: it.Strong, Group: it.Group}
+		out[i] = learned.Example{Text: it.Prompt, Cheap: it.Cheap, Strong: it.Strong, Group: it.Group, Tags: it.Tags}
 	}
 	return out
+}
+
+// WithGroupTags returns a copy of items with each item's GroupTag added to
+// its tags.
+func WithGroupTags(items []Item) []Item {
+	out := make([]Item, len(items))
+	for i, it := range items {
+		out[i] = it
+		if t := GroupTag(it); t != "" {
+			out[i].Tags = append(append([]string(nil), it.Tags...), t)
+		}
+	}
+	return out
+}
+
+// Tagged reports whether any item has tags.
+func Tagged(items []Item) bool {
+	for _, it := range items {
+		if len(it.Tags) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupTag is the request tag that stands for an item's group ("group=" and
+// the MMLU subject or MT-Bench category), as a client would tag a request
+// with x-penny-tags (feature=coding); "" when the item has no group.
+func GroupTag(it Item) string {
+	if it.Group == "" {
+		return ""
+	}
+	return "group=" + it.Group
 }
 
 // Groups reports whether any item has a group.
@@ -150,12 +187,15 @@ type jsonlRow struct {
 	CheapScore    *float64 `json:"cheap_score"`
 	StrongScore   *float64 `json:"strong_score"`
 	Group         string   `json:"group"`
+	// Tags are the request's tags, e.g. {"feature": "coding"}.
+	Tags map[string]string `json:"tags"`
 }
 
 // ReadJSONL reads one item per line: {"prompt": "...", "cheap_correct":
 // bool, "strong_correct": bool}, where "cheap_score" and "strong_score"
-// (numbers, higher is better) may stand in for the booleans and "group"
-// names a subject. Other fields are ignored, so per-item results of other
+// (numbers, higher is better) may stand in for the booleans, "group"
+// names a subject and "tags" is an object of the request's tags (as sent in
+// x-penny-tags), read as "key=value". Other fields are ignored, so per-item results of other
 // tools can be read as they are; blank lines are skipped.
 func ReadJSONL(r io.Reader) (*Dataset, error) {
 	d := &Dataset{Name: "jsonl", Quality: "accuracy", OutputTokens: 256}
@@ -185,7 +225,7 @@ func ReadJSONL(r io.Reader) (*Dataset, error) {
 			return nil, fmt.Errorf("line %d: strong: %w", line, err)
 		}
 		graded = graded || row.CheapScore != nil || row.StrongScore != nil
-		d.Items = append(d.Items, Item{Prompt: row.Prompt, Group: row.Group, Cheap: cheap, Strong: strong})
+		d.Items = append(d.Items, Item{Prompt: row.Prompt, Group: row.Group, Cheap: cheap, Strong: strong, Tags: learned.TagList(row.Tags)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -91,7 +92,7 @@ func TestOpen(t *testing.T) {
 	err := os.WriteFile(path, []byte(`{"prompt": "a", "cheap_correct": true, "strong_correct": true, "extra": 1}
 
 {"prompt": "b", "cheap_correct": false, "strong_correct": true, "group": "math"}
-{"prompt": "c", "cheap_score": 3.5, "strong_score": 9}
+{"prompt": "c", "cheap_score": 3.5, "strong_score": 9, "tags": {"team": "web", "feature": "coding"}}
 `), 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +101,12 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Item{{Prompt: "a", Cheap: 1, Strong: 1}, {Prompt: "b", Group: "math", Strong: 1}, {Prompt: "c", Cheap: 3.5, Strong: 9}}
+	want := []Item{{Prompt: "a", Cheap: 1, Strong: 1}, {Prompt: "b", Group: "math", Strong: 1}, {Prompt: "c", Cheap: 3.5, Strong: 9, Tags: []string{"feature=coding", "team=web"}}}
 	if len(d.Items) != len(want) || d.Name != "data.jsonl" || d.Quality != "score" {
 		t.Fatalf("%+v", d)
 	}
 	for i, w := range want {
-		if d.Items[i] != w {
+		if !reflect.DeepEqual(d.Items[i], w) {
 			t.Errorf("item %d = %+v, want %+v", i, d.Items[i], w)
 		}
 	}

@@ -214,3 +214,23 @@ func TestGSM8KCrossValidated(t *testing.T) {
 		t.Errorf("the router (%.3f) does not beat prompt length (%.3f)", rows["penny-learned"].APGR, rows["length"].APGR)
 	}
 }
+
+// TestEvaluateGroupFeature: when the text says nothing about difficulty,
+// only a router given the group as a feature can route better than random.
+func TestEvaluateGroupFeature(t *testing.T) {
+	d := synthetic(600, 5)
+	for i := range d.Items {
+		d.Items[i].Prompt = fmt.Sprintf("item %d", i)
+	}
+	apgr := func(groupFeature bool) float64 {
+		res, err := Evaluate(d, Options{Seed: 1, GroupFeature: groupFeature})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rowsByName(res)["penny-learned"].APGR
+	}
+	plain, tagged := apgr(false), apgr(true)
+	if !(tagged > 0.65 && tagged > plain+0.1) {
+		t.Errorf("APGR with the group as a feature %.3f, without %.3f; want the first above 0.65 and well above the second", tagged, plain)
+	}
+}

@@ -262,7 +262,11 @@ func (r *Route) Pick(req *llm.Request, in Input) *Tier {
 	case "cascade":
 		return r.cascade.cheap
 	case "learned":
-		if r.learned.Route(req.LastUserText()) {
+		var tags []string
+		if r.learned.Features.Tags {
+			tags = learned.TagList(req.Meta.Tags)
+		}
+		if r.learned.ScoreTagged(req.LastUserText(), tags...) >= r.learned.Threshold {
 			return r.strong
 		}
 		return r.fallback

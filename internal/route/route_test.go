@@ -216,3 +216,45 @@ func TestLearnedStrategy(t *testing.T) {
 		}
 	}
 }
+
+// A router trained with tags reads the request's tags (x-penny-tags).
+func TestLearnedStrategyTags(t *testing.T) {
+	var ex []learned.Example
+	for i := 0; i < 400; i++ {
+		e := learned.Correct(fmt.Sprintf("please help me with item %d", i), true, true)
+		e.Tags = []string{"feature=chat"}
+		if i%2 == 0 {
+			e = learned.Correct(e.Text, false, true)
+			e.Tags = []string{"feature=coding"}
+		}
+		ex = append(ex, e)
+	}
+	f := learned.DefaultFeatures()
+	f.Tags = true
+	m, err := learned.Train(ex, learned.TrainOptions{Features: &f, Seed: 1, TargetQuality: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "router.json")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	r, err := Compile(Config{Name: "assist", Baseline: "nova-pro", Strategy: "learned", Default: "cheap",
+		Tiers:   []Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
+		Learned: &LearnedConfig{Model: path, Strong: "strong"}}, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[string]string{"coding": "strong", "chat": "cheap"} {
+		req := userReq("please help me with item 12345")
+		req.Meta.Tags = map[string]string{"feature": tag, "team": "web"}
+		if got := r.Pick(req, Input{}).Name; got != want {
+			t.Errorf("feature=%s went to %s, want %s", tag, got, want)
+		}
+	}
+}

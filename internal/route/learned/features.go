@@ -3,6 +3,7 @@ package learned
 import (
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Features configures how a prompt becomes a feature vector. It is stored in
@@ -30,6 +31,11 @@ type Features struct {
 	MaxBytes int `json:"max_bytes"`
 	// Stats names the statistics, in order; it must equal StatNames.
 	Stats []string `json:"stats"`
+	// Tags makes a request's tags (such as "feature=coding" from
+	// x-penny-tags, or a benchmark item's subject) features too: each tag
+	// is a hashed feature of value 1, learned alongside the text and not
+	// scaled by the number of tags. A model without Tags ignores tags.
+	Tags bool `json:"tags,omitempty"`
 }
 
 // DefaultFeatures is the feature configuration Train uses unless told
@@ -95,12 +101,14 @@ func (f Features) dim() int { return 1<<f.HashBits + NumStats }
 type vec struct {
 	words []uint32
 	chars []uint32
+	tags  []uint32
 	stats [NumStats]float32
 }
 
 func (v *vec) reset() {
 	v.words = v.words[:0]
 	v.chars = v.chars[:0]
+	v.tags = v.tags[:0]
 	v.stats = [NumStats]float32{}
 }
 
@@ -117,7 +125,46 @@ const (
 	seedUnigram = 0x243f6a8885a308d3
 	seedBigram  = 0x13198a2e03707344
 	seedChar    = 0xa4093822299f31d0
+	seedTag     = 0x082efa98ec4e6c89
 )
+
+// extractTags adds the hashed tags to v when f uses tags; empty tags are
+// skipped.
+func (f *Features) extractTags(tags []string, v *vec) {
+	if !f.Tags {
+		return
+	}
+	shift := uint(64 - f.HashBits)
+	for _, t := range tags {
+		if t == "" {
+			continue
+		}
+		v.tags = append(v.tags, hashEntry(fnv1a(t)^seedTag, shift))
+	}
+}
+
+// TagList turns a request's tags into the "key=value" strings a model
+// with Features.Tags reads, sorted; nil for none.
+func TagList(tags map[string]string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(tags))
+	for k, v := range tags {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fnv1a is the 64-bit FNV-1a hash of s, without allocating.
+func fnv1a(s string) uint64 {
+	h := uint64(0xcbf29ce484222325)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 0x100000001b3
+	}
+	return h
+}
 
 // hashEntry turns x into a table entry by Fibonacci hashing: the top bits
 // of x times 2^64/φ are the index into the 2^(64-shift) table, and the bit

@@ -91,8 +91,8 @@ func Load(r io.Reader) (*Model, error) {
 		return nil, fmt.Errorf("load router model: %w", err)
 	}
 	switch {
-	case f.Target != TargetGain && f.Target != TargetCheapFails:
-		return nil, fmt.Errorf("load router model: target %q is not %s or %s", f.Target, TargetGain, TargetCheapFails)
+	case f.Target != TargetGain && f.Target != TargetCheapFails && f.Target != TargetGainRank:
+		return nil, fmt.Errorf("load router model: target %q is not %s, %s or %s", f.Target, TargetGain, TargetGainRank, TargetCheapFails)
 	case !(f.Threshold >= 0 && f.Threshold <= 1):
 		return nil, fmt.Errorf("load router model: threshold %g is not in [0, 1]", f.Threshold)
 	case !finite(f.Bias):

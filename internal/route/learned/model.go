@@ -20,7 +20,8 @@ type Model struct {
 	// tier (see TrainOptions.TargetQuality): 0 sends everything there, 1
 	// (almost) nothing.
 	Threshold float64
-	// Target is what the score estimates (TargetGain or TargetCheapFails).
+	// Target is what the score estimates (TargetGain, TargetGainRank or
+	// TargetCheapFails).
 	Target Target
 	// Info describes the training run; it does not affect scoring.
 	Info TrainInfo
@@ -41,13 +42,21 @@ func newModel(f Features) *Model {
 // Score returns the model's estimate, in (0, 1), that text needs the
 // strong tier: with Target TargetCheapFails the probability that the cheap
 // tier fails, with TargetGain (1 + the expected quality gain of the strong
-// tier over the cheap one) / 2. Higher means route to the strong tier.
+// tier over the cheap one) / 2, with TargetGainRank the expected rank of
+// that gain. Higher means route to the strong tier.
 func (m *Model) Score(text string) float64 {
+	return m.ScoreTagged(text)
+}
+
+// ScoreTagged is Score for a request that carries tags (see
+// Features.Tags); a model trained without tags ignores them.
+func (m *Model) ScoreTagged(text string, tags ...string) float64 {
 	v, _ := m.pool.Get().(*vec)
 	if v == nil {
 		v = new(vec)
 	}
 	m.Features.extract(text, v)
+	m.Features.extractTags(tags, v)
 	z := m.logit(v)
 	m.pool.Put(v)
 	return sigmoid(z)
@@ -69,7 +78,11 @@ func (m *Model) logit(v *vec) float64 {
 	for _, e := range v.chars {
 		sc += signed(w[e>>1], e)
 	}
-	z := m.bias + float64(sw*blockScale(len(v.words))) + float64(sc*blockScale(len(v.chars)))
+	var st float32
+	for _, e := range v.tags {
+		st += signed(w[e>>1], e)
+	}
+	z := m.bias + float64(sw*blockScale(len(v.words))) + float64(sc*blockScale(len(v.chars))) + float64(st)
 	stats := m.weights[len(w):]
 	for i, s := range v.stats {
 		z += float64(stats[i] * s)

@@ -22,6 +22,9 @@ type Example struct {
 	// Group optionally names the prompt's subject; see
 	// TrainOptions.GroupSmoothing.
 	Group string
+	// Tags are the request's tags (such as "feature=coding"): features of
+	// the model when Features.Tags is set, ignored otherwise.
+	Tags []string
 }
 
 // Correct returns the example of a prompt whose answers were right or wrong.
@@ -50,13 +53,23 @@ const (
 	// (for graded quality: the cheap answer's expected shortfall from the
 	// best quality in the data, relative to the quality range).
 	TargetCheapFails Target = "cheap-fails"
+	// TargetGainRank scores the mid-rank, in (0, 1), of a prompt's gain
+	// (strong − cheap quality) among the training prompts' gains. It
+	// orders prompts as TargetGain does but is not dominated by a few
+	// outlying differences, which matters for graded qualities such as
+	// judge scores: on MT-Bench, where a handful of questions differ by 5–8
+	// points and most by 0–1, it ranked clearly better than the gain.
+	// For right-or-wrong qualities it only reweights the three gains −1, 0
+	// and 1, and the gain did better.
+	TargetGainRank Target = "gain-rank"
 )
 
 // TrainOptions tunes Train. The zero value means the defaults.
 type TrainOptions struct {
 	// Features is the feature configuration (default DefaultFeatures()).
 	Features *Features
-	// Target is what the score estimates (default TargetGain).
+	// Target is what the score estimates (default TargetGainRank when some
+	// quality is graded, not 0 or 1, as judge scores are; else TargetGain).
 	Target Target
 	// TargetQuality picks the threshold: the lowest share of calls to the
 	// strong tier whose routed quality on the held-out split is at least
@@ -162,8 +175,8 @@ func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
 		}
 	}
 	switch {
-	case out.Target != TargetGain && out.Target != TargetCheapFails:
-		return out, fmt.Errorf("train: target %q is not %s or %s", out.Target, TargetGain, TargetCheapFails)
+	case out.Target != TargetGain && out.Target != TargetCheapFails && out.Target != TargetGainRank:
+		return out, fmt.Errorf("train: target %q is not %s, %s or %s", out.Target, TargetGain, TargetGainRank, TargetCheapFails)
 	case !(out.TargetQuality > 0 && out.TargetQuality <= 1):
 		return out, fmt.Errorf("train: target quality %g is not in (0, 1]", out.TargetQuality)
 	case !(out.Holdout > 0 && out.Holdout < 1):
@@ -205,9 +218,13 @@ const MinExamples = 10
 // fails on fewer than MinExamples examples, on non-finite qualities, and
 // when the two tiers never differ.
 func Train(examples []Example, opts TrainOptions) (*Model, error) {
-	grouped := false
+	grouped, graded := false, false
 	for _, ex := range examples {
 		grouped = grouped || ex.Group != ""
+		graded = graded || !binary(ex.Cheap) || !binary(ex.Strong)
+	}
+	if opts.Target == "" && graded {
+		opts.Target = TargetGainRank
 	}
 	o, err := opts.defaults(grouped)
 	if err != nil {
@@ -237,6 +254,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	vecs := make([]vec, len(examples))
 	for i, ex := range examples {
 		f.extract(ex.Text, &vecs[i])
+		f.extractTags(ex.Tags, &vecs[i])
 	}
 	holdX := make([]*vec, len(holdIdx))
 	cheap, strong := make([]float64, len(holdIdx)), make([]float64, len(holdIdx))
@@ -377,6 +395,9 @@ func shareThreshold(scores []float64, share float64) float64 {
 	return (s[k-1] + s[k]) / 2
 }
 
+// binary reports whether q is a right-or-wrong quality, 0 or 1.
+func binary(q float64) bool { return q == 0 || q == 1 }
+
 func pick(vecs []vec, labels []float64, idx []int) ([]*vec, []float64) {
 	xs, ys := make([]*vec, len(idx)), make([]float64, len(idx))
 	for j, i := range idx {
@@ -398,6 +419,9 @@ func makeLabels(examples []Example, t Target) ([]float64, float64, error) {
 	if span == 0 {
 		return nil, 0, errors.New("train: the cheap and strong tiers answer every example equally well: nothing to learn")
 	}
+	if t == TargetGainRank {
+		return gainRanks(examples), span, nil
+	}
 	y := make([]float64, len(examples))
 	for i, ex := range examples {
 		if t == TargetGain {
@@ -410,6 +434,25 @@ func makeLabels(examples []Example, t Target) ([]float64, float64, error) {
 		span = hi - lo
 	}
 	return y, span, nil
+}
+
+// gainRanks returns the mid-rank of each example's gain among all of
+// them, scaled to (0, 1): (#lower + #lower-or-equal) / 2n.
+func gainRanks(examples []Example) []float64 {
+	n := len(examples)
+	sorted := make([]float64, n)
+	for i, ex := range examples {
+		sorted[i] = ex.Strong - ex.Cheap
+	}
+	sort.Float64s(sorted)
+	y := make([]float64, n)
+	for i, ex := range examples {
+		g := ex.Strong - ex.Cheap
+		lo := sort.SearchFloat64s(sorted, g)
+		hi := sort.Search(n, func(k int) bool { return sorted[k] > g })
+		y[i] = float64(lo+hi) / float64(2*n)
+	}
+	return y
 }
 
 // smoothByGroup blends the labels ys of examples[idx] with their group's
@@ -469,6 +512,9 @@ func (m *Model) fit(xs []*vec, ys []float64, l2, lr float64, epochs int, seed ui
 			}
 			for _, e := range v.chars {
 				step(e>>1, signed(sc, e), gf)
+			}
+			for _, e := range v.tags {
+				step(e>>1, signed(1, e), gf)
 			}
 			for j, s := range v.stats {
 				step(statBase+uint32(j), s, gf)
