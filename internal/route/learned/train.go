@@ -213,8 +213,9 @@ const MinExamples = 10
 // (see TrainOptions.TargetQuality) is chosen on scores of every example by
 // a model that did not see it (ThresholdFolds-fold cross-fitting of the
 // chosen configuration), so that it reflects the whole mix of prompts
-// rather than one split of it; the final model's threshold sends the same
-// share of the training prompts to the strong tier. Train
+// rather than one split of it. Its threshold is the final model's: scores
+// of prompts a model has not seen are what it will be compared with, and
+// the final model's own training prompts score more extremely than that. Train
 // fails on fewer than MinExamples examples, on non-finite qualities, and
 // when the two tiers never differ.
 func Train(examples []Example, opts TrainOptions) (*Model, error) {
@@ -329,11 +330,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	if !o.NoRefit {
 		m = fit(all)
 	}
-	scores := make([]float64, len(examples))
-	for i := range vecs {
-		scores[i] = sigmoid(m.logit(&vecs[i]))
-	}
-	m.Target, m.Threshold, m.Info = o.Target, shareThreshold(scores, op.StrongShare), info
+	m.Target, m.Threshold, m.Info = o.Target, op.Threshold, info
 	return m, nil
 }
 
@@ -373,26 +370,6 @@ func crossScores(examples []Example, vecs []vec, k int, seed uint64, fit func(id
 	}
 	wg.Wait()
 	return out
-}
-
-// shareThreshold returns the threshold at which a share of scores is at or
-// above it: the midpoint between the lowest score sent up and the highest
-// kept, 1 for a share of 0 and 0 for a share of 1. A refitted model has
-// seen more data than the one the threshold was chosen with, so its scores
-// are spread differently; what carries over from the held-out split is the
-// share of prompts to send to the strong tier, not a raw score.
-func shareThreshold(scores []float64, share float64) float64 {
-	n := len(scores)
-	k := int(math.Round(share * float64(n)))
-	switch {
-	case k <= 0 || n == 0:
-		return 1
-	case k >= n:
-		return 0
-	}
-	s := append([]float64(nil), scores...)
-	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
-	return (s[k-1] + s[k]) / 2
 }
 
 // binary reports whether q is a right-or-wrong quality, 0 or 1.
