@@ -464,7 +464,9 @@ func (b *budget) admit(ctx context.Context, req *llm.Request) (priced, []*reserv
 		held = held[:0]
 		to := over.rule.DowngradeTo
 		t, err := b.o.Catalog.Resolve(to)
-		if err != nil || t.Model == nil || p.model == nil || !cheaper(t.Model, p.model, p.mode) {
+		within := err == nil && t.Model != nil && p.model != nil && !cheaper(t.Model, p.model, p.mode) &&
+			notDearer(p.model, t.Model, p.mode)
+		if !within && (err != nil || t.Model == nil || p.model == nil || !cheaper(t.Model, p.model, p.mode)) {
 			r, err := b.reserve(ctx, over, p.est, false) // the budget error, current
 			if r != nil {
 				b.settle(r, 0) // it fits again after all: still refuse, as decided
@@ -477,11 +479,19 @@ func (b *budget) admit(ctx context.Context, req *llm.Request) (priced, []*reserv
 			return fail(llm.Errorf(llm.KindBudget, "budget %q is exhausted and its downgrade model %s is not cheaper than %s",
 				over.rule.Name, to, req.Model))
 		}
-		b.o.Logger.Info("budget reached: request downgraded", "budget", over.rule.Name,
-			"scope", string(over.rule.Scope), "value", over.id.value, "from", req.Model, "to", to,
-			"request_id", req.Meta.RequestID)
-		req.Model = to
-		p = b.estimate(req)
+		if within {
+			// Already on the downgrade model or one no dearer: it goes
+			// through as it is, as a downgraded request would.
+			b.o.Logger.Info("budget reached: request already within its downgrade model", "budget", over.rule.Name,
+				"scope", string(over.rule.Scope), "value", over.id.value, "model", req.Model, "downgrade_to", to,
+				"request_id", req.Meta.RequestID)
+		} else {
+			b.o.Logger.Info("budget reached: request downgraded", "budget", over.rule.Name,
+				"scope", string(over.rule.Scope), "value", over.id.value, "from", req.Model, "to", to,
+				"request_id", req.Meta.RequestID)
+			req.Model = to
+			p = b.estimate(req)
+		}
 		for _, s := range subs {
 			if s.rule == nil || s.rule.Action != ActionDowngrade {
 				continue

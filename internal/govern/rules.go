@@ -269,6 +269,16 @@ func (p Period) adjective() string {
 
 // cheaper reports whether to is cheaper than from on both input and output
 // price in mode.
+// notDearer reports whether model a costs at most what b does per input
+// and per output token in mode.
+func notDearer(a, b *catalog.Model, mode llm.Mode) bool {
+	ai, ao, bi, bo := a.Prices.Input, a.Prices.Output, b.Prices.Input, b.Prices.Output
+	if mode == llm.ModeBatch && a.Prices.BatchInput > 0 && b.Prices.BatchInput > 0 {
+		ai, ao, bi, bo = a.Prices.BatchInput, a.Prices.BatchOutput, b.Prices.BatchInput, b.Prices.BatchOutput
+	}
+	return ai <= bi && ao <= bo
+}
+
 func cheaper(to, from *catalog.Model, mode llm.Mode) bool {
 	ti, to2, fi, fo := to.Prices.Input, to.Prices.Output, from.Prices.Input, from.Prices.Output
 	if mode == llm.ModeBatch && to.Prices.BatchInput > 0 && from.Prices.BatchInput > 0 {

@@ -222,8 +222,6 @@ func TestBudgetRuleBlockError(t *testing.T) {
 
 func TestBudgetRuleDowngrade(t *testing.T) {
 	cat, full, est := fixture(t)
-	lite, _ := cat.Resolve("nova-lite")
-	liteEst := lite.Model.Cost(full, llm.ModeOnDemand)
 	tests := []struct {
 		name      string
 		routed    string
@@ -232,13 +230,19 @@ func TestBudgetRuleDowngrade(t *testing.T) {
 	}{
 		// Two nova-lite requests fit; then each is sent to nova-micro.
 		{"to a cheaper model", "nova-lite", "nova-micro", []string{"nova-lite", "nova-lite", "nova-micro", "nova-micro"}},
-		{"not cheaper is refused", "nova-micro", "nova-lite", []string{"nova-micro", "nova-micro", "", ""}},
+		// Already on the downgrade model, or one no dearer: passes as it is.
+		{"already there", "nova-micro", "nova-micro", []string{"nova-micro", "nova-micro", "nova-micro", "nova-micro"}},
+		{"already cheaper", "nova-micro", "nova-lite", []string{"nova-micro", "nova-micro", "nova-micro", "nova-micro"}},
+		// Neither is cheaper on both prices (Llama 3.1 8B: $0.22/$0.22;
+		// Nova Lite: $0.06/$0.24): refused.
+		{"not cheaper is refused", "llama3-1-8b", "nova-lite", []string{"llama3-1-8b", "llama3-1-8b", "", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			routedEst := est
-			if tt.routed == "nova-lite" {
-				routedEst = liteEst
+			if tt.routed != "nova-micro" {
+				r, _ := cat.Resolve(tt.routed)
+				routedEst = r.Model.Cost(full, llm.ModeOnDemand)
 			}
 			var got []string
 			rec := &recorder{upstream: upstream{usage: full}, models: &got}
