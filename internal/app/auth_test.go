@@ -62,9 +62,10 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("no key: status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="penny"` {
+		t.Errorf("no key: status %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
+
 
 	// A forged SigV4 header is refused before the body is read: the
 	// answer comes while the client is still sending.
@@ -100,8 +101,8 @@ func TestAuthEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("GET %s without a key: %d", path, resp.StatusCode)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET %s without a key: %d, WWW-Authenticate %q", path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
 		req, _ := http.NewRequest("GET", a.URL()+path, nil)
 		req.Header.Set("Authorization", "Bearer "+secret.Token)

@@ -84,6 +84,7 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 	c.err, c.status = err, status
 	c.setHeaders(w)
 	c.setCostHeaders(w.Header())
+	challenge(w, status, bearerChallenge)
 	var e *llm.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))

@@ -208,7 +208,20 @@ func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, e
 
 func openaiDenied(w http.ResponseWriter, err error) {
 	status, body := openaiwire.ErrorFor(err)
+	challenge(w, status, bearerChallenge)
 	writeJSON(w, status, body)
+}
+
+// bearerChallenge is the WWW-Authenticate challenge of a 401 (RFC 9110
+// requires one): a Penny key as a bearer token. The Bedrock API refuses
+// with 403, as Bedrock does, which takes none.
+const bearerChallenge = `Bearer realm="penny"`
+
+// challenge sets WWW-Authenticate when status is 401.
+func challenge(w http.ResponseWriter, status int, c string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", c)
+	}
 }
 
 // Wait blocks until every request that has started has written its ledger
