@@ -66,7 +66,6 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Errorf("no key: status %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 
-
 	// A forged SigV4 header is refused before the body is read: the
 	// answer comes while the client is still sending.
 	body, pw := io.Pipe()
