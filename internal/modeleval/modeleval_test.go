@@ -284,10 +284,12 @@ func TestWriteRouterData(t *testing.T) {
 		{ID: "b", Model: "cheap", Correct: false}, {ID: "b", Model: "strong", Correct: true, Score: 1},
 		{ID: "c", Model: "cheap", Error: "boom"}, {ID: "c", Model: "strong", Correct: true, Score: 1},
 	}
+	// Metadata becomes the row's tags, Penny's own keys left out.
+	its[1].Metadata = map[string]string{"feature": "coding", "penny_template": "t@1"}
 	var b bytes.Buffer
 	n, err := WriteRouterData(&b, its, res, "cheap", "strong", false)
 	want := `{"prompt":"qa","cheap_correct":true,"strong_correct":true,"id":"a"}
-{"prompt":"qb","cheap_correct":false,"strong_correct":true,"id":"b"}
+{"prompt":"qb","cheap_correct":false,"strong_correct":true,"tags":{"feature":"coding"},"id":"b"}
 `
 	if err != nil || n != 2 || b.String() != want {
 		t.Errorf("WriteRouterData = %d, %v:\n%s", n, err, b.String())
