@@ -127,3 +127,54 @@ func TestRouterErrors(t *testing.T) {
 		})
 	}
 }
+
+// Training rows with tags train a router that reads tags: here only the
+// tag tells hard prompts from easy ones, and --router eval (which scores
+// each row with its tags) must find it.
+func TestRouterTrainTags(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i := 0; i < 300; i++ {
+		hard := i%2 == 0
+		feature := "chat"
+		if hard {
+			feature = "coding"
+		}
+		enc.Encode(map[string]any{"prompt": fmt.Sprintf("please help with ticket %d", i), "cheap_correct": !hard,
+			"strong_correct": true, "tags": map[string]string{"feature": feature}})
+	}
+	data := filepath.Join(dir, "tagged.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "router.json")
+	if _, err := routerCLI(t, "train", "--data", data, "--out", model); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Features struct {
+			Tags bool `json:"tags"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil || !file.Features.Tags {
+		t.Fatalf("model features: %+v, %v; want tags on", file, err)
+	}
+	out, err := routerCLI(t, "eval", "--data", data, "--router", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apgr float64
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[0] == "penny-learned" {
+			fmt.Sscan(f[5], &apgr)
+		}
+	}
+	if apgr < 0.9 {
+		t.Errorf("APGR with the tags %.3f, want at least 0.9:\n%s", apgr, out)
+	}
+}
