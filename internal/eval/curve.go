@@ -75,7 +75,7 @@ func RouterCurve(name string, items []Item, scores []float64, costs Costs) Curve
 	c.Points = append(c.Points, Point{Threshold: math.Inf(1), Quality: c.Cheap, Cost: cost})
 	for k := 0; k < len(idx); {
 		s := scores[idx[k]]
-		for ; k < len(idx) && scores[idx[k]] == s; k++ {
+		for first := k; k < len(idx) && (k == first || scores[idx[k]] == s); k++ { // a NaN still moves on
 			it := items[idx[k]]
 			gain += it.Gain()
 			ch, st := costs.at(idx[k])

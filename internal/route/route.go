@@ -262,11 +262,7 @@ func (r *Route) Pick(req *llm.Request, in Input) *Tier {
 	case "cascade":
 		return r.cascade.cheap
 	case "learned":
-		var tags []string
-		if r.learned.Features.Tags {
-			tags = learned.TagList(req.Meta.Tags)
-		}
-		if r.learned.ScoreTagged(req.LastUserText(), tags...) >= r.learned.Threshold {
+		if r.learned.ScoreTags(req.LastUserText(), req.Meta.Tags) >= r.learned.Threshold {
 			return r.strong
 		}
 		return r.fallback

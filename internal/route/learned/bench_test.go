@@ -26,7 +26,7 @@ summarise the risks mentioned in the appendix in three bullet points for the boa
 // benchModel is a model with every weight set, so that no lookup is
 // skipped.
 func benchModel() *Model {
-	m := newModel(DefaultFeatures())
+	m := newModel(DefaultFeatures(), nil)
 	for i := range m.weights {
 		m.weights[i] = float32(i%7-3) * 0.01
 	}

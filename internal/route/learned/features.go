@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Features configures how a prompt becomes a feature vector. It is stored in
@@ -32,9 +33,10 @@ type Features struct {
 	// Stats names the statistics, in order; it must equal StatNames.
 	Stats []string `json:"stats"`
 	// Tags makes a request's tags (such as "feature=coding" from
-	// x-penny-tags, or a benchmark item's subject) features too: each tag
-	// is a hashed feature of value 1, learned alongside the text and not
-	// scaled by the number of tags. A model without Tags ignores tags.
+	// x-penny-tags, or a benchmark item's subject) features too: each
+	// key=value seen in training has a weight of its own, learned alongside
+	// the text; tags not seen in training are ignored. A model without Tags
+	// ignores tags.
 	Tags bool `json:"tags,omitempty"`
 }
 
@@ -125,21 +127,47 @@ const (
 	seedUnigram = 0x243f6a8885a308d3
 	seedBigram  = 0x13198a2e03707344
 	seedChar    = 0xa4093822299f31d0
-	seedTag     = 0x082efa98ec4e6c89
 )
 
-// extractTags adds the hashed tags to v when f uses tags; empty tags are
-// skipped.
-func (f *Features) extractTags(tags []string, v *vec) {
-	if !f.Tags {
-		return
+// tagVocab numbers the distinct "key=value" tags of training examples:
+// a model has one weight per tag it was trained with and ignores any other
+// (an end user's id, a tag added later), so that an unseen tag cannot move
+// a score. Lookups go key then value, so a request's tag map is read
+// without building strings.
+type tagVocab map[string]map[string]uint32
+
+// add numbers tag ("key=value") if it is new; tags without "=" are keys
+// with an empty value.
+func (t tagVocab) add(tag string) {
+	k, v, _ := strings.Cut(tag, "=")
+	vals := t[k]
+	if vals == nil {
+		vals = map[string]uint32{}
+		t[k] = vals
 	}
-	shift := uint(64 - f.HashBits)
-	for _, t := range tags {
-		if t == "" {
-			continue
-		}
-		v.tags = append(v.tags, hashEntry(fnv1a(t)^seedTag, shift))
+	if _, ok := vals[v]; !ok {
+		vals[v] = uint32(t.size())
+	}
+}
+
+func (t tagVocab) size() int {
+	n := 0
+	for _, vals := range t {
+		n += len(vals)
+	}
+	return n
+}
+
+// index returns the number of key=value, if known.
+func (t tagVocab) index(key, value string) (uint32, bool) {
+	i, ok := t[key][value]
+	return i, ok
+}
+
+// addTo adds key=value to v if it is known.
+func (t tagVocab) addTo(v *vec, key, value string) {
+	if i, ok := t.index(key, value); ok {
+		v.tags = append(v.tags, i)
 	}
 }
 
@@ -155,15 +183,6 @@ func TagList(tags map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// fnv1a is the 64-bit FNV-1a hash of s, without allocating.
-func fnv1a(s string) uint64 {
-	h := uint64(0xcbf29ce484222325)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * 0x100000001b3
-	}
-	return h
 }
 
 // hashEntry turns x into a table entry by Fibonacci hashing: the top bits

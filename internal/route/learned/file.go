@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
+	"strings"
 )
 
 // The model file is JSON: {"version": 1, "kind": "penny-learned-router",
@@ -31,7 +33,10 @@ type fileModel struct {
 	Bias        float64       `json:"bias"`
 	StatWeights []float32     `json:"stat_weights"`
 	Weights     sparseWeights `json:"weights"`
-	Training    TrainInfo     `json:"training"`
+	// TagWeights has a weight per "key=value" tag seen in training (only
+	// with features.tags).
+	TagWeights map[string]float32 `json:"tag_weights,omitempty"`
+	Training   TrainInfo          `json:"training"`
 }
 
 type sparseWeights struct {
@@ -51,6 +56,14 @@ func (m *Model) Save(w io.Writer) error {
 		if x != 0 {
 			f.Weights.Index = append(f.Weights.Index, uint32(i))
 			f.Weights.Value = append(f.Weights.Value, x)
+		}
+	}
+	if len(m.tagWeights) > 0 {
+		f.TagWeights = map[string]float32{}
+		for k, vals := range m.tagIndex {
+			for v, i := range vals {
+				f.TagWeights[k+"="+v] = m.tagWeights[i]
+			}
 		}
 	}
 	b, err := json.Marshal(f)
@@ -102,7 +115,27 @@ func Load(r io.Reader) (*Model, error) {
 	case len(f.Weights.Index) != len(f.Weights.Value):
 		return nil, fmt.Errorf("load router model: %d weight indices but %d values", len(f.Weights.Index), len(f.Weights.Value))
 	}
-	m := newModel(f.Features)
+	if len(f.TagWeights) > 0 && !f.Features.Tags {
+		return nil, fmt.Errorf("load router model: tag_weights without features.tags")
+	}
+	names := make([]string, 0, len(f.TagWeights))
+	for t := range f.TagWeights {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	tags := tagVocab{}
+	for _, t := range names {
+		if !finite(float64(f.TagWeights[t])) {
+			return nil, fmt.Errorf("load router model: tag_weights[%q] is not a finite number", t)
+		}
+		tags.add(t)
+	}
+	m := newModel(f.Features, tags)
+	for _, t := range names {
+		k, v, _ := strings.Cut(t, "=")
+		i, _ := tags.index(k, v)
+		m.tagWeights[i] = f.TagWeights[t]
+	}
 	m.Target, m.Threshold, m.bias, m.Info = f.Target, f.Threshold, f.Bias, f.Training
 	n := 1 << f.Features.HashBits
 	for i, s := range f.StatWeights {

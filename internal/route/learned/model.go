@@ -9,6 +9,7 @@ package learned
 
 import (
 	"math"
+	"strings"
 	"sync"
 )
 
@@ -28,14 +29,21 @@ type Model struct {
 
 	bias    float64
 	weights []float32 // Features.dim() entries: hash table, then statistics
+	// tagIndex numbers the tags seen in training; tagWeights has their
+	// weights (both empty without Features.Tags).
+	tagIndex   tagVocab
+	tagWeights []float32
 
 	pool sync.Pool // of *vec
 }
 
-// newModel returns an untrained model with zero weights.
-func newModel(f Features) *Model {
-	m := &Model{Features: f, weights: make([]float32, f.dim())}
-	m.pool.New = func() any { return &vec{words: make([]uint32, 0, 256), chars: make([]uint32, 0, 2048)} }
+// newModel returns an untrained model with zero weights, with a weight for
+// each tag of tags (nil for none).
+func newModel(f Features, tags tagVocab) *Model {
+	m := &Model{Features: f, weights: make([]float32, f.dim()), tagIndex: tags, tagWeights: make([]float32, tags.size())}
+	m.pool.New = func() any {
+		return &vec{words: make([]uint32, 0, 256), chars: make([]uint32, 0, 2048), tags: make([]uint32, 0, 8)}
+	}
 	return m
 }
 
@@ -56,10 +64,38 @@ func (m *Model) ScoreTagged(text string, tags ...string) float64 {
 		v = new(vec)
 	}
 	m.Features.extract(text, v)
-	m.Features.extractTags(tags, v)
+	for _, t := range tags {
+		k, val, _ := strings.Cut(t, "=")
+		m.addTag(v, k, val)
+	}
 	z := m.logit(v)
 	m.pool.Put(v)
 	return sigmoid(z)
+}
+
+// ScoreTags is ScoreTagged for a request's tag map (llm.Meta.Tags), read
+// without allocating.
+func (m *Model) ScoreTags(text string, tags map[string]string) float64 {
+	v, _ := m.pool.Get().(*vec)
+	if v == nil {
+		v = new(vec)
+	}
+	m.Features.extract(text, v)
+	for k, val := range tags {
+		m.addTag(v, k, val)
+	}
+	z := m.logit(v)
+	m.pool.Put(v)
+	return sigmoid(z)
+}
+
+// addTag adds key=value to v if the model uses tags and was trained with
+// that tag.
+func (m *Model) addTag(v *vec, key, value string) {
+	if !m.Features.Tags {
+		return
+	}
+	m.tagIndex.addTo(v, key, value)
 }
 
 // Route reports whether text should go to the strong tier: whether its
@@ -79,8 +115,8 @@ func (m *Model) logit(v *vec) float64 {
 		sc += signed(w[e>>1], e)
 	}
 	var st float32
-	for _, e := range v.tags {
-		st += signed(w[e>>1], e)
+	for _, i := range v.tags {
+		st += m.tagWeights[i]
 	}
 	z := m.bias + float64(sw*blockScale(len(v.words))) + float64(sc*blockScale(len(v.chars))) + float64(st)
 	stats := m.weights[len(w):]

@@ -2,7 +2,9 @@ package learned
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -115,5 +117,61 @@ func TestAutoTarget(t *testing.T) {
 		if m.Target != tc.want {
 			t.Errorf("target %q, want %q", m.Target, tc.want)
 		}
+	}
+}
+
+// Only tags seen in training count: an end user's id, or any tag the
+// training data did not have, leaves the score exactly as it was; a
+// request's tag map is read without allocating; the weights survive a
+// save and load.
+func TestUnseenTagsAreIgnored(t *testing.T) {
+	var ex []Example
+	for i := 0; i < 300; i++ {
+		e := Correct(fmt.Sprintf("please help with ticket %d", i), i%2 == 1, true)
+		e.Tags = []string{"feature=chat"}
+		if i%2 == 0 {
+			e.Tags = []string{"feature=coding"}
+		}
+		ex = append(ex, e)
+	}
+	f := DefaultFeatures()
+	f.Tags = true
+	m, err := Train(ex, TrainOptions{Features: &f, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "please help with ticket 123456"
+	base := m.ScoreTags(text, map[string]string{"feature": "coding"})
+	for _, extra := range []map[string]string{
+		{"feature": "coding", "user": "u-98213"},
+		{"feature": "coding", "app": "web", "team": "support"},
+	} {
+		if got := m.ScoreTags(text, extra); got != base {
+			t.Errorf("tags %v score %v, want %v as with feature=coding alone", extra, got, base)
+		}
+	}
+	if a, b := m.ScoreTags(text, map[string]string{"feature": "billing"}), m.Score(text); a != b {
+		t.Errorf("an unseen value scores %v, want %v as with no tags", a, b)
+	}
+	if a, b := m.ScoreTagged(text, "feature=coding"), base; a != b {
+		t.Errorf("ScoreTagged %v, ScoreTags %v", a, b)
+	}
+	tags := map[string]string{"feature": "coding", "user": "u-1"}
+	if n := testing.AllocsPerRun(100, func() { m.ScoreTags(text, tags) }); n > 0 && !raceEnabled {
+		t.Errorf("ScoreTags allocates %v times", n)
+	}
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"tag_weights":{"feature=chat":`) {
+		t.Errorf("model file lacks its tag weights: %.300s", buf.String())
+	}
+	loaded, err := Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loaded.ScoreTags(text, tags); got != base {
+		t.Errorf("loaded model scores %v, want %v", got, base)
 	}
 }

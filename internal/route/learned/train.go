@@ -252,10 +252,24 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	}
 
 	f := *o.Features
+	var tags tagVocab
+	if f.Tags {
+		tags = tagVocab{}
+		for _, ex := range examples {
+			for _, t := range ex.Tags {
+				if t != "" {
+					tags.add(t)
+				}
+			}
+		}
+	}
 	vecs := make([]vec, len(examples))
 	for i, ex := range examples {
 		f.extract(ex.Text, &vecs[i])
-		f.extractTags(ex.Tags, &vecs[i])
+		for _, t := range ex.Tags {
+			k, v, _ := strings.Cut(t, "=")
+			tags.addTo(&vecs[i], k, v)
+		}
 	}
 	holdX := make([]*vec, len(holdIdx))
 	cheap, strong := make([]float64, len(holdIdx)), make([]float64, len(holdIdx))
@@ -286,7 +300,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 			defer func() { <-sem }()
 			xs, ys := pick(vecs, labels, trainIdx)
 			smoothByGroup(examples, trainIdx, ys, c.beta)
-			m := newModel(f)
+			m := newModel(f, tags)
 			m.fit(xs, ys, o.L2, c.lr, o.Epochs, o.Seed)
 			scores := make([]float64, len(holdX))
 			for j, v := range holdX {
@@ -306,7 +320,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	fit := func(idx []int) *Model {
 		xs, ys := pick(vecs, labels, idx)
 		smoothByGroup(examples, idx, ys, c.beta)
-		m := newModel(f)
+		m := newModel(f, tags)
 		m.fit(xs, ys, o.L2, c.lr, o.Epochs, o.Seed)
 		return m
 	}
@@ -463,6 +477,8 @@ func (m *Model) fit(xs []*vec, ys []float64, l2, lr float64, epochs int, seed ui
 	g2 := make([]float32, len(w))
 	var biasG2 float64
 	statBase := uint32(len(w) - NumStats)
+	tw := m.tagWeights
+	tg2 := make([]float32, len(tw))
 	order := make([]int, len(xs))
 	for i := range order {
 		order[i] = i
@@ -490,8 +506,11 @@ func (m *Model) fit(xs []*vec, ys []float64, l2, lr float64, epochs int, seed ui
 			for _, e := range v.chars {
 				step(e>>1, signed(sc, e), gf)
 			}
-			for _, e := range v.tags {
-				step(e>>1, signed(1, e), gf)
+			for _, i := range v.tags {
+				if grad := gf + l2f*tw[i]; grad != 0 {
+					tg2[i] += grad * grad
+					tw[i] -= lrf * grad / float32(math.Sqrt(float64(tg2[i])))
+				}
 			}
 			for j, s := range v.stats {
 				step(statBase+uint32(j), s, gf)
@@ -524,7 +543,7 @@ func gapRecovered(scores, cheap, strong []float64) float64 {
 	var area, prevShare, prevPGR, cum float64
 	for k := 0; k < n; {
 		s := scores[idx[k]]
-		for ; k < n && scores[idx[k]] == s; k++ {
+		for first := k; k < n && (k == first || scores[idx[k]] == s); k++ { // a NaN still moves on
 			cum += strong[idx[k]] - cheap[idx[k]]
 		}
 		share, pgr := float64(k)/float64(n), cum/gap
@@ -576,7 +595,7 @@ func SelectThreshold(scores, cheap, strong []float64, target float64) OperatingP
 	}
 	for k := 0; k < n; {
 		s := scores[idx[k]]
-		for ; k < n && scores[idx[k]] == s; k++ {
+		for first := k; k < n && (k == first || scores[idx[k]] == s); k++ { // a NaN still moves on
 			q += strong[idx[k]] - cheap[idx[k]]
 		}
 		switch {
