@@ -15,10 +15,10 @@ import (
 // are, so that routing can be judged offline: every prompt has a
 // difficulty, every model a skill, and whether a model's answer to a
 // prompt is acceptable is a deterministic draw that is likelier the more
-// the model's skill exceeds the prompt's difficulty. The draw is shared by
-// all models for a prompt (what makes a prompt hard for one model makes it
-// hard for all), so a stronger model never answers worse than a weaker one
-// on the same prompt. None of this is a measurement of the real models: it
+// the model's skill exceeds the prompt's difficulty. The draws are shared
+// by all models for a prompt (what makes a prompt hard for one model makes
+// it hard for all), so a stronger model never gets a lower mark than a
+// weaker one on the same prompt. None of this is a measurement of the real models: it
 // is a plausible stand-in, clearly labelled as simulated wherever it is
 // shown.
 
@@ -85,13 +85,15 @@ var codeOrMath = regexp.MustCompile("```|[=^∫∑√]|\\b[a-z]\\([a-z]\\)")
 // and a per-prompt term (up to ±0.08, from a hash of the prompt) stands for
 // everything a prompt's surface does not show.
 func Difficulty(prompt string) float64 {
-	p := strings.ToLower(prompt)
+	// Cues match at the start of a word, in the prompt with case and white
+	// space folded: "prove" is not in "improve", "oom" not in "room".
+	p := " " + normPrompt(prompt)
 	words := len(strings.Fields(p))
 	d := 0.08 + 0.06*math.Log2(1+float64(words)/10)
 	for _, g := range difficultyCues {
 		add := 0.0
 		for _, c := range g.cues {
-			if strings.Contains(p, c) {
+			if strings.Contains(p, " "+c) {
 				add += g.weight
 			}
 		}
@@ -115,12 +117,14 @@ func Acceptable(s, d float64) float64 {
 
 // Mark is the simulated judge's mark, from 0 to 10, of model m's answer to
 // prompt (the text of the last user turn) under seed: 7–10 for an
-// acceptable answer, 1–5 for one that is not. It is deterministic; every
-// model's answer to a prompt is judged against the same draw.
+// acceptable answer, 1–5 for one that is not. It is deterministic, and
+// every model's answer to a prompt is judged against the same draws, so
+// marks are ordered by skill: all acceptable answers to a prompt get the
+// same mark, and so do all unacceptable ones.
 func Mark(m *catalog.Model, prompt string, seed int64) int {
 	key := normPrompt(prompt) + "\x00" + strconv.FormatInt(seed, 10)
 	u := unit(hashOf("quality", key))
-	v := unit(hashOf("mark/"+m.ID, key))
+	v := unit(hashOf("mark", key))
 	if u < Acceptable(Skill(m), Difficulty(prompt)) {
 		return 7 + int(v*4)
 	}
