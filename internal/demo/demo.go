@@ -132,8 +132,10 @@ func Routes(router string) []route.Config {
 	return routes
 }
 
-// Run starts Penny on the simulator, runs the support workload once all on
-// Nova Pro and once tiered, and returns the ledger's figures for both.
+// Run starts Penny on the simulator, trains the learned router on graded
+// earlier requests, runs the support workload all on Nova Pro and routed
+// three ways and the recommendations without and with caching, and returns
+// the ledger's figures and the simulated quality of each run.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	switch {
 	case o.Requests < 0:
@@ -422,7 +424,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintln(w, "Quality is SIMULATED too: the simulator gives each prompt a difficulty and each model a skill, and its")
 	fmt.Fprintln(w, "judge accepts an answer (mark 7 or more out of 10) with a probability that grows with skill minus difficulty.")
 	if r.DB != sqlite.MemoryPath {
-		cmd := "penny report --db " + shellQuote(r.DB) + " --by route"
+		cmd := "penny report --db " + shellQuote(r.DB) + " --by tag:demo"
 		if r.Existed {
 			// The ledger has earlier records: show this run's only.
 			cmd += " --since " + r.Start.UTC().Format(time.RFC3339Nano)
@@ -485,20 +487,24 @@ func (r *Result) printRouting(w io.Writer) {
 	texttable.Write(w, rows, 3)
 
 	rules, lrn, agent := ph[1], ph[2], ph[3]
-	fmt.Fprintf(w, "\nRules save %s but keep %s of the quality: Nova Lite answers troubleshooting less well than Nova Pro.\n",
-		pct(base.Summary.Cost-rules.Summary.Cost, base.Summary.Cost), ratio(rules.Acceptable, base.Acceptable))
+	fmt.Fprintf(w, "\nRules save %s and keep %s of the quality", pct(base.Summary.Cost-rules.Summary.Cost, base.Summary.Cost),
+		ratio(rules.Acceptable, base.Acceptable))
+	if rules.Acceptable < base.Acceptable {
+		fmt.Fprint(w, ": Nova Lite answers troubleshooting less well than Nova Pro")
+	}
+	fmt.Fprintln(w, ".")
 	fmt.Fprintf(w, "The learned router saves %s and keeps %s of the quality; the routing agent saves %s and keeps %s\n",
 		pct(base.Summary.Cost-lrn.Summary.Cost, base.Summary.Cost), ratio(lrn.Acceptable, base.Acceptable),
 		pct(base.Summary.Cost-agent.Summary.Cost, base.Summary.Cost), ratio(agent.Acceptable, base.Acceptable))
 	fmt.Fprintln(w, "(its own Nova Micro calls are in its cost).")
 	if t := r.Training; t != nil {
-		fmt.Fprintf(w, "The learned router was trained on %d earlier support requests answered by Nova Micro (%d accepted)\n",
-			t.Examples, t.CheapAcceptable)
-		fmt.Fprintf(w, "and Nova Pro (%d accepted) and graded by a Nova Pro judge, as `penny eval --scorer judge --router-data` does,\n",
-			t.StrongAcceptable)
-		fmt.Fprintf(w, "for %s. Its threshold (%.3f) was chosen for 95 %% of Nova Pro's quality on those requests, each scored\n",
+		fmt.Fprintf(w, "The learned router was trained first, on %d earlier support requests (%d different questions: they repeat)\n",
+			t.Examples, t.Distinct)
+		fmt.Fprintf(w, "answered by Nova Micro (%d accepted) and Nova Pro (%d accepted) and graded by a Nova Pro judge with\n",
+			t.CheapAcceptable, t.StrongAcceptable)
+		fmt.Fprintf(w, "`penny eval`'s runner, for %s. Its threshold (%.3f) was chosen for 95 %% of Nova Pro's accepted answers on\n",
 			usd(t.Cost), t.Threshold)
-		fmt.Fprintf(w, "by a model trained without it (%d folds): there it sent %.1f %% to Nova Pro.\n",
+		fmt.Fprintf(w, "those requests, each scored by a model trained without it (%d folds); there it sent %.1f %% to Nova Pro.\n",
 			t.Info.ThresholdFolds, 100*t.Info.CVStrongShare)
 	}
 }

@@ -167,7 +167,7 @@ func TestRun(t *testing.T) {
 		"\nanswers accepted (simulated judge)   ",
 		"Quality is SIMULATED too",
 		"with no simulated latency",
-		"penny report --db " + path + " --by route\n",
+		"penny report --db " + path + " --by tag:demo\n",
 		"answered from the response cache",
 		"saved by the prompt cache",
 	} {

@@ -28,8 +28,9 @@ const (
 // Training is how the demo's learned router was trained.
 type Training struct {
 	// Prompts is how many earlier support requests were answered by both
-	// tiers and graded; Examples how many of them trained the router.
-	Prompts, Examples int
+	// tiers and graded, Distinct how many different texts they had (support
+	// questions repeat); Examples how many of them trained the router.
+	Prompts, Distinct, Examples int
 	// CheapAcceptable and StrongAcceptable count the graded answers each
 	// tier got accepted.
 	CheapAcceptable, StrongAcceptable int
@@ -43,12 +44,12 @@ type Training struct {
 	Path string
 }
 
-// trainRouter collects quality labels for the support workload the way
-// `penny eval --scorer judge --router-data` does — earlier support
-// requests (another seed than the demo's) answered by the cheap and the
-// strong tier through Penny and graded by a judge model, all on the
-// simulator — and trains a learned router on them for 95 % of the strong
-// tier's quality. The router file is written in dir.
+// trainRouter collects quality labels for the support workload with
+// `penny eval`'s runner and judge — earlier support requests (another seed
+// than the demo's) answered by the cheap and the strong tier through Penny
+// and graded by a judge model, all on the simulator — and trains a learned
+// router on the judge's pass/fail verdicts for 95 % of the strong tier's
+// accepted answers. The router file is written in dir.
 func trainRouter(ctx context.Context, a *app.App, dir string, o Options) (*Training, error) {
 	// Twice the demo's requests, and enough for a held-out split even on
 	// a tiny run.
@@ -89,6 +90,7 @@ func trainRouter(ctx context.Context, a *app.App, dir string, o Options) (*Train
 		}
 	}
 	examples := make([]learned.Example, 0, len(items))
+	distinct := map[string]bool{}
 	for _, it := range items {
 		c, s := by[modeleval.Key{ID: it.ID, Model: cheapModel}], by[modeleval.Key{ID: it.ID, Model: strongModel}]
 		if c.Correct {
@@ -97,8 +99,13 @@ func trainRouter(ctx context.Context, a *app.App, dir string, o Options) (*Train
 		if s.Correct {
 			t.StrongAcceptable++
 		}
+		// The judge's verdicts (mark 7 or more passes), the quality the
+		// demo reports; the marks themselves would make the router aim at
+		// 95 % of the mean mark instead, a more lenient measure.
 		examples = append(examples, learned.Correct(it.Prompt, c.Correct, s.Correct))
+		distinct[it.Prompt] = true
 	}
+	t.Distinct = len(distinct)
 	m, err := learned.Train(examples, learned.TrainOptions{TargetQuality: 0.95, Seed: o.Seed})
 	if err != nil {
 		return nil, fmt.Errorf("demo: training the router: %w", err)
