@@ -57,8 +57,8 @@ chosen on the other 20 %, then refitted on all of them.
 --target-quality picks the operating point on every prompt scored by a model
 that did not train on it (5 folds): the lowest share of calls to the strong
 model from which the routed quality stays at least that fraction of the
-strong model's quality. The threshold sends that share of the prompts to the
-strong model. The model file is versioned JSON.
+strong model's quality; the threshold is the out-of-fold score there, which
+new prompts are compared with. The model file is versioned JSON.
 
 ` + routerDataHelp,
 		Args: cobra.NoArgs,
@@ -96,7 +96,7 @@ strong model. The model file is versioned JSON.
 			fmt.Fprintf(w, "chosen on the held-out prompts: learning rate %g, group smoothing %g (APGR %.3f there)\n",
 				i.LearningRate, i.GroupSmoothing, i.HoldoutAPGR)
 			fmt.Fprintf(w, "threshold %.4f, chosen on all prompts scored out of fold (%d folds): %.1f %% of calls go to the strong model, quality %.4g (%.1f %% of always-strong %.4g; always-cheap %.4g)\n",
-				m.Threshold, i.ThresholdFolds, 100*i.CVStrongShare, i.CVQuality, 100*i.CVQuality/i.CVStrongQuality,
+				m.Threshold, i.ThresholdFolds, 100*i.CVStrongShare, i.CVQuality, 100*share(i.CVQuality, i.CVStrongQuality),
 				i.CVStrongQuality, i.CVCheapQuality)
 			fmt.Fprintf(w, "wrote %s\n", out)
 			return nil
@@ -233,6 +233,15 @@ const (
 	targetHelp       = "what the score estimates: gain (strong minus cheap quality), gain-rank (the gain's rank) or cheap-fails (default: gain-rank when qualities are graded, such as judge scores; gain when right or wrong)"
 	groupFeatureHelp = "make each prompt's group (subject, category) a feature next to its text, as a request tag group=NAME"
 )
+
+// share is a/b, or 1 when b is 0 (a strong model that never scores: any
+// routing keeps all of its quality).
+func share(a, b float64) float64 {
+	if b == 0 {
+		return 1
+	}
+	return a / b
+}
 
 // writeRouterFile creates path and writes it with write, reporting the
 // first error of writing or closing.

@@ -170,7 +170,7 @@ func TestRouterTrainTags(t *testing.T) {
 	}
 	var apgr float64
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[0] == "penny-learned" {
+		if f := strings.Fields(line); len(f) > 5 && f[0] == "penny-learned" {
 			fmt.Sscan(f[5], &apgr)
 		}
 	}

@@ -464,8 +464,7 @@ func (b *budget) admit(ctx context.Context, req *llm.Request) (priced, []*reserv
 		held = held[:0]
 		to := over.rule.DowngradeTo
 		t, err := b.o.Catalog.Resolve(to)
-		within := err == nil && t.Model != nil && p.model != nil && !cheaper(t.Model, p.model, p.mode) &&
-			notDearer(p.model, t.Model, p.mode)
+		within := err == nil && t.Model != nil && p.model != nil && notDearer(p.model, t.Model, p.mode)
 		if !within && (err != nil || t.Model == nil || p.model == nil || !cheaper(t.Model, p.model, p.mode)) {
 			r, err := b.reserve(ctx, over, p.est, false) // the budget error, current
 			if r != nil {

@@ -267,10 +267,8 @@ func (p Period) adjective() string {
 	return "monthly"
 }
 
-// cheaper reports whether to is cheaper than from on both input and output
-// price in mode.
 // notDearer reports whether model a costs at most what b does per input
-// and per output token in mode.
+// and per output token in mode (batch prices when both have them).
 func notDearer(a, b *catalog.Model, mode llm.Mode) bool {
 	ai, ao, bi, bo := a.Prices.Input, a.Prices.Output, b.Prices.Input, b.Prices.Output
 	if mode == llm.ModeBatch && a.Prices.BatchInput > 0 && b.Prices.BatchInput > 0 {
@@ -279,6 +277,8 @@ func notDearer(a, b *catalog.Model, mode llm.Mode) bool {
 	return ai <= bi && ao <= bo
 }
 
+// cheaper reports whether to is cheaper than from on both input and output
+// price in mode.
 func cheaper(to, from *catalog.Model, mode llm.Mode) bool {
 	ti, to2, fi, fo := to.Prices.Input, to.Prices.Output, from.Prices.Input, from.Prices.Output
 	if mode == llm.ModeBatch && to.Prices.BatchInput > 0 && from.Prices.BatchInput > 0 {

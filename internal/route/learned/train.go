@@ -72,13 +72,13 @@ type TrainOptions struct {
 	// quality is graded, not 0 or 1, as judge scores are; else TargetGain).
 	Target Target
 	// TargetQuality picks the threshold: the lowest share of calls to the
-	// strong tier whose routed quality on the held-out split is at least
-	// TargetQuality × the strong tier's quality there (default 0.95; at
-	// most 1).
+	// strong tier whose routed quality, over all examples scored out of
+	// fold (see ThresholdFolds), is at least TargetQuality × the strong
+	// tier's quality there (default 0.95; at most 1).
 	TargetQuality float64
 	// Holdout is the share of prompts, chosen by a hash of the prompt, held
-	// out to choose the learning rate, the group smoothing and the
-	// threshold (default 0.2).
+	// out to choose the learning rate and the group smoothing (default
+	// 0.2).
 	Holdout float64
 	// Epochs is the number of passes of AdaGrad over the data (default 6).
 	Epochs int
@@ -100,8 +100,8 @@ type TrainOptions struct {
 	// the operating point (default 5; at least 2).
 	ThresholdFolds int
 	// NoRefit keeps the model fitted on the training split. By default the
-	// chosen configuration is refitted on all examples, and the threshold
-	// chosen on the held-out split is kept.
+	// chosen configuration is refitted on all examples. Either way the
+	// threshold is the one chosen on the out-of-fold scores.
 	NoRefit bool
 	// Seed fixes the held-out split and the order of the examples: the same
 	// examples, options and seed give the same model.
@@ -568,7 +568,7 @@ type OperatingPoint struct {
 // stays at least target × the strong tier's quality on these prompts at
 // every larger share. Requiring the target to hold from there on, rather
 // than at one lucky share, keeps the choice from chasing noise in a small
-// held-out split. Prompts of equal score are routed alike. The threshold
+// sample. Prompts of equal score are routed alike. The threshold
 // lies halfway between the lowest score sent to the strong tier and the
 // highest one kept on the cheap tier (1 when none is sent, 0 when all are),
 // so that it does not sit on one prompt's score. The slices must have
