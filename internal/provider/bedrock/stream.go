@@ -23,6 +23,9 @@ type stream struct {
 	es      *bedrockruntime.ConverseStreamEventStream
 	err     error // sticky: io.EOF or the first error
 	once    sync.Once
+	// complete is set once the metadata event, Bedrock's last, has been
+	// received: the answer is whole.
+	complete bool
 }
 
 // Recv returns the next event, io.EOF after the last, or an *llm.Error:
@@ -47,6 +50,12 @@ func (s *stream) Recv() (llm.Event, error) {
 		if !ok {
 			err := s.es.Err()
 			switch {
+			case err != nil && s.complete:
+				// A read error after the last event (the SDK's event-stream
+				// reader sometimes reports its connection closed under it,
+				// cf. aws/aws-sdk-go-v2 #2737) costs nothing: the answer
+				// is whole.
+				s.err = io.EOF
 			case err != nil:
 				s.err = mapError(s.ctx, err)
 			case s.ctx.Err() != nil:
@@ -62,6 +71,9 @@ func (s *stream) Recv() (llm.Event, error) {
 			s.err = err
 			s.stop()
 			return llm.Event{}, err
+		}
+		if out.Type == llm.EventMetadata {
+			s.complete = true
 		}
 		if !skip {
 			return out, nil
