@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -116,6 +118,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		}
 		c.Retryer = aws.NopRetryer{}
 		c.RetryMaxAttempts = 1
+		c.HTTPClient = bodySentClient{c.HTTPClient}
 		c.APIOptions = append(c.APIOptions, trimStack)
 	})
 	// AWS_BEARER_TOKEN_BEDROCK switches the SDK to bearer auth (a Bedrock
@@ -309,4 +312,49 @@ func trimStack(s *middleware.Stack) error {
 		return err
 	}
 	return nil
+}
+
+// bodySentClient returns a response only once the transport has read the
+// whole request body. The SDK closes the request body as soon as Do
+// returns; when the response headers beat the transport's last read of the
+// body (Bedrock answering a stream quickly), that read fails, and net/http
+// closes the connection — under the response stream being read, which then
+// fails with "use of closed network connection" (cf. aws-sdk-go-v2 #2737).
+type bodySentClient struct{ next aws.HTTPClient }
+
+func (c bodySentClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return c.next.Do(r)
+	}
+	b := &sentBody{ReadCloser: r.Body, done: make(chan struct{})}
+	r.Body = b
+	resp, err := c.next.Do(r)
+	if err == nil {
+		select {
+		case <-b.done:
+		case <-r.Context().Done():
+		}
+	}
+	return resp, err
+}
+
+// sentBody closes done when its reader has reported the end (or an error)
+// or it is closed.
+type sentBody struct {
+	io.ReadCloser
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(func() { close(b.done) })
+	}
+	return n, err
+}
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return b.ReadCloser.Close()
 }

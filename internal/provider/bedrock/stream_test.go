@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"github.com/penny-gateway/penny/internal/bedrocktest"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -59,5 +60,25 @@ func TestStreamReadErrorAfterLastEvent(t *testing.T) {
 	}
 	if errors.Is(got, io.EOF) {
 		t.Errorf("before the metadata: %v, want the read error", got)
+	}
+}
+
+// Many streams of a large request in a row all complete. Before
+// bodySentClient, about one in two hundred broke mid-stream with "use of
+// closed network connection": the SDK closed the request body while the
+// transport still read it, and net/http closed the connection under the
+// response being streamed.
+func TestStreamsSurviveEarlyResponses(t *testing.T) {
+	resp := richResponse()
+	srv := bedrocktest.New(t, bedrocktest.WithResponder(func(string, *llm.Request) (*llm.Response, error) { return resp, nil }))
+	p := newProvider(t, srv, 0)
+	for i := 0; i < 400; i++ {
+		s, err := p.Stream(context.Background(), richRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := llm.Collect(s); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
 	}
 }
