@@ -62,7 +62,7 @@ table covers old and new rows. With exactly two models, --router-data writes
 	f.StringVar(&o.scorer, "scorer", "", strings.Join(modeleval.Scorers, ", ")+" (required)")
 	f.Float64Var(&o.target, "target", 0.9, "score (0..1) a model must reach to be recommended")
 	f.IntVar(&o.concurrency, "concurrency", 8, "requests in flight at most")
-	f.Float64Var(&o.rate, "rate", 10, "requests started per second at most (0: unlimited)")
+	f.Float64Var(&o.rate, "rate", 10, "requests started per second at most (0: unlimited; with --simulate, unlimited unless set)")
 	f.StringVar(&o.out, "out", "", "per-item results JSONL to write")
 	f.BoolVar(&o.resume, "resume", false, "continue --out: skip the items it already holds")
 	f.BoolVar(&o.simulate, "simulate", false, "answer with the built-in simulator (no AWS)")
@@ -96,6 +96,17 @@ func runEval(cmd *cobra.Command, o evalOpts) error {
 	}
 	if cmd.Flags().Changed("simulate") {
 		cfg.Simulate = o.simulate
+	}
+	// The simulator reports Bedrock-like latencies; unless the config sets
+	// its time scale, an evaluation takes them as reported instead of
+	// waiting them out, and needs no pacing unless --rate says so.
+	reported := false
+	if cfg.Simulate && cfg.Simulator.TimeScale == nil {
+		zero := 0.0
+		cfg.Simulator.TimeScale, reported = &zero, true
+		if !cmd.Flags().Changed("rate") {
+			o.rate = 0
+		}
 	}
 	if o.db != "" {
 		cfg.Database = o.db
@@ -170,6 +181,7 @@ func runEval(cmd *cobra.Command, o evalOpts) error {
 	fresh, err := modeleval.Run(ctx, items, modeleval.Options{
 		Invoker: inv, Models: models, Scorer: scorer, Concurrency: o.concurrency, Rate: o.rate,
 		Out: out, Done: done, OnResult: func(modeleval.Result) { bar.Add(1) },
+		ReportedLatency: reported,
 	})
 	bar.Finish()
 	if err != nil {
@@ -182,6 +194,9 @@ func runEval(cmd *cobra.Command, o evalOpts) error {
 	fmt.Fprintf(w, "%s: %d items × %d models (%d run now)\n\n", o.dataset, len(items), len(models), len(fresh))
 	if err := modeleval.WriteTable(w, sums, rec, o.target, scorer.Name()); err != nil {
 		return err
+	}
+	if reported {
+		fmt.Fprintln(w, "SIMULATED: answers from Penny's simulator; latencies are the Bedrock-like ones it reports, not waited out")
 	}
 	if o.out != "" {
 		fmt.Fprintf(w, "results: %s\n", o.out)

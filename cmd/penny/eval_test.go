@@ -285,3 +285,29 @@ func TestEvalJudge(t *testing.T) {
 		t.Errorf("the judge's cost is missing:\n%s", got)
 	}
 }
+
+// Without a simulator time scale in the config, `penny eval --simulate`
+// does not wait out the simulated latencies but reports them: Bedrock-like
+// seconds, in a run that takes a fraction of that.
+func TestEvalSimulatedLatency(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "penny.yaml")
+	if err := os.WriteFile(cfg, []byte("log: {level: error}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	root := evalRoot(&stdout, &stderr)
+	root.SetArgs([]string{"eval", "--simulate", "--config", cfg, "--db", "sqlite://" + filepath.Join(dir, "penny.db"),
+		"--dataset", evalDataset, "--models", "nova-pro", "--scorer", "contains", "--out", filepath.Join(dir, "r.jsonl")})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "SIMULATED: answers from Penny's simulator; latencies are the Bedrock-like ones") {
+		t.Errorf("output does not say the latencies are simulated:\n%s", stdout.String())
+	}
+	for _, row := range readJSONL(t, filepath.Join(dir, "r.jsonl")) {
+		if ms, _ := row["latency_ms"].(float64); ms < 100 {
+			t.Errorf("item %v: latency %v ms, want Nova Pro's simulated time (hundreds of ms or more)", row["id"], ms)
+		}
+	}
+}

@@ -117,6 +117,7 @@ type fake struct {
 	calls   atomic.Int64
 	answers map[string]string
 	fail    map[string]bool
+	latency time.Duration // reported in the response
 	mu      sync.Mutex
 	seen    []string
 }
@@ -131,7 +132,7 @@ func (f *fake) Invoke(_ context.Context, r *llm.Request) (*llm.Response, error) 
 	}
 	return &llm.Response{
 		Message: llm.Message{Role: llm.RoleAssistant, Content: []llm.Block{llm.TextBlock(f.answers[r.Model])}},
-		Usage:   llm.Usage{InputTokens: 10, OutputTokens: 5}, Cost: 1234,
+		Usage:   llm.Usage{InputTokens: 10, OutputTokens: 5}, Cost: 1234, Latency: f.latency,
 	}, nil
 }
 
@@ -334,5 +335,23 @@ func TestRunRateLimit(t *testing.T) {
 	}
 	if d := time.Since(start); d < 95*time.Millisecond {
 		t.Errorf("6 requests at 50/s took %s", d)
+	}
+}
+
+// With ReportedLatency an answer's latency is the one the upstream reports
+// (the simulator's Bedrock-like latency); without, the time the call took.
+func TestReportedLatency(t *testing.T) {
+	f := &fake{answers: map[string]string{"m": "yes"}, latency: 2500 * time.Millisecond}
+	sc, _ := NewScorer("contains", nil)
+	for _, reported := range []bool{false, true} {
+		res, err := Run(context.Background(), items(2), Options{Invoker: f, Models: []string{"m"}, Scorer: sc, ReportedLatency: reported})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if got := r.LatencyMS == 2500; got != reported {
+				t.Errorf("reported=%v: latency %v ms", reported, r.LatencyMS)
+			}
+		}
 	}
 }

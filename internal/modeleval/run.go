@@ -33,6 +33,11 @@ type Options struct {
 	OnResult func(Result)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ReportedLatency takes each answer's latency from the upstream's own
+	// report (llm.Response.Latency, Converse's metrics.latencyMs) where it
+	// has one, instead of the time the call took: for the simulator, which
+	// reports Bedrock-like latencies without waiting them out.
+	ReportedLatency bool
 }
 
 // Pending counts the requests Run will make for items.
@@ -157,6 +162,9 @@ func runOne(ctx context.Context, o Options, it Item, model string) Result {
 	if err != nil {
 		res.Error = fmt.Sprintf("%s: %v", llm.KindOf(err), err)
 		return res
+	}
+	if o.ReportedLatency && resp.Latency > 0 {
+		res.LatencyMS = float64(resp.Latency.Microseconds()) / 1000
 	}
 	res.Output = resp.Text()
 	res.InputTokens, res.OutputTokens = resp.Usage.TotalInput(), resp.Usage.OutputTokens
