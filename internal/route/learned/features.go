@@ -171,6 +171,14 @@ func (t tagVocab) addTo(v *vec, key, value string) {
 	}
 }
 
+// addList adds the known tags of list ("key=value") to v.
+func (t tagVocab) addList(v *vec, list []string) {
+	for _, tag := range list {
+		k, val, _ := strings.Cut(tag, "=")
+		t.addTo(v, k, val)
+	}
+}
+
 // TagList turns a request's tags into the "key=value" strings a model
 // with Features.Tags reads, sorted; nil for none.
 func TagList(tags map[string]string) []string {

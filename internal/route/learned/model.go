@@ -9,7 +9,6 @@ package learned
 
 import (
 	"math"
-	"strings"
 	"sync"
 )
 
@@ -59,43 +58,32 @@ func (m *Model) Score(text string) float64 {
 // ScoreTagged is Score for a request that carries tags (see
 // Features.Tags); a model trained without tags ignores them.
 func (m *Model) ScoreTagged(text string, tags ...string) float64 {
-	v, _ := m.pool.Get().(*vec)
-	if v == nil {
-		v = new(vec)
-	}
-	m.Features.extract(text, v)
-	for _, t := range tags {
-		k, val, _ := strings.Cut(t, "=")
-		m.addTag(v, k, val)
-	}
-	z := m.logit(v)
-	m.pool.Put(v)
-	return sigmoid(z)
+	return m.score(text, tags, nil)
 }
 
 // ScoreTags is ScoreTagged for a request's tag map (llm.Meta.Tags), read
 // without allocating.
 func (m *Model) ScoreTags(text string, tags map[string]string) float64 {
+	return m.score(text, nil, tags)
+}
+
+// score scores text with the tags of list ("key=value") and of set; tags
+// count only if the model uses tags and was trained with them.
+func (m *Model) score(text string, list []string, set map[string]string) float64 {
 	v, _ := m.pool.Get().(*vec)
 	if v == nil {
 		v = new(vec)
 	}
 	m.Features.extract(text, v)
-	for k, val := range tags {
-		m.addTag(v, k, val)
+	if m.Features.Tags {
+		m.tagIndex.addList(v, list)
+		for k, val := range set {
+			m.tagIndex.addTo(v, k, val)
+		}
 	}
 	z := m.logit(v)
 	m.pool.Put(v)
 	return sigmoid(z)
-}
-
-// addTag adds key=value to v if the model uses tags and was trained with
-// that tag.
-func (m *Model) addTag(v *vec, key, value string) {
-	if !m.Features.Tags {
-		return
-	}
-	m.tagIndex.addTo(v, key, value)
 }
 
 // Route reports whether text should go to the strong tier: whether its

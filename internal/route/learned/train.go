@@ -266,10 +266,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	vecs := make([]vec, len(examples))
 	for i, ex := range examples {
 		f.extract(ex.Text, &vecs[i])
-		for _, t := range ex.Tags {
-			k, v, _ := strings.Cut(t, "=")
-			tags.addTo(&vecs[i], k, v)
-		}
+		tags.addList(&vecs[i], ex.Tags)
 	}
 	holdX := make([]*vec, len(holdIdx))
 	cheap, strong := make([]float64, len(holdIdx)), make([]float64, len(holdIdx))
