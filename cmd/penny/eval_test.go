@@ -41,8 +41,14 @@ func evalRoot(stdout, stderr *bytes.Buffer) *cobra.Command {
 // ledger in dir.
 func runEvalCLI(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
+	return runEvalConfig(t, dir, "simulator: {time_scale: 0}\nlog: {level: error}\n", args...)
+}
+
+// runEvalConfig is runEvalCLI with the config file's text.
+func runEvalConfig(t *testing.T, dir, config string, args ...string) (string, error) {
+	t.Helper()
 	cfg := filepath.Join(dir, "penny.yaml")
-	if err := os.WriteFile(cfg, []byte("simulator: {time_scale: 0}\nlog: {level: error}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -291,19 +297,13 @@ func TestEvalJudge(t *testing.T) {
 // seconds, in a run that takes a fraction of that.
 func TestEvalSimulatedLatency(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "penny.yaml")
-	if err := os.WriteFile(cfg, []byte("log: {level: error}\n"), 0o600); err != nil {
+	out, err := runEvalConfig(t, dir, "log: {level: error}\n",
+		"--models", "nova-pro", "--scorer", "contains", "--out", filepath.Join(dir, "r.jsonl"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	root := evalRoot(&stdout, &stderr)
-	root.SetArgs([]string{"eval", "--simulate", "--config", cfg, "--db", "sqlite://" + filepath.Join(dir, "penny.db"),
-		"--dataset", evalDataset, "--models", "nova-pro", "--scorer", "contains", "--out", filepath.Join(dir, "r.jsonl")})
-	if err := root.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(stdout.String(), "SIMULATED: answers from Penny's simulator; latencies are the Bedrock-like ones") {
-		t.Errorf("output does not say the latencies are simulated:\n%s", stdout.String())
+	if !strings.Contains(out, "SIMULATED: answers from Penny's simulator; latencies are the Bedrock-like ones") {
+		t.Errorf("output does not say the latencies are simulated:\n%s", out)
 	}
 	for _, row := range readJSONL(t, filepath.Join(dir, "r.jsonl")) {
 		if ms, _ := row["latency_ms"].(float64); ms < 100 {
