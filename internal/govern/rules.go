@@ -268,21 +268,24 @@ func (p Period) adjective() string {
 }
 
 // notDearer reports whether model a costs at most what b does per input
-// and per output token in mode (batch prices when both have them).
+// and per output token in mode.
 func notDearer(a, b *catalog.Model, mode llm.Mode) bool {
-	ai, ao, bi, bo := a.Prices.Input, a.Prices.Output, b.Prices.Input, b.Prices.Output
-	if mode == llm.ModeBatch && a.Prices.BatchInput > 0 && b.Prices.BatchInput > 0 {
-		ai, ao, bi, bo = a.Prices.BatchInput, a.Prices.BatchOutput, b.Prices.BatchInput, b.Prices.BatchOutput
-	}
+	ai, ao, bi, bo := prices(a, b, mode)
 	return ai <= bi && ao <= bo
 }
 
 // cheaper reports whether to is cheaper than from on both input and output
 // price in mode.
 func cheaper(to, from *catalog.Model, mode llm.Mode) bool {
-	ti, to2, fi, fo := to.Prices.Input, to.Prices.Output, from.Prices.Input, from.Prices.Output
-	if mode == llm.ModeBatch && to.Prices.BatchInput > 0 && from.Prices.BatchInput > 0 {
-		ti, to2, fi, fo = to.Prices.BatchInput, to.Prices.BatchOutput, from.Prices.BatchInput, from.Prices.BatchOutput
-	}
+	ti, to2, fi, fo := prices(to, from, mode)
 	return ti < fi && to2 < fo
+}
+
+// prices returns a's and b's input and output rates in mode: batch rates
+// when the mode is batch and both have them, else on-demand ones.
+func prices(a, b *catalog.Model, mode llm.Mode) (ai, ao, bi, bo catalog.Rate) {
+	if mode == llm.ModeBatch && a.Prices.BatchInput > 0 && b.Prices.BatchInput > 0 {
+		return a.Prices.BatchInput, a.Prices.BatchOutput, b.Prices.BatchInput, b.Prices.BatchOutput
+	}
+	return a.Prices.Input, a.Prices.Output, b.Prices.Input, b.Prices.Output
 }
