@@ -85,7 +85,7 @@ func TestUsage(t *testing.T) {
 	if u.TotalInput() != 160 || u.Total() != 165 {
 		t.Errorf("totals %d %d", u.TotalInput(), u.Total())
 	}
-	if u.Add(u) != (Usage{20, 10, 200, 100}) {
+	if u.Add(u) != (Usage{InputTokens: 20, OutputTokens: 10, CacheReadTokens: 200, CacheWriteTokens: 100}) {
 		t.Error("Add")
 	}
 }

@@ -26,7 +26,10 @@ type Request struct {
 	Tools    *ToolConfig
 	// Additional holds additionalModelRequestFields, passed to Bedrock as is.
 	Additional json.RawMessage
-	Meta       Meta
+	// ServiceTier is the Bedrock service tier to ask for ("" = the
+	// default tier); what was served comes back on the Response.
+	ServiceTier ServiceTier
+	Meta        Meta
 }
 
 // InferenceConfig is Converse's inferenceConfig. Nil pointers mean "not set",
@@ -160,6 +163,26 @@ const (
 	ModeBatch       Mode = "batch"
 	ModeProvisioned Mode = "provisioned"
 )
+
+// ServiceTier is a Bedrock service tier (Converse serviceTier.type,
+// InvokeModel's service tier header).
+type ServiceTier string
+
+const (
+	TierDefault  ServiceTier = "default"
+	TierFlex     ServiceTier = "flex"
+	TierPriority ServiceTier = "priority"
+	TierReserved ServiceTier = "reserved"
+)
+
+// Valid reports whether t is empty or one of Bedrock's tiers.
+func (t ServiceTier) Valid() bool {
+	switch t {
+	case "", TierDefault, TierFlex, TierPriority, TierReserved:
+		return true
+	}
+	return false
+}
 
 // Meta carries who asked and how; it is never sent upstream.
 type Meta struct {

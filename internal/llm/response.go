@@ -26,10 +26,14 @@ const (
 // Usage counts tokens the way Bedrock bills them: InputTokens excludes the
 // tokens read from or written to the prompt cache.
 type Usage struct {
-	InputTokens      int
-	OutputTokens     int
-	CacheReadTokens  int
-	CacheWriteTokens int
+	InputTokens     int
+	OutputTokens    int
+	CacheReadTokens int
+	// CacheWriteTokens counts every token written to the prompt cache;
+	// CacheWrite1hTokens is the part of them written with the 1-hour TTL
+	// (the rest used the default five minutes), which is priced higher.
+	CacheWriteTokens   int
+	CacheWrite1hTokens int
 }
 
 // TotalInput is every prompt token: uncached, cache read and cache write.
@@ -41,10 +45,11 @@ func (u Usage) Total() int { return u.TotalInput() + u.OutputTokens }
 // Add returns u + v.
 func (u Usage) Add(v Usage) Usage {
 	return Usage{
-		InputTokens:      u.InputTokens + v.InputTokens,
-		OutputTokens:     u.OutputTokens + v.OutputTokens,
-		CacheReadTokens:  u.CacheReadTokens + v.CacheReadTokens,
-		CacheWriteTokens: u.CacheWriteTokens + v.CacheWriteTokens,
+		InputTokens:        u.InputTokens + v.InputTokens,
+		OutputTokens:       u.OutputTokens + v.OutputTokens,
+		CacheReadTokens:    u.CacheReadTokens + v.CacheReadTokens,
+		CacheWriteTokens:   u.CacheWriteTokens + v.CacheWriteTokens,
+		CacheWrite1hTokens: u.CacheWrite1hTokens + v.CacheWrite1hTokens,
 	}
 }
 
@@ -57,6 +62,9 @@ type Response struct {
 	Latency time.Duration
 	// InvokedModel is the model a Bedrock prompt router chose, if any.
 	InvokedModel string
+	// ServiceTier is the tier the upstream says it served ("" when it
+	// did not say, which means the default tier).
+	ServiceTier ServiceTier
 	// Cost and BaselineCost are set by the account stage.
 	Cost         Money
 	BaselineCost Money
@@ -99,10 +107,11 @@ type Event struct {
 	Delta Delta
 	// StopReason is set on EventMessageStop.
 	StopReason StopReason
-	// Usage, Latency and InvokedModel are set on EventMetadata.
+	// Usage, Latency, InvokedModel and ServiceTier are set on EventMetadata.
 	Usage        *Usage
 	Latency      time.Duration
 	InvokedModel string
+	ServiceTier  ServiceTier
 	// Cost and BaselineCost are set on EventMetadata by the account stage.
 	Cost         Money
 	BaselineCost Money
@@ -209,6 +218,7 @@ func Collect(s Stream) (*Response, error) {
 			}
 			resp.Latency = ev.Latency
 			resp.InvokedModel = ev.InvokedModel
+			resp.ServiceTier = ev.ServiceTier
 			resp.Cost = ev.Cost
 			resp.BaselineCost = ev.BaselineCost
 		}
@@ -271,7 +281,8 @@ func EventsOf(r *Response) []Event {
 	u := r.Usage
 	evs = append(evs,
 		Event{Type: EventMessageStop, StopReason: r.StopReason},
-		Event{Type: EventMetadata, Usage: &u, Latency: r.Latency, InvokedModel: r.InvokedModel, Cost: r.Cost, BaselineCost: r.BaselineCost},
+		Event{Type: EventMetadata, Usage: &u, Latency: r.Latency, InvokedModel: r.InvokedModel, ServiceTier: r.ServiceTier,
+			Cost: r.Cost, BaselineCost: r.BaselineCost},
 	)
 	return evs
 }
