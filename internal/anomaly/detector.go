@@ -142,7 +142,7 @@ func New(cfg Config) *Detector {
 }
 
 // Observe feeds one finished request to the detector. promptHash identifies
-// the request's prompt for runaway-loop detection (see PromptHash); "" skips
+// the request's prompt for runaway-loop detection (see ledger.PromptHash); "" skips
 // that check. Alerts it raises go to the sinks before Observe returns.
 func (d *Detector) Observe(r *ledger.Record, promptHash string) {
 	d.mu.Lock()

@@ -68,29 +68,6 @@ func TestMinHistory(t *testing.T) {
 	}
 }
 
-func TestPromptHash(t *testing.T) {
-	req := func(model, text string) *llm.Request {
-		return &llm.Request{Model: model, Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock(text)}}}}
-	}
-	tool := func(id, out string) *llm.Request {
-		return &llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockToolResult,
-			ToolResult: &llm.ToolResult{ToolUseID: id, Content: []llm.ToolResultContent{{Text: out}}}}}}}}
-	}
-	a := anomaly.PromptHash(req("m", "hi"))
-	switch {
-	case a == "" || a != anomaly.PromptHash(req("m", "hi")):
-		t.Error("same request, different hash")
-	case a == anomaly.PromptHash(req("n", "hi")), a == anomaly.PromptHash(req("m", "ho")):
-		t.Error("different request, same hash")
-	case anomaly.PromptHash(tool("1", "x")) != anomaly.PromptHash(tool("2", "x")):
-		t.Error("tool results differing only in id hash differently")
-	case anomaly.PromptHash(tool("1", "x")) == anomaly.PromptHash(tool("1", "y")):
-		t.Error("different tool results hash the same")
-	case anomaly.PromptHash(&llm.Request{}) != "":
-		t.Error("empty request hashed")
-	}
-}
-
 func TestConcurrentObserve(t *testing.T) {
 	d := anomaly.New(anomaly.Config{})
 	var wg sync.WaitGroup

@@ -50,7 +50,7 @@ type WebhookOptions struct {
 	// Queue is how many alerts may wait for delivery (256); alerts beyond
 	// it are dropped, logged and counted.
 	Queue int
-	// Logger reports failed deliveries (slog.Default()).
+	// Logger reports failed deliveries (default: nowhere).
 	Logger *slog.Logger
 }
 
@@ -93,7 +93,7 @@ func WebhookSink(url, format string, opt WebhookOptions) (*Webhook, error) {
 		opt.Queue = 256
 	}
 	if opt.Logger == nil {
-		opt.Logger = slog.Default()
+		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	w := &Webhook{url: url, format: format, opt: opt, queue: make(chan Alert, opt.Queue),

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/cache"
@@ -24,6 +25,7 @@ import (
 	"github.com/penny-gateway/penny/internal/cache/redis"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/dispatch"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/govern"
@@ -84,11 +86,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	cat, err := catalog.Load(cfg.Catalog)
 	if err != nil {
 		return nil, err
 	}
-	routes, err := route.NewTable(cfg.Routes, cat.CanonicalID)
+	routes, err := route.NewTable(cfg.RouteConfigs(), cat.CanonicalID)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -96,19 +101,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	gopts := gateway.Options{
-		Catalog: cat, Routes: routes, Region: cfg.Bedrock.Region, Logger: log,
-		MaxBodyBytes: cfg.Limits.MaxBodyBytes, RequestTimeout: cfg.Limits.RequestTimeout.D(),
-		Providers: map[string]llm.Invoker{}, Counter: counter, AccessLog: cfg.Log.Requests,
-	}
+	dopts := dispatch.Options{Catalog: cat, Region: cfg.Bedrock.Region, Providers: map[string]llm.Invoker{}}
 	if cfg.Simulate {
-		if err := cfg.Simulator.Faults.Validate(cat); err != nil {
-			return nil, fmt.Errorf("config: simulator.%w", err)
+		if dopts.Region == "" {
+			dopts.Region = bedrock.DefaultRegion
 		}
-		if gopts.Region == "" {
-			gopts.Region = bedrock.DefaultRegion
-		}
-		gopts.Simulate = sim.New(cat, counter, simOptions(cfg.Simulator))
+		dopts.Simulate = sim.New(cat, counter, simOptions(cfg.Simulator))
 	} else {
 		bo := bedrock.Options{Region: cfg.Bedrock.Region, BaseEndpoint: cfg.Bedrock.Endpoint, Timeout: cfg.Bedrock.Timeout.D()}
 		if opts.Bedrock != nil {
@@ -121,9 +119,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		if err := bp.CheckCredentials(ctx); err != nil {
 			return nil, fmt.Errorf("%w\n(to try Penny without AWS, run `penny serve --simulate` or `penny demo`)", err)
 		}
-		gopts.Providers["bedrock"] = bp
-		if gopts.Region == "" {
-			gopts.Region = bp.Region()
+		dopts.Providers["bedrock"] = bp
+		if dopts.Region == "" {
+			dopts.Region = bp.Region()
 		}
 	}
 	for _, u := range cfg.Upstreams {
@@ -137,14 +135,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
 		}
-		gopts.Providers[u.Name] = p
+		dopts.Providers[u.Name] = p
 	}
 	if !cfg.Simulate {
 		for _, m := range cat.Models() {
-			if _, ok := gopts.Providers[m.Provider]; !ok {
+			if _, ok := dopts.Providers[m.Provider]; !ok {
 				return nil, fmt.Errorf("catalog model %s is served by provider %q, but no upstream of that name is configured (upstreams:)", m.ID, m.Provider)
 			}
 		}
+	}
+	dispatcher, err := dispatch.New(dopts)
+	if err != nil {
+		return nil, err
 	}
 	// From here on New owns resources: undo releases them, newest first,
 	// if a later step fails.
@@ -181,54 +183,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		authn = auth.New(ks, auth.Options{Logger: log})
 		undo = append(undo, func() { authn.Close() })
-		gopts.Auth = authn
 	}
 	backend, err := cacheBackend(cfg.Cache, log)
 	if err != nil {
 		return fail(err)
 	}
 	undo = append(undo, func() { backend.Close() })
-	// Prompt policies first after routing, so that normalised prompts
-	// share response-cache entries.
-	gopts.AfterRoute = append(gopts.AfterRoute, promptpolicy.Stage(promptpolicy.Options{
-		Default: cfg.PromptPolicy, Counter: counter, Logger: log,
-		PolicyFor: func(req *llm.Request) (promptpolicy.Policy, bool) {
-			if r, ok := routes.Get(req.Meta.Route); ok && r.PromptPolicy != nil {
-				return *r.PromptPolicy, true
-			}
-			return promptpolicy.Policy{}, false
-		},
-		OnApply: func(req *llm.Request, e promptpolicy.Effect) { req.Meta.PromptTokensSaved += e.TokensSaved },
-	}))
-	gopts.AfterRoute = append(gopts.AfterRoute, cache.Stage(cache.Options{
-		Backend: backend,
-		Default: cfg.Cache.Policy,
-		PolicyFor: func(req *llm.Request) (cache.Policy, bool) {
-			if r, ok := routes.Get(req.Meta.Route); ok && r.Cache != nil {
-				return *r.Cache, true
-			}
-			return cache.Policy{}, false
-		},
-		ModelID:     cat.CanonicalID,
-		Logger:      log,
-		CallTimeout: cfg.Limits.RequestTimeout.D(),
-	}))
-	// Rate limits count every request, before routing; the budget stage
-	// runs after the response cache, on the chosen model, so that hits
-	// (which cost nothing) are never reserved against a budget.
-	// Templates expand before routing, so that routing rules see the
-	// rendered prompt; without a templates_dir, requests naming a template
-	// get a clear not-found error.
 	var tstore *templates.Store
 	if cfg.TemplatesDir != "" {
 		if tstore, err = templates.Load(cfg.TemplatesDir); err != nil {
-			return fail(fmt.Errorf("templates: %w", err))
+			return fail(fmt.Errorf("templates %s: %w", cfg.TemplatesDir, err))
 		}
 	}
-	gopts.Stages = append(gopts.Stages, templates.Stage(tstore))
 	var detectorRef *anomaly.Detector
 	limiter := govern.NewLimiter(govern.RateOptions{Counter: counter})
-	gopts.Stages = append(gopts.Stages, limiter.Stage())
 	budget, err := govern.NewBudget(govern.BudgetOptions{
 		Catalog: cat, Counter: counter, Rules: cfg.Budgets, Logger: log,
 		SpentBy: func(ctx context.Context, scope govern.Scope, value string, since time.Time) (llm.Money, error) {
@@ -251,17 +219,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return fail(fmt.Errorf("config: budgets: %w", err))
 	}
-	gopts.AfterRoute = append(gopts.AfterRoute, budget)
 	pcStats := &promptcache.Stats{}
-	gopts.AfterRoute = append(gopts.AfterRoute, promptcache.Stage(promptcache.Options{
-		Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
-		Enabled: func(req *llm.Request) bool {
-			if r, ok := routes.Get(req.Meta.Route); ok && r.PromptCache != nil {
-				return *r.PromptCache
-			}
-			return cfg.PromptCache
-		},
-	}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_prompt_cache_requests_total",
@@ -287,38 +245,61 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter)})
 	detectorRef = detector
 	undo = append(undo, func() { detector.Close(context.Background()) })
-	gopts.Alerts = func() any { return detector.Recent() }
-	gopts.Recorder = monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
-	gopts.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	tp, stopTracing, err := tracing.Setup(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint,
 		SampleRatio: cfg.Tracing.SampleRatio, Headers: cfg.Tracing.Headers})
 	if err != nil {
 		return fail(fmt.Errorf("tracing: %w", err))
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
-	gopts.Tracer = tp
-	// Fallbacks sit last, just above the provider, so each retry is one
-	// upstream call; built once, so their circuit breakers are shared.
-	for _, r := range cfg.Routes {
-		if r.Fallbacks != nil {
-			if err := r.Fallbacks.Validate(cat); err != nil {
-				return fail(fmt.Errorf("config: routes %s: fallbacks: %w", r.Name, err))
-			}
-		}
-	}
-	gopts.AfterRoute = append(gopts.AfterRoute, fallback.Stage(fallback.Options{Catalog: cat, Logger: log,
-		ListFor: func(req *llm.Request) (fallback.List, bool) {
-			if r, ok := routes.Get(req.Meta.Route); ok && r.Fallbacks != nil {
-				return *r.Fallbacks, true
-			}
-			return fallback.List{}, false
-		}}))
-	gw, err := gateway.New(gopts)
+	over := newRouteOverrides(cfg.Routes)
+	promptCacheOn := forRoute(over, func(r *config.Route) *bool { return r.PromptCache })
+	gw, err := gateway.New(gateway.Options{
+		Stages: chain(stages{
+			tracer:    tp,
+			account:   account.Options{Catalog: cat, Counter: counter},
+			templates: tstore,
+			limiter:   limiter,
+			routes:    routes,
+			policy: promptpolicy.Options{
+				Default: cfg.PromptPolicy, Counter: counter, Logger: log,
+				PolicyFor: forRoute(over, func(r *config.Route) *promptpolicy.Policy { return r.PromptPolicy }),
+				OnApply:   func(req *llm.Request, e promptpolicy.Effect) { req.Meta.PromptTokensSaved += e.TokensSaved },
+			},
+			cache: cache.Options{
+				Backend: backend, Default: cfg.Cache.Policy, ModelID: cat.CanonicalID, Logger: log,
+				PolicyFor:   forRoute(over, func(r *config.Route) *cache.Policy { return r.Cache }),
+				CallTimeout: cfg.Limits.RequestTimeout.D(),
+			},
+			budget: budget,
+			promptCache: promptcache.Options{
+				Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
+				Enabled: func(req *llm.Request) bool {
+					if on, ok := promptCacheOn(req); ok {
+						return on
+					}
+					return cfg.PromptCache
+				},
+			},
+			fallback: fallback.Options{Catalog: cat, Logger: log,
+				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
+		}),
+		Upstream:       dispatcher,
+		Recorder:       monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
+		Catalog:        cat,
+		RouteNames:     routes.Names(),
+		Logger:         log,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		RequestTimeout: cfg.Limits.RequestTimeout.D(),
+		AccessLog:      cfg.Log.Requests,
+		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Alerts:         func() any { return detector.Recent() },
+		Auth:           authn,
+	})
 	if err != nil {
 		return fail(err)
 	}
 	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: gopts.Region, cache: backend, stopTracing: stopTracing}, nil
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).

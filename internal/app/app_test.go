@@ -121,7 +121,7 @@ func TestBadConfigIsRefused(t *testing.T) {
 		t.Errorf("unknown model in faults: %v", err)
 	}
 	cfg = simConfig(t, 0)
-	cfg.Routes = []route.Config{{Name: "r", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "gpt-9"}}}}
+	cfg.Routes = []config.Route{{Config: route.Config{Name: "r", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "gpt-9"}}}}}
 	if _, err := New(context.Background(), cfg, Options{Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "gpt-9") {
 		t.Errorf("unknown model in route: %v", err)
 	}

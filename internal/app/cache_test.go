@@ -64,7 +64,7 @@ func TestResponseCache(t *testing.T) {
 			t.Errorf("%s: x-penny-cache %q, want %q", name, got, tc.cache)
 		}
 	}
-	if second.Get("X-Penny-Cost-Usd") != "0.000000" || second.Get("X-Penny-Baseline-Cost-Usd") != first.Get("X-Penny-Cost-Usd") {
+	if second.Get("X-Penny-Cost-Usd") != "0.000000000" || second.Get("X-Penny-Baseline-Cost-Usd") != first.Get("X-Penny-Cost-Usd") {
 		t.Errorf("hit cost %s baseline %s; first cost %s", second.Get("X-Penny-Cost-Usd"), second.Get("X-Penny-Baseline-Cost-Usd"), first.Get("X-Penny-Cost-Usd"))
 	}
 	if second.Get("X-Penny-Model") != "nova-pro" || second.Get("X-Penny-Provider") != "cache" {

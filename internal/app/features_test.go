@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/ledger"
@@ -49,7 +50,7 @@ func record(t *testing.T, a *App, id string) ledger.Record {
 func TestTemplatesAndPromptPolicy(t *testing.T) {
 	cfg := simConfig(t, 0)
 	cfg.TemplatesDir = "../templates/testdata/ok"
-	cfg.Routes = []route.Config{{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-lite"}},
+	cfg.Routes = []config.Route{{Config: route.Config{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-lite"}}},
 		PromptPolicy: &promptpolicy.Policy{MaxMaxTokens: 100, NormalizeWhitespace: true}}}
 	a := startApp(t, cfg)
 
@@ -139,7 +140,7 @@ func TestTracingExports(t *testing.T) {
 func TestFallback(t *testing.T) {
 	cfg := simConfig(t, 0)
 	cfg.Simulator.Faults.Models = map[string]sim.FaultRates{"nova-pro": {Throttle: 1}}
-	cfg.Routes = []route.Config{{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-pro"}},
+	cfg.Routes = []config.Route{{Config: route.Config{Name: "support", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-pro"}}},
 		Fallbacks: &fallback.List{Models: []string{"nova-lite"}}}}
 	a := startApp(t, cfg)
 	resp, body := post(t, a, `{"model":"support","messages":[{"role":"user","content":"hi"}]}`, nil)
@@ -156,14 +157,14 @@ func TestFallback(t *testing.T) {
 // rejected cheap answer are charged to the request and named in the ledger.
 func TestAgentAndCascade(t *testing.T) {
 	cfg := simConfig(t, 0)
-	cfg.Routes = []route.Config{
-		{Name: "triage", Baseline: "nova-pro", Strategy: "agent", Default: "cheap",
+	cfg.Routes = []config.Route{
+		{Config: route.Config{Name: "triage", Baseline: "nova-pro", Strategy: "agent", Default: "cheap",
 			Tiers: []route.Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
-			Agent: &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "cheap", "complex": "strong"}}},
-		{Name: "extract", Baseline: "nova-pro", Strategy: "cascade",
+			Agent: &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "cheap", "complex": "strong"}}}},
+		{Config: route.Config{Name: "extract", Baseline: "nova-pro", Strategy: "cascade",
 			Tiers: []route.Tier{{Name: "cheap", Model: "nova-micro"}, {Name: "strong", Model: "nova-pro"}},
 			Cascade: &route.CascadeConfig{Cheap: "cheap", Strong: "strong",
-				Checks: route.Checks{JSONSchema: `{"type":"object","required":["name"]}`}}},
+				Checks: route.Checks{JSONSchema: `{"type":"object","required":["name"]}`}}}},
 	}
 	a := startApp(t, cfg)
 

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"sync"
@@ -117,7 +116,7 @@ const DefaultBackendTimeout = 250 * time.Millisecond
 // for what it does to requests.
 func Stage(o Options) llm.Stage {
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/penny-gateway/penny/internal/cache"
+	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
@@ -41,7 +44,7 @@ type Config struct {
 	Bedrock   Bedrock        `yaml:"bedrock"`
 	Simulator Simulator      `yaml:"simulator"`
 	Upstreams []Upstream     `yaml:"upstreams"`
-	Routes    []route.Config `yaml:"routes"`
+	Routes    []Route        `yaml:"routes"`
 	Cache     Cache          `yaml:"cache"`
 	Alerts    Alerts         `yaml:"alerts"`
 	// Budgets limit spend per tenant, key, tag or route, per day or month.
@@ -62,6 +65,34 @@ type Config struct {
 	Limits      Limits `yaml:"limits"`
 	Ledger      Ledger `yaml:"ledger"`
 	Log         Log    `yaml:"log"`
+}
+
+// Route is one route of penny.yaml: how it picks a model (route.Config,
+// the routing stage's part) and, optionally, its own policies for the
+// stages after routing, which replace the global ones for its requests.
+type Route struct {
+	route.Config `yaml:",inline"`
+	// Cache, if set, replaces the global response-cache policy.
+	Cache *cache.Policy `yaml:"cache"`
+	// PromptCache, if set, turns automatic Bedrock prompt-cache
+	// checkpoints on or off.
+	PromptCache *bool `yaml:"prompt_cache"`
+	// Fallbacks, if set, are tried when the chosen model is throttled,
+	// unavailable, not ready or times out.
+	Fallbacks *fallback.List `yaml:"fallbacks"`
+	// PromptPolicy, if set, replaces the global prompt policy: default and
+	// maximum max_tokens, an output-format instruction, whitespace
+	// normalisation.
+	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+}
+
+// RouteConfigs returns the routing part of every route, in order.
+func (c *Config) RouteConfigs() []route.Config {
+	out := make([]route.Config, len(c.Routes))
+	for i, r := range c.Routes {
+		out[i] = r.Config
+	}
+	return out
 }
 
 // Bedrock configures the real Bedrock upstream.
@@ -202,11 +233,44 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if err := decode(data, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}
+		c.resolvePaths(filepath.Dir(path))
 	}
 	if err := c.applyEnv(getenv); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// resolvePaths makes the relative file paths of a config file relative to
+// the file's own folder, so that `penny serve --config etc/penny.yaml`
+// finds what the file names wherever it is run from. Paths from the
+// environment and flags stay relative to the working directory.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.Catalog = abs(c.Catalog)
+	c.TemplatesDir = abs(c.TemplatesDir)
+	switch db := c.Database; {
+	case strings.HasPrefix(db, "sqlite://"):
+		if p := strings.TrimPrefix(db, "sqlite://"); p != "" && p != ":memory:" {
+			c.Database = "sqlite://" + abs(p)
+		}
+	case strings.Contains(db, "://") || db == ":memory:":
+		// Another engine's URL, or no file at all.
+	default:
+		c.Database = abs(db)
+	}
+	for i := range c.Routes {
+		if l := c.Routes[i].Learned; l != nil {
+			cp := *l
+			cp.Model = abs(cp.Model)
+			c.Routes[i].Learned = &cp
+		}
+	}
 }
 
 func decode(data []byte, c *Config) error {
@@ -357,8 +421,48 @@ func (c *Config) AuthRequired() bool {
 	return c.Auth == "required"
 }
 
-// Validate checks values that decoding cannot.
+// Validate checks everything decoding cannot, in one place: values,
+// and everything that needs the catalog (c.Catalog merged over the
+// built-in one) — route tiers and baselines, learned router files,
+// fallback lists, budgets and simulator faults. It reports every problem
+// it finds, not only the first.
 func (c *Config) Validate() error {
+	errs := c.validateValues()
+	cat, err := catalog.Load(c.Catalog)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("catalog: %w", err))
+		return errors.Join(errs...)
+	}
+	return errors.Join(append(errs, c.validateWith(cat)...)...)
+}
+
+// validateWith checks what needs the catalog.
+func (c *Config) validateWith(cat *catalog.Catalog) []error {
+	var errs []error
+	if _, err := route.NewTable(c.RouteConfigs(), cat.CanonicalID); err != nil {
+		errs = append(errs, fmt.Errorf("routes: %w", err))
+	}
+	for _, r := range c.Routes {
+		if r.Fallbacks != nil {
+			if err := r.Fallbacks.Validate(cat); err != nil {
+				errs = append(errs, fmt.Errorf("routes %s: fallbacks: %w", r.Name, err))
+			}
+		}
+	}
+	if err := govern.ValidateRules(c.Budgets, cat); err != nil {
+		errs = append(errs, fmt.Errorf("budgets: %w", err))
+	}
+	if c.Simulate {
+		faults := c.Simulator.Faults
+		if err := faults.Validate(cat); err != nil {
+			errs = append(errs, fmt.Errorf("simulator.%w", err))
+		}
+	}
+	return errs
+}
+
+// validateValues checks the values that need nothing else.
+func (c *Config) validateValues() []error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
@@ -433,5 +537,5 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: base_url %q must be an http(s) URL", i, u.BaseURL))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }

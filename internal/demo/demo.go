@@ -102,32 +102,32 @@ type Result struct {
 // Nova Pro, tiered by rules, by the learned router in the file router and
 // by a routing agent, and the recommendations without and with caching.
 // With router "" the learned route is left out.
-func Routes(router string) []route.Config {
+func Routes(router string) []config.Route {
 	off, on := false, true
-	routes := []route.Config{
-		{Name: "reco-nocache", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
+	routes := []config.Route{
+		{Config: route.Config{Name: "reco-nocache", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}}},
 			Cache: &cache.Policy{Enabled: false}, PromptCache: &off},
-		{Name: "reco", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}},
+		{Config: route.Config{Name: "reco", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}}},
 			Cache: &cache.Policy{Enabled: true}, PromptCache: &on},
-		{Name: "support-all-pro", Baseline: "nova-pro", Strategy: "fixed",
-			Tiers: []route.Tier{{Name: "pro", Model: "nova-pro"}}},
-		{Name: "support", Baseline: "nova-pro", Strategy: "rules",
+		{Config: route.Config{Name: "support-all-pro", Baseline: "nova-pro", Strategy: "fixed",
+			Tiers: []route.Tier{{Name: "pro", Model: "nova-pro"}}}},
+		{Config: route.Config{Name: "support", Baseline: "nova-pro", Strategy: "rules",
 			Tiers: []route.Tier{{Name: "simple", Model: "nova-micro"}, {Name: "complex", Model: "nova-lite"}},
 			Rules: []route.Rule{
 				{Tier: "complex", When: route.Match{Keywords: ComplexKeywords}},
 				{Tier: "complex", When: route.Match{MinChars: 220}},
 			},
-			Default: "simple"},
-		{Name: "support-agent", Baseline: "nova-pro", Strategy: "agent",
+			Default: "simple"}},
+		{Config: route.Config{Name: "support-agent", Baseline: "nova-pro", Strategy: "agent",
 			Tiers:   []route.Tier{{Name: "simple", Model: cheapModel}, {Name: "complex", Model: strongModel}},
 			Agent:   &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "simple", "complex": "complex"}},
-			Default: "simple"},
+			Default: "simple"}},
 	}
 	if router != "" {
-		routes = append(routes, route.Config{Name: "support-learned", Baseline: "nova-pro", Strategy: "learned",
+		routes = append(routes, config.Route{Config: route.Config{Name: "support-learned", Baseline: "nova-pro", Strategy: "learned",
 			Tiers:   []route.Tier{{Name: "cheap", Model: cheapModel}, {Name: "strong", Model: strongModel}},
 			Learned: &route.LearnedConfig{Model: router, Strong: "strong"},
-			Default: "cheap"})
+			Default: "cheap"}})
 	}
 	return routes
 }
@@ -265,7 +265,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // startPenny starts Penny on the simulator with the demo's ledger and
 // routes, listening on a free port of 127.0.0.1.
-func startPenny(ctx context.Context, path string, o Options, routes []route.Config) (*app.App, error) {
+func startPenny(ctx context.Context, path string, o Options, routes []config.Route) (*app.App, error) {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Simulate = true

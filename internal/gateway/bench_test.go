@@ -11,7 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/dispatch"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -40,7 +42,12 @@ func BenchmarkConverseRoundTrip(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Options{Catalog: catalog.MustBuiltin(), Recorder: w, Providers: map[string]llm.Invoker{"bedrock": p}})
+	cat := catalog.MustBuiltin()
+	up, err := dispatch.New(dispatch.Options{Catalog: cat, Providers: map[string]llm.Invoker{"bedrock": p}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Catalog: cat, Recorder: w, Upstream: up, Stages: []llm.Stage{account.Stage(account.Options{Catalog: cat})}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -13,57 +12,49 @@ import (
 // handleConverse serves POST /model/{modelId}/converse, Bedrock's own wire
 // API, so AWS SDK clients work by changing only their endpoint.
 func (s *Server) handleConverse(w http.ResponseWriter, r *http.Request) {
-	s.converse(w, r, false)
+	s.serve(w, r, "converse", converseAPI{streamed: false})
 }
 
 // handleConverseStream serves POST /model/{modelId}/converse-stream.
 func (s *Server) handleConverseStream(w http.ResponseWriter, r *http.Request) {
-	s.converse(w, r, true)
+	s.serve(w, r, "converse", converseAPI{streamed: true})
 }
 
-func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
-	c := s.newCall(r, "converse")
-	defer c.finish()
-	ctx, cancel := c.ctx(r)
-	defer cancel()
+// converseAPI is the Bedrock Converse frontend; the operation (the path)
+// says whether the answer streams.
+type converseAPI struct{ streamed bool }
+
+// start takes the model and the operation from the path, so that even a
+// request refused before its body is read is recorded with them.
+func (a converseAPI) start(c *call, r *http.Request) {
 	c.requested = modelParam(r)
-	c.req.Meta.Stream = stream
-	if err := c.authenticate(&ctx, r, nil); err != nil {
-		// Refused before the body was read: close the connection rather
-		// than let the server drain what the caller is still sending.
-		w.Header().Set("Connection", "close")
-		c.converseError(w, err)
-		return
-	}
-	body, err := c.readBody(w, r)
-	if err == nil {
-		err = c.authenticate(&ctx, r, body.Bytes())
-	}
+	c.req.Meta.Stream = a.streamed
+}
+
+func (a converseAPI) decode(c *call, r *http.Request, body []byte) (*llm.Request, error) {
+	req, err := converse.DecodeRequest(body)
 	if err != nil {
-		c.converseError(w, err)
-		return
+		return nil, err
 	}
-	req, err := converse.DecodeRequest(body.Bytes())
-	c.releaseBody(body)
-	if err == nil {
-		req.Model = c.requested
-		c.adopt(req)
-		err = c.headerErr
-	}
-	if err != nil {
-		c.converseError(w, err)
-		return
-	}
-	if stream {
-		c.converseStream(ctx, w)
-		return
-	}
-	resp, err := s.chain.Invoke(ctx, c.req)
-	if err != nil {
-		c.converseError(w, err)
-		return
-	}
-	c.usage, c.cost, c.baseline = resp.Usage, resp.Cost, resp.BaselineCost
+	req.Model = c.requested
+	return req, nil
+}
+
+// modelParam is the {modelId} path segment, percent-decoded.
+func modelParam(r *http.Request) string { return r.PathValue("modelId") }
+
+func (converseAPI) fail(c *call, w http.ResponseWriter, err error) { c.converseError(w, err) }
+
+func (c *call) converseError(w http.ResponseWriter, err error) {
+	err = withRetryAfter(err)
+	c.err = err
+	c.status, _ = converse.ErrorType(llm.KindOf(err))
+	c.setHeaders(w)
+	c.setCostHeaders(w.Header())
+	converse.WriteHTTPError(w, c.req.Meta.RequestID, err)
+}
+
+func (converseAPI) answer(c *call, w http.ResponseWriter, resp *llm.Response) {
 	out, err := converse.EncodeResponse(resp)
 	if err != nil {
 		c.converseError(w, llm.Errorf(llm.KindInternal, "encoding answer: %w", err))
@@ -76,33 +67,19 @@ func (s *Server) converse(w http.ResponseWriter, r *http.Request, stream bool) {
 	w.Write(out)
 }
 
-func (c *call) converseError(w http.ResponseWriter, err error) {
-	err = withRetryAfter(err)
-	c.err = err
-	c.status, _ = converse.ErrorType(llm.KindOf(err))
-	c.setHeaders(w)
-	c.setCostHeaders(w.Header())
-	converse.WriteHTTPError(w, c.req.Meta.RequestID, err)
-}
-
-// converseStream answers with a binary event stream. Errors before the
-// first event are ordinary Bedrock error responses; later ones are
-// exception frames, as Bedrock sends them.
-func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
-	p, first, err := c.openStream(ctx)
-	if err != nil {
-		c.converseError(w, err)
-		return
-	}
-	defer p.stop()
+// stream answers with a binary event stream. Errors before the first event
+// were ordinary Bedrock error responses (serve); later ones are exception
+// frames, as Bedrock sends them.
+func (converseAPI) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
 	h := w.Header()
 	c.setHeaders(w)
 	h.Set("Content-Type", "application/vnd.amazon.eventstream")
 	h.Set("x-amzn-RequestId", c.req.Meta.RequestID)
-	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
+	h.Set("Trailer", streamTrailers)
 	w.WriteHeader(http.StatusOK)
 	ew := converse.NewEventWriter(w)
 	ew.ManualFlush = true
+	var err error
 	ev := first
 	for {
 		c.observe(ev)
@@ -118,15 +95,11 @@ func (c *call) converseStream(ctx context.Context, w http.ResponseWriter) {
 			break
 		}
 	}
-	if !errors.Is(err, io.EOF) {
-		// The status already sent, 200, stays the record's; the error
-		// kind says what went wrong.
-		c.err = err
-		if llm.KindOf(err) != llm.KindCanceled {
-			ew.WriteError(err)
-			ew.Flush()
-		}
-		c.settleStream()
+	if !errors.Is(err, io.EOF) && llm.KindOf(err) != llm.KindCanceled {
+		ew.WriteError(err)
+		ew.Flush()
 	}
+	p.stop() // settles an early end's bill before the trailers
 	c.setCostHeaders(h)
+	return err
 }

@@ -83,7 +83,7 @@ func TestConverseThroughSDK(t *testing.T) {
 			rec := e.record(h.Get(HeaderRequestID))
 			// Nova Pro: 100 in × 0.8 + 20 out × 3.2 + 2000 cache read × 0.2, per 1M = 0.000544
 			if rec.Model != "nova-pro" || rec.API != "converse" || rec.Provider != "bedrock" || rec.CacheReadTokens != 2000 ||
-				rec.Cost.String() != "0.000544" || h.Get(HeaderCost) != "0.000544" || rec.Strategy != "prompt_cache" {
+				rec.Cost.String() != "0.000544" || h.Get(HeaderCost) != "0.000544000" || rec.Strategy != "prompt_cache" {
 				t.Errorf("ledger %+v, header cost %s", rec, h.Get(HeaderCost))
 			}
 			// Baseline: all 2100 input tokens uncached = 0.00168 + 0.000064

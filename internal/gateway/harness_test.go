@@ -10,8 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/bedrocktest"
 	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/dispatch"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
@@ -36,6 +38,7 @@ type envOptions struct {
 	bedrock  bool // real Bedrock provider against bedrocktest, else the simulator
 	simOpts  sim.Options
 	routes   []route.Config
+	stages   []llm.Stage // extra stages after routing
 	maxBody  int64
 	timeout  time.Duration
 	fakeOpts []bedrocktest.Option
@@ -51,13 +54,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Catalog: cat, Routes: tbl, Recorder: w, MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Region: "us-east-1"}
 	e := &env{t: t, Store: store, Ledger: w}
 	counter, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Counter = counter
+	dopts := dispatch.Options{Catalog: cat, Region: "us-east-1"}
 	if o.bedrock {
 		e.Fake = bedrocktest.New(t, o.fakeOpts...)
 		p, err := bedrock.New(context.Background(), bedrock.Options{Region: "us-east-1", BaseEndpoint: e.Fake.URL(),
@@ -65,11 +67,19 @@ func newEnv(t *testing.T, o envOptions) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Providers = map[string]llm.Invoker{"bedrock": p}
+		dopts.Providers = map[string]llm.Invoker{"bedrock": p}
 	} else {
-		opts.Simulate = sim.New(cat, counter, o.simOpts)
+		dopts.Simulate = sim.New(cat, counter, o.simOpts)
 	}
-	s, err := New(opts)
+	up, err := dispatch.New(dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's own tests need only pricing and routing of the chain
+	// package app assembles.
+	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
+	s, err := New(Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

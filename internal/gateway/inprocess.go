@@ -45,7 +45,6 @@ func (r recorded) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, 
 		c.err, c.status = err, openaiwire.StatusFor(llm.KindOf(err))
 		return nil, err
 	}
-	c.usage, c.cost, c.baseline = resp.Usage, resp.Cost, resp.BaselineCost
 	return resp, nil
 }
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,66 +15,44 @@ import (
 
 // handleChat serves POST /v1/chat/completions, streamed or not.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	c := s.newCall(r, "openai")
-	defer c.finish()
-	ctx, cancel := c.ctx(r)
-	defer cancel()
-	if err := c.authenticate(&ctx, r, nil); err != nil {
-		// Refused before the body was read: close the connection rather
-		// than let the server drain what the caller is still sending.
-		w.Header().Set("Connection", "close")
-		c.openaiError(w, err)
-		return
-	}
-	body, err := c.readBody(w, r)
-	if err == nil {
-		err = c.authenticate(&ctx, r, body.Bytes())
-	}
+	s.serve(w, r, "openai", &openaiChat{})
+}
+
+// openaiChat is the OpenAI chat-completions frontend.
+type openaiChat struct {
+	opts openaiwire.Options
+}
+
+func (o *openaiChat) start(c *call, r *http.Request) {}
+
+func (o *openaiChat) decode(c *call, r *http.Request, body []byte) (*llm.Request, error) {
+	req, opts, err := openaiwire.DecodeRequest(body)
 	if err != nil {
-		c.openaiError(w, err)
-		return
+		c.requested = sniffModel(body)
+		return nil, err
 	}
-	req, opts, err := openaiwire.DecodeRequest(body.Bytes())
-	if err != nil {
-		c.requested = sniffModel(body.Bytes())
-	}
-	c.releaseBody(body)
-	if err == nil {
-		req.Meta.Stream = opts.Stream
-		c.adopt(req)
-		err = c.headerErr
-	}
-	if err != nil {
-		c.openaiError(w, err)
-		return
-	}
-	if opts.Stream {
-		c.openaiStream(ctx, w, opts)
-		return
-	}
-	resp, err := s.chain.Invoke(ctx, c.req)
-	if err != nil {
-		c.openaiError(w, err)
-		return
-	}
-	c.usage, c.cost, c.baseline = resp.Usage, resp.Cost, resp.BaselineCost
+	req.Meta.Stream = opts.Stream
+	o.opts = opts
+	return req, nil
+}
+
+func (o *openaiChat) fail(c *call, w http.ResponseWriter, err error) { c.openaiError(w, err) }
+
+func (o *openaiChat) answer(c *call, w http.ResponseWriter, resp *llm.Response) {
 	out := openaiwire.EncodeResponse(resp, "chatcmpl-"+c.req.Meta.RequestID, c.req.Model, c.received.Unix())
 	c.setHeaders(w)
 	c.setCostHeaders(w.Header())
 	writeJSON(w, http.StatusOK, out)
 }
 
-func mergeTags(a, b map[string]string) map[string]string {
-	if len(b) == 0 {
-		return a
+// sniffModel recovers the model name from a body that failed to decode,
+// for the ledger.
+func sniffModel(body []byte) string {
+	var v struct {
+		Model string `json:"model"`
 	}
-	if a == nil {
-		a = map[string]string{}
-	}
-	for k, v := range b {
-		a[k] = v
-	}
-	return a
+	json.Unmarshal(body, &v)
+	return v.Model
 }
 
 func (c *call) openaiError(w http.ResponseWriter, err error) {
@@ -92,25 +69,19 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, body)
 }
 
-// openaiStream answers with server-sent events. Errors before the first
-// event get a normal JSON error response; later ones an SSE error event
+// stream answers with server-sent events. Errors before the first event
+// got a normal JSON error response (serve); later ones an SSE error event
 // (the HTTP status already sent, 200, is what the ledger records).
-func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts openaiwire.Options) {
-	p, first, err := c.openStream(ctx)
-	if err != nil {
-		c.openaiError(w, err)
-		return
-	}
-	defer p.stop()
+func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
 	h := w.Header()
 	c.setHeaders(w)
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Trailer", HeaderCost+", "+HeaderBaseline)
+	h.Set("Trailer", streamTrailers)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	bw := bufio.NewWriterSize(w, 4096)
-	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: opts.IncludeUsage}
+	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: o.opts.IncludeUsage}
 	writeData := func(v any) {
 		b, _ := json.Marshal(v)
 		bw.WriteString("data: ")
@@ -126,6 +97,7 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 		}
 		return nil
 	}
+	var err error
 	ev := first
 	for {
 		c.observe(ev)
@@ -147,16 +119,14 @@ func (c *call) openaiStream(ctx context.Context, w http.ResponseWriter, opts ope
 	if errors.Is(err, io.EOF) {
 		bw.WriteString("data: [DONE]\n\n")
 		bw.Flush()
-	} else {
-		c.err = err
-		if llm.KindOf(err) != llm.KindCanceled {
-			_, body := openaiwire.ErrorFor(err)
-			writeData(body)
-			bw.Flush()
-		}
-		c.settleStream()
+	} else if llm.KindOf(err) != llm.KindCanceled {
+		_, body := openaiwire.ErrorFor(err)
+		writeData(body)
+		bw.Flush()
 	}
+	p.stop() // settles an early end's bill before the trailers
 	c.setCostHeaders(h)
+	return err
 }
 
 // handleModels serves GET /v1/models: catalog chat models and routes.
@@ -169,7 +139,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		}
 		list.Data = append(list.Data, openaiwire.ModelEntry{ID: m.ID, Object: "model", Created: created, OwnedBy: m.Vendor})
 	}
-	names := s.opts.Routes.Names()
+	names := append([]string(nil), s.opts.RouteNames...)
 	w.Header().Set(HeaderRequestID, newRequestID())
 	sort.Strings(names)
 	for _, n := range names {

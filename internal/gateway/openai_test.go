@@ -55,7 +55,7 @@ func TestOpenAIChat(t *testing.T) {
 	rec := e.record(id)
 	if rec.Status != ledger.StatusOK || rec.Model != "nova-micro" || rec.ModelRequested != "nova-micro" || rec.API != "openai" ||
 		rec.InputTokens != int(resp.Usage.PromptTokens) || rec.OutputTokens != int(resp.Usage.CompletionTokens) || rec.Cost <= 0 ||
-		rec.Cost.String() != h.Get(HeaderCost) || rec.BaselineCost != rec.Cost || rec.Tenant != "default" {
+		rec.Cost.Exact() != h.Get(HeaderCost) || rec.BaselineCost != rec.Cost || rec.Tenant != "default" {
 		t.Errorf("ledger record: %+v (header cost %s)", rec, h.Get(HeaderCost))
 	}
 }
@@ -97,11 +97,11 @@ func TestOpenAIStreamWithUsage(t *testing.T) {
 	if httpResp.Header.Get("Content-Type") != "text/event-stream" || httpResp.Header.Get(HeaderModel) != "nova-lite" {
 		t.Errorf("headers: %v", httpResp.Header)
 	}
-	if got := httpResp.Trailer.Get(HeaderCost); got == "" || got == "0.000000" {
+	if got := httpResp.Trailer.Get(HeaderCost); got == "" || got == "0.000000000" {
 		t.Errorf("cost trailer %q", got)
 	}
 	rec := e.record(httpResp.Header.Get(HeaderRequestID))
-	if !rec.Stream || rec.OutputTokens != int(usage.CompletionTokens) || rec.TTFT <= 0 || rec.TTFT > rec.Latency || rec.Cost.String() != httpResp.Trailer.Get(HeaderCost) {
+	if !rec.Stream || rec.OutputTokens != int(usage.CompletionTokens) || rec.TTFT <= 0 || rec.TTFT > rec.Latency || rec.Cost.Exact() != httpResp.Trailer.Get(HeaderCost) {
 		t.Errorf("ledger: %+v", rec)
 	}
 }

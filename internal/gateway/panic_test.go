@@ -33,7 +33,7 @@ func TestPanicsAreRecorded(t *testing.T) {
 	store := sqlitetest.MustOpen(t)
 	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 5 * time.Millisecond})
 	defer w.Close(context.Background())
-	s, err := New(Options{Catalog: catalog.MustBuiltin(), Recorder: w, Simulate: panicky{},
+	s, err := New(Options{Catalog: catalog.MustBuiltin(), Recorder: w, Upstream: panicky{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ type BudgetOptions struct {
 	// MaxSubjects bounds the budget counters kept in memory (default
 	// 100,000); past it, counters of past periods are dropped.
 	MaxSubjects int
-	// Logger logs downgrades at info (default slog.Default()).
+	// Logger logs downgrades at info (default: nowhere).
 	Logger *slog.Logger
 }
 
@@ -147,7 +147,7 @@ func NewBudget(o BudgetOptions) (llm.Stage, error) {
 		o.MaxSubjects = 100_000
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &budget{o: o, rules: rules, subjects: make(map[subjectID]*spendEntry)}
 	return func(next llm.Invoker) llm.Invoker { return &budgetInvoker{b: b, next: next} }, nil

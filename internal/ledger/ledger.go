@@ -73,7 +73,7 @@ type Record struct {
 	// removed (whitespace normalisation).
 	PromptTokensSaved int
 	// PromptHash identifies the prompt (model asked for, system prompt and
-	// last message; see anomaly.PromptHash), so repeats can be found
+	// last message; see PromptHash), so repeats can be found
 	// without storing prompts. Empty when the body could not be decoded.
 	PromptHash string
 	// UsageEstimated is true when the upstream never reported usage (a

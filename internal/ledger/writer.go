@@ -30,7 +30,7 @@ type WriterOptions struct {
 	// after each further failure, up to 5s. Default 100ms.
 	RetryBackoff time.Duration
 	// Logger receives retries (warn) and given-up records (error).
-	// Default slog.Default().
+	// Default: nowhere.
 	Logger *slog.Logger
 }
 
@@ -53,7 +53,7 @@ func (o WriterOptions) withDefaults() WriterOptions {
 		o.RetryBackoff = 100 * time.Millisecond
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -35,6 +35,10 @@ type Error struct {
 	// Upstream is the upstream's own error type, e.g. "ThrottlingException",
 	// when the error came from a provider.
 	Upstream string
+	// Code, if set, is a more specific machine-readable code than the kind
+	// (e.g. "unknown_endpoint", "template_not_found"); frontends whose API
+	// has error codes send it.
+	Code string
 	// RetryAfter, if positive, tells the client when to retry.
 	RetryAfter time.Duration
 	// Err is the underlying cause, if any.

@@ -40,3 +40,18 @@ func (m Money) String() string {
 	}
 	return s
 }
+
+// Exact formats m as dollars with exactly nine decimals, e.g.
+// "0.000123000": every amount has the same form, as in headers.
+func (m Money) Exact() string {
+	neg := m < 0
+	if neg {
+		m = -m
+	}
+	f := strconv.FormatInt(int64(m%Dollar), 10)
+	s := strconv.FormatInt(int64(m/Dollar), 10) + "." + strings.Repeat("0", 9-len(f)) + f
+	if neg {
+		s = "-" + s
+	}
+	return s
+}

@@ -222,6 +222,11 @@ type Meta struct {
 	// answer (a routing agent's classification, a cascade's rejected cheap
 	// attempt); the account stage adds their cost to the request's.
 	Extra []Charge
+	// Bill is set by the account stage when the request is priced.
+	Bill Bill
+	// ModelWarning, if set, is a warning about the model used (a legacy
+	// model near retirement), sent to the client as x-penny-model-warning.
+	ModelWarning string
 }
 
 // Charge is a model call made on a request's behalf.
@@ -229,8 +234,41 @@ type Charge struct {
 	// Model is the catalog id of the model called.
 	Model string
 	Usage Usage
-	// Why says what the call was for, e.g. "routing-agent", "cascade".
-	Why string
+	// Why says what the call was for.
+	Why ChargeReason
+}
+
+// ChargeReason says why a model call was made on a request's behalf.
+type ChargeReason string
+
+const (
+	// ChargeRoutingAgent is a routing agent's classification of the request.
+	ChargeRoutingAgent ChargeReason = "routing-agent"
+	// ChargeCascade is a cascade's cheap attempt that was rejected.
+	ChargeCascade ChargeReason = "cascade"
+	// ChargeJudge is a cascade judge's grading of the cheap answer.
+	ChargeJudge ChargeReason = "cascade-judge"
+)
+
+// KindCascadeRejected is the Attempt kind of a cheap answer a cascade
+// rejected and escalated; it is not an error of the request.
+const KindCascadeRejected ErrorKind = "cascade_rejected"
+
+// Bill is what a request cost, settled by the account stage once the
+// answer is complete (or has failed): the frontends and the ledger read it
+// instead of pricing anything themselves.
+type Bill struct {
+	// Usage is the answer's usage; for a stream cut short before the
+	// upstream reported it, Penny's own count (Estimated is then true).
+	Usage     Usage
+	Estimated bool
+	// Cost includes the calls made on the request's behalf (Extra);
+	// Baseline is what the request would have cost on its baseline model,
+	// on demand, uncached.
+	Cost     Money
+	Baseline Money
+	// ServiceTier is the tier the answer was priced at.
+	ServiceTier ServiceTier
 }
 
 // Attempt is one failed upstream call of a request that was retried.

@@ -33,7 +33,6 @@ package promptcache
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"sync/atomic"
 
@@ -82,7 +81,7 @@ func Stage(o Options) llm.Stage {
 		panic("promptcache: Options.Catalog and Options.Counter are required")
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return func(next llm.Invoker) llm.Invoker { return &stage{o: o, next: next} }
 }

@@ -7,7 +7,6 @@ package promptpolicy
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 
@@ -96,7 +95,7 @@ type Options struct {
 // holds are never modified.
 func Stage(o Options) llm.Stage {
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Counter == nil {
 		if c, err := tokens.New(); err == nil {

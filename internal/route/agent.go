@@ -125,7 +125,7 @@ func (s *stage) classify(ctx context.Context, r *Route, req *llm.Request) *Tier 
 	sub := subRequest(req, a.model, a.system, text, a.maxTokens)
 	resp, err := s.next.Invoke(ctx, sub)
 	if resp != nil && sub.Meta.Cache != llm.CacheHit && resp.Usage.Total() > 0 {
-		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: sub.Model, Usage: resp.Usage, Why: "routing-agent"})
+		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: sub.Model, Usage: resp.Usage, Why: llm.ChargeRoutingAgent})
 	}
 	if err != nil {
 		s.log.Warn("routing agent: classification failed, using the default tier",

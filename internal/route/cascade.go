@@ -83,9 +83,6 @@ var DefaultRefusalPatterns = []string{
 const judgePrompt = `You grade answers. Given a user's request and an assistant's answer, rate how completely and correctly the answer addresses the request, from 0 (useless or wrong) to 10 (perfect).
 Reply with the number only.`
 
-// KindCascadeRejected is the Attempt kind of a cheap answer the cascade
-// rejected; it is not an error a client ever sees.
-const KindCascadeRejected llm.ErrorKind = "cascade_rejected"
 
 type cascade struct {
 	cheap, strong *Tier
@@ -207,7 +204,7 @@ func (s *stage) judge(ctx context.Context, c *cascade, req *llm.Request, answer 
 	sub := subRequest(req, c.judgeModel, judgePrompt, user, 5)
 	resp, err := s.next.Invoke(ctx, sub)
 	if resp != nil && sub.Meta.Cache != llm.CacheHit && resp.Usage.Total() > 0 {
-		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: sub.Model, Usage: resp.Usage, Why: "cascade-judge"})
+		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: sub.Model, Usage: resp.Usage, Why: llm.ChargeJudge})
 	}
 	if err != nil {
 		return "judge failed: " + err.Error()
@@ -259,13 +256,13 @@ func (s *stage) tryCheap(ctx context.Context, r *Route, req *llm.Request) *llm.R
 		req.Meta.Attempts, req.Meta.Extra = attempts, extra
 		return resp
 	}
-	kind := KindCascadeRejected
+	kind := llm.KindCascadeRejected
 	if err != nil {
 		kind = llm.KindOf(err)
 	}
 	req.Meta.Attempts = append(req.Meta.Attempts, llm.Attempt{Model: cheap.Model, Kind: kind, Latency: latency})
 	if resp != nil && cheap.Meta.Cache != llm.CacheHit && resp.Usage.Total() > 0 {
-		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: cheap.Model, Usage: resp.Usage, Why: "cascade"})
+		req.Meta.Extra = append(req.Meta.Extra, llm.Charge{Model: cheap.Model, Usage: resp.Usage, Why: llm.ChargeCascade})
 	}
 	s.log.Info("cascade: escalating to the strong tier",
 		slog.String("route", r.Name), slog.String("request_id", req.Meta.RequestID),

@@ -14,14 +14,12 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/penny-gateway/penny/internal/cache"
-	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/llm"
-	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/route/learned"
 )
 
-// Config is one route as written in penny.yaml.
+// Config is the routing part of one route as written in penny.yaml; the
+// config layer (config.Route) adds the per-route overrides of other stages.
 type Config struct {
 	// Name is what clients send as their model, e.g. "support".
 	Name string `yaml:"name"`
@@ -44,19 +42,6 @@ type Config struct {
 	Rules []Rule `yaml:"rules"`
 	// Default names the tier used when no rule matches (default: the first).
 	Default string `yaml:"default"`
-	// Cache, if set, replaces the global response-cache policy for
-	// requests through this route.
-	Cache *cache.Policy `yaml:"cache"`
-	// PromptCache, if set, turns automatic Bedrock prompt-cache
-	// checkpoints on or off for this route.
-	PromptCache *bool `yaml:"prompt_cache"`
-	// Fallbacks, if set, are tried when the chosen model is throttled,
-	// unavailable, not ready or times out.
-	Fallbacks *fallback.List `yaml:"fallbacks"`
-	// PromptPolicy, if set, replaces the global prompt policy for this
-	// route: default and maximum max_tokens, an output-format instruction,
-	// whitespace normalisation.
-	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
 }
 
 // LearnedConfig points a route at a trained router model: requests it
@@ -387,15 +372,6 @@ func (t *Table) Names() []string {
 	return out
 }
 
-// headerKey is the context key under which the frontend stores the
-// request's header lookup for rules that match on headers.
-type headerKey struct{}
-
-// WithHeader returns ctx carrying a header lookup for rules.
-func WithHeader(ctx context.Context, h func(string) string) context.Context {
-	return context.WithValue(ctx, headerKey{}, h)
-}
-
 // Stage returns the routing stage: when the requested model or
 // req.Meta.Route names a route, it picks a tier and rewrites req.Model, the
 // system prompt and max_tokens; it sets Meta.Route and Meta.BaselineModel.
@@ -403,7 +379,7 @@ func WithHeader(ctx context.Context, h func(string) string) context.Context {
 // strategies make extra calls through next and list them in Meta.Extra.
 func Stage(t *Table, opts ...Option) llm.Stage {
 	return func(next llm.Invoker) llm.Invoker {
-		s := &stage{t: t, next: next, log: slog.Default()}
+		s := &stage{t: t, next: next, log: slog.New(slog.DiscardHandler)}
 		for _, o := range opts {
 			o(s)
 		}
@@ -415,7 +391,7 @@ func Stage(t *Table, opts ...Option) llm.Stage {
 type Option func(*stage)
 
 // WithLogger sets where the stage logs routing-agent and cascade decisions
-// (default slog.Default()).
+// (default: nowhere).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *stage) {
 		if l != nil {
@@ -457,8 +433,7 @@ func (s *stage) pick(ctx context.Context, r *Route, req *llm.Request) *Tier {
 	if r.Strategy == "agent" {
 		return s.classify(ctx, r, req)
 	}
-	h, _ := ctx.Value(headerKey{}).(func(string) string)
-	return r.Pick(req, Input{Header: h})
+	return r.Pick(req, Input{Header: llm.HeaderFrom(ctx)})
 }
 
 // applyTier rewrites req for tier: its model, system prompt and max_tokens.

@@ -119,12 +119,12 @@ func TestAgentStrategy(t *testing.T) {
 		wantModel string
 		wantExtra []llm.Charge
 	}{
-		{"simple", answer{text: "simple", usage: u(50, 1)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 1), Why: "routing-agent"}}},
-		{"complex, padded and upper-case", answer{text: "  COMPLEX\n", usage: u(50, 2)}, "nova-pro", []llm.Charge{{Model: "nova-micro", Usage: u(50, 2), Why: "routing-agent"}}},
-		{"unparseable goes to default", answer{text: "complex.", usage: u(50, 2)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 2), Why: "routing-agent"}}},
-		{"chatty goes to default", answer{text: "I think complex", usage: u(50, 4)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 4), Why: "routing-agent"}}},
+		{"simple", answer{text: "simple", usage: u(50, 1)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 1), Why: llm.ChargeRoutingAgent}}},
+		{"complex, padded and upper-case", answer{text: "  COMPLEX\n", usage: u(50, 2)}, "nova-pro", []llm.Charge{{Model: "nova-micro", Usage: u(50, 2), Why: llm.ChargeRoutingAgent}}},
+		{"unparseable goes to default", answer{text: "complex.", usage: u(50, 2)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 2), Why: llm.ChargeRoutingAgent}}},
+		{"chatty goes to default", answer{text: "I think complex", usage: u(50, 4)}, "nova-lite", []llm.Charge{{Model: "nova-micro", Usage: u(50, 4), Why: llm.ChargeRoutingAgent}}},
 		{"cached classification is free", answer{text: "complex", usage: u(50, 1), cached: true}, "nova-pro", nil},
-		{"charged to the model that answered", answer{text: "complex", usage: u(50, 1), served: "nova-micro-eu"}, "nova-pro", []llm.Charge{{Model: "nova-micro-eu", Usage: u(50, 1), Why: "routing-agent"}}},
+		{"charged to the model that answered", answer{text: "complex", usage: u(50, 1), served: "nova-micro-eu"}, "nova-pro", []llm.Charge{{Model: "nova-micro-eu", Usage: u(50, 1), Why: llm.ChargeRoutingAgent}}},
 		{"failure goes to default", answer{err: classifierErr}, "nova-lite", nil},
 	}
 	for _, tc := range cases {
@@ -233,7 +233,7 @@ func TestCascade(t *testing.T) {
 		"properties": map[string]any{"answer": map[string]any{"type": "string"}, "tags": map[string]any{"type": "array", "items": map[string]any{"enum": []any{"a", "b"}}}}}
 	judge := &JudgeConfig{Model: "nova-lite", MinScore: 7}
 	rejected := func(model string) []llm.Attempt {
-		return []llm.Attempt{{Model: model, Kind: KindCascadeRejected}}
+		return []llm.Attempt{{Model: model, Kind: llm.KindCascadeRejected}}
 	}
 	cases := []struct {
 		name         string

@@ -1,15 +1,40 @@
-package gateway
+// Package dispatch is the end of Penny's chain: it resolves the model a
+// request is for in the catalog, checks that the model can do what is
+// asked, and calls the provider that serves it with the upstream model id.
+package dispatch
 
 import (
 	"context"
+	"errors"
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
-// dispatcher is the end of the chain: it resolves req.Model in the catalog,
-// checks the model can do what is asked, and calls the provider that serves
-// it with the upstream model id. On return req.Model is the catalog id.
+// Options configure the dispatcher.
+type Options struct {
+	Catalog *catalog.Catalog
+	// Providers by name ("bedrock", or an OpenAI-compatible upstream's name).
+	Providers map[string]llm.Invoker
+	// Simulate, if set, answers every model instead of Providers.
+	Simulate llm.Invoker
+	// Region picks cross-region inference profiles for catalog aliases.
+	Region string
+}
+
+// New returns the dispatcher. On return from its methods req.Model is
+// the catalog id of the model called (when the catalog knows it),
+// req.Meta.Provider names the provider and req.Meta.Mode is set.
+func New(o Options) (llm.Invoker, error) {
+	if o.Catalog == nil {
+		return nil, errors.New("dispatch: a catalog is required")
+	}
+	if o.Simulate == nil && len(o.Providers) == 0 {
+		return nil, errors.New("dispatch: no provider is configured")
+	}
+	return &dispatcher{cat: o.Catalog, providers: o.Providers, simulate: o.Simulate, region: o.Region}, nil
+}
+
 type dispatcher struct {
 	cat       *catalog.Catalog
 	providers map[string]llm.Invoker

@@ -1,4 +1,4 @@
-package anomaly
+package ledger
 
 import (
 	"crypto/sha256"

@@ -1,0 +1,382 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/keys"
+	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/llm"
+)
+
+// frontend is one wire API: how its requests decode and how answers and
+// errors are written. The request's bookkeeping (auth, body, ledger) is
+// the call's, shared by every frontend.
+type frontend interface {
+	// start notes what the request says before its body is read (e.g. the
+	// model in a Bedrock path), so that a refusal is recorded with it.
+	start(c *call, r *http.Request)
+	// decode turns the body into a request; on failure it may set
+	// c.requested from what it could read, for the ledger.
+	decode(c *call, r *http.Request, body []byte) (*llm.Request, error)
+	// fail answers err in the API's error format, before any answer byte.
+	fail(c *call, w http.ResponseWriter, err error)
+	// answer writes a complete answer.
+	answer(c *call, w http.ResponseWriter, resp *llm.Response)
+	// stream writes a streamed answer: first, then the pump's events. It
+	// returns what ended the stream: io.EOF for a clean end.
+	stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error
+}
+
+// serve runs one request of frontend fe through the chain.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
+	c := s.newCall(r, api)
+	defer c.finish()
+	fe.start(c, r)
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	ctx, err := c.authenticate(ctx, r, nil)
+	if err != nil {
+		// Refused before the body was read: close the connection rather
+		// than let the server drain what the caller is still sending.
+		w.Header().Set("Connection", "close")
+		fe.fail(c, w, err)
+		return
+	}
+	body, err := c.readBody(w, r)
+	if err == nil {
+		ctx, err = c.authenticate(ctx, r, body.Bytes())
+	}
+	if err != nil {
+		fe.fail(c, w, err)
+		return
+	}
+	req, err := fe.decode(c, r, body.Bytes())
+	c.releaseBody(body)
+	if err == nil {
+		c.adopt(req)
+		err = c.headerErr
+	}
+	if err != nil {
+		fe.fail(c, w, err)
+		return
+	}
+	if !c.req.Meta.Stream {
+		resp, err := s.chain.Invoke(ctx, c.req)
+		if err != nil {
+			fe.fail(c, w, err)
+			return
+		}
+		fe.answer(c, w, resp)
+		return
+	}
+	p, first, err := c.openStream(ctx)
+	if err != nil {
+		fe.fail(c, w, err)
+		return
+	}
+	defer p.stop()
+	if err := fe.stream(c, w, p, first); !errors.Is(err, io.EOF) {
+		// The status already sent, 200, stays the record's; the error
+		// kind says what went wrong.
+		c.err = err
+	}
+}
+
+// call is the per-request state shared by every frontend.
+type call struct {
+	s        *Server
+	api      string
+	req      *llm.Request
+	received time.Time
+	firstTok time.Time
+	status   int
+	err      error
+	header   http.Header
+	// requested is the model as the client named it, kept even when the
+	// body could not be decoded.
+	requested string
+	// headerErr is a malformed Penny request header, reported once the
+	// request is known.
+	headerErr error
+	// key is the authenticated Penny key, when auth is on.
+	key *keys.Key
+}
+
+// newCall starts a request's bookkeeping. With auth off, tenant, tags,
+// route and cache directives are read from the headers at once, so that
+// even a request whose body cannot be decoded is attributed in the ledger;
+// with auth on, only the cache directive is, and the rest once the key is
+// verified.
+func (s *Server) newCall(r *http.Request, api string) *call {
+	s.inflight.Add(1)
+	c := &call{s: s, api: api, received: s.opts.Now(), status: http.StatusOK}
+	c.req = &llm.Request{}
+	c.req.Meta = llm.Meta{RequestID: newRequestID(), API: api, Received: c.received, Cache: llm.CacheMiss}
+	c.header = r.Header
+	c.headerErr = c.applyHeaders()
+	return c
+}
+
+// authenticate verifies the caller's Penny key when auth is on and returns
+// ctx carrying it. Called with a nil body before the body is read, it
+// checks bearer tokens at once and all of a SigV4 request but its
+// signature (so callers without a key cannot make Penny read large
+// bodies); called again with the body, it checks the signature. On success
+// the key's tenant, id and tags attribute the call.
+func (c *call) authenticate(ctx context.Context, r *http.Request, body []byte) (context.Context, error) {
+	a := c.s.opts.Auth
+	if a == nil || c.key != nil {
+		return ctx, nil
+	}
+	if body == nil && auth.NeedsBody(r) {
+		// Reject what can be rejected before reading the body.
+		return ctx, a.Precheck(r)
+	}
+	k, err := a.Authenticate(r, body)
+	if err != nil {
+		return ctx, err
+	}
+	c.key = k
+	if err := c.applyRequestHeaders(); err != nil {
+		return ctx, err
+	}
+	auth.Attribute(&c.req.Meta, k)
+	return keys.NewContext(ctx, k), nil
+}
+
+// adopt replaces the call's placeholder request with the decoded one,
+// keeping the Meta gathered from the headers; tags from the body (OpenAI
+// user and metadata, Converse requestMetadata) add to the header's.
+func (c *call) adopt(req *llm.Request) {
+	meta := c.req.Meta
+	meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
+	meta.Stream = c.req.Meta.Stream || req.Meta.Stream
+	meta.RequestedModel = req.Model
+	req.Meta = meta
+	c.req = req
+	c.requested = req.Model
+	if c.key != nil {
+		// The key's attribution wins over tags from the body.
+		auth.Attribute(&c.req.Meta, c.key)
+	}
+}
+
+func mergeTags(a, b map[string]string) map[string]string {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// readBody reads the request body within the size limit.
+func (c *call) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
+	buf := c.s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, c.s.opts.MaxBodyBytes))
+	if err != nil {
+		c.s.bufs.Put(buf)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, llm.Errorf(llm.KindTooLarge, "request body exceeds the limit of %d bytes (limits.max_body_bytes)", mbe.Limit)
+		}
+		return nil, llm.Errorf(llm.KindValidation, "reading request body: %v", err)
+	}
+	return buf, nil
+}
+
+func (c *call) releaseBody(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= 1<<20 {
+		c.s.bufs.Put(b)
+	}
+}
+
+// applyHeaders copies tenant, tags, route and cache directives from the
+// HTTP request into the llm request's Meta.
+func (c *call) applyHeaders() error {
+	h := c.header
+	m := &c.req.Meta
+	if strings.EqualFold(h.Get(HeaderCache), "bypass") || strings.Contains(strings.ToLower(h.Get("Cache-Control")), "no-cache") {
+		m.Cache = llm.CacheBypass
+	}
+	if c.s.opts.Auth != nil {
+		// The key decides the tenant, and nothing an unauthenticated
+		// caller sends reaches the ledger or the metrics: tags and route
+		// are applied once the key is verified (attribute).
+		return nil
+	}
+	if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
+		m.Tenant = "default"
+	}
+	return c.applyRequestHeaders()
+}
+
+// applyRequestHeaders applies x-penny-tags and x-penny-route.
+func (c *call) applyRequestHeaders() error {
+	h := c.header
+	m := &c.req.Meta
+	if v := h.Get(HeaderTags); v != "" {
+		tags, err := ParseTags(v)
+		if err != nil {
+			return err
+		}
+		m.Tags = mergeTags(m.Tags, tags)
+	}
+	if v := strings.TrimSpace(h.Get(HeaderRouteReq)); v != "" {
+		m.Route = v
+	}
+	return nil
+}
+
+// ParseTags parses "k=v,k2=v2".
+func ParseTags(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, llm.Errorf(llm.KindValidation, "%s: %q is not key=value", HeaderTags, part)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// setHeaders writes the x-penny-* headers known before the body.
+func (c *call) setHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	m := c.req.Meta
+	h.Set(HeaderRequestID, m.RequestID)
+	model := c.req.Model
+	if model == "" {
+		model = c.requested
+	}
+	h.Set(HeaderModel, model)
+	h.Set(HeaderRoute, m.Route)
+	h.Set(HeaderCache, string(m.Cache))
+	if p := ledger.Provider(m); p != "" {
+		h.Set(HeaderProvider, p)
+	}
+	if m.ModelWarning != "" {
+		h.Set(HeaderModelWarning, m.ModelWarning)
+	}
+}
+
+// setCostHeaders writes the bill: headers, or trailers once a stream ended.
+func (c *call) setCostHeaders(h http.Header) {
+	b := c.req.Meta.Bill
+	h.Set(HeaderCost, b.Cost.Exact())
+	h.Set(HeaderBaseline, b.Baseline.Exact())
+}
+
+// streamTrailers declares the trailers every streamed answer ends with.
+const streamTrailers = HeaderCost + ", " + HeaderBaseline
+
+// ctx returns the request context bounded by the request timeout and
+// carrying the header lookup for routing rules.
+func (c *call) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.s.opts.RequestTimeout)
+	return llm.WithHeader(ctx, c.header.Get), cancel
+}
+
+// observe notes a streamed event before it is sent on.
+func (c *call) observe(ev llm.Event) {
+	if ev.Type == llm.EventBlockDelta && c.firstTok.IsZero() {
+		c.firstTok = c.s.opts.Now()
+	}
+}
+
+// finish writes the ledger record. It never uses the request context: a
+// client that went away must not lose the record. Deferred first thing in
+// every handler, it also records a panic as an internal error, then aborts
+// the response.
+func (c *call) finish() {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			c.err, c.status = llm.Errorf(llm.KindCanceled, "client went away"), 499
+		} else {
+			c.s.log.Error("panic serving a request", "request_id", c.req.Meta.RequestID, "panic", p, "stack", string(debug.Stack()))
+			c.err, c.status = llm.Errorf(llm.KindInternal, "internal error: %v", p), http.StatusInternalServerError
+		}
+		defer panic(http.ErrAbortHandler)
+	}
+	rec := ledger.NewRecord(c.req, ledger.Outcome{
+		API: c.api, Requested: c.requested, Received: c.received, Finished: c.s.opts.Now(),
+		FirstToken: c.firstTok, HTTPStatus: c.status, Err: c.err,
+	})
+	// Background, not the request's context: the record must land even
+	// when the client went away. A full queue makes this wait, by design.
+	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
+		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
+	}
+	c.s.inflight.Done()
+	c.log(&rec)
+}
+
+// log reports the request: failures Penny or the upstream caused at warn,
+// the client's own errors at debug, and everything at info with AccessLog.
+func (c *call) log(rec *ledger.Record) {
+	level := slog.LevelDebug
+	switch {
+	case c.err != nil && upstreamFault(llm.KindOf(c.err)):
+		level = slog.LevelWarn
+	case c.s.opts.AccessLog:
+		level = slog.LevelInfo
+	}
+	if c.err == nil && !c.s.opts.AccessLog {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.RequestID), slog.String("api", rec.API), slog.String("tenant", rec.Tenant),
+		slog.String("model", rec.Model), slog.String("route", rec.Route), slog.Int("status", rec.HTTPStatus),
+		slog.Int("in", rec.InputTokens), slog.Int("out", rec.OutputTokens), slog.String("cost_usd", rec.Cost.String()),
+		slog.Float64("latency_ms", float64(rec.Latency.Microseconds())/1000),
+	}
+	if c.err != nil {
+		attrs = append(attrs, slog.String("kind", rec.ErrorKind), slog.String("err", rec.ErrorMessage))
+	}
+	c.s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// upstreamFault reports whether kind is a failure of Penny or its upstream
+// rather than of the client's request.
+func upstreamFault(kind llm.ErrorKind) bool {
+	switch kind {
+	case llm.KindThrottled, llm.KindModelNotReady, llm.KindTimeout, llm.KindModelError, llm.KindUnavailable, llm.KindInternal:
+		return true
+	}
+	return false
+}
+
+// withRetryAfter gives throttling errors a retry hint of one second when
+// the upstream sent none, so clients back off instead of hammering.
+func withRetryAfter(err error) error {
+	var e *llm.Error
+	if !errors.As(err, &e) || e.RetryAfter > 0 {
+		return err
+	}
+	if e.Kind != llm.KindThrottled && e.Kind != llm.KindModelNotReady {
+		return err
+	}
+	cp := *e
+	cp.RetryAfter = time.Second
+	return &cp
+}
