@@ -65,8 +65,8 @@ func TestTemplatesAndPromptPolicy(t *testing.T) {
 	if resp, body := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"support-answer","product":"x"}}`, nil); resp.StatusCode != 400 || !strings.Contains(string(body), "question") {
 		t.Errorf("missing variable: %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"nope"}}`, nil); resp.StatusCode != 404 {
-		t.Errorf("unknown template: %d", resp.StatusCode)
+	if resp, body := post(t, a, `{"model":"support","messages":[],"metadata":{"penny_template":"nope"}}`, nil); resp.StatusCode != 404 || !strings.Contains(string(body), `"code":"template_not_found"`) {
+		t.Errorf("unknown template: %d %s", resp.StatusCode, body)
 	}
 
 	// Whitespace the policy removes shows as tokens saved.

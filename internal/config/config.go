@@ -40,13 +40,13 @@ type Config struct {
 	Auth string `yaml:"auth"`
 	// Catalog is an optional file of models that override or extend the
 	// built-in catalog.
-	Catalog   string         `yaml:"catalog"`
-	Bedrock   Bedrock        `yaml:"bedrock"`
-	Simulator Simulator      `yaml:"simulator"`
-	Upstreams []Upstream     `yaml:"upstreams"`
-	Routes    []Route        `yaml:"routes"`
-	Cache     Cache          `yaml:"cache"`
-	Alerts    Alerts         `yaml:"alerts"`
+	Catalog   string     `yaml:"catalog"`
+	Bedrock   Bedrock    `yaml:"bedrock"`
+	Simulator Simulator  `yaml:"simulator"`
+	Upstreams []Upstream `yaml:"upstreams"`
+	Routes    []Route    `yaml:"routes"`
+	Cache     Cache      `yaml:"cache"`
+	Alerts    Alerts     `yaml:"alerts"`
 	// Budgets limit spend per tenant, key, tag or route, per day or month.
 	Budgets []govern.BudgetRule `yaml:"budgets"`
 	// PromptPolicy applies to requests whose route has no prompt_policy of

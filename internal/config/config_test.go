@@ -132,3 +132,49 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Error("example config has no routes")
 	}
 }
+
+// TestRelativePaths: paths in a config file are relative to its folder,
+// whatever the working directory; the environment's stay relative to it,
+// and a missing file is named in full.
+func TestRelativePaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "etc")
+	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "models.yaml"), []byte("models: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "penny.yaml")
+	body := `
+database: sqlite://ledger.db
+catalog: models.yaml
+templates_dir: templates
+routes:
+  - name: support
+    baseline: nova-pro
+    strategy: learned
+    default: cheap
+    tiers: [{name: cheap, model: nova-micro}, {name: strong, model: nova-pro}]
+    learned: {model: router.json, strong: strong}
+`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p, env(nil))
+	want := filepath.Join(dir, "router.json")
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("missing router file: %v; want the error to name %s", err, want)
+	}
+	c, err := Load(p, env(map[string]string{"PENNY_DATABASE": "here.db"}))
+	if err == nil {
+		t.Fatal("want the missing router error again")
+	}
+	if c.Catalog != filepath.Join(dir, "models.yaml") || c.TemplatesDir != filepath.Join(dir, "templates") ||
+		c.Routes[0].Learned.Model != want || c.Database != "here.db" {
+		t.Errorf("paths: catalog %s templates %s learned %s database %s", c.Catalog, c.TemplatesDir, c.Routes[0].Learned.Model, c.Database)
+	}
+	c, _ = Load(p, env(nil))
+	if c.Database != "sqlite://"+filepath.Join(dir, "ledger.db") {
+		t.Errorf("database %s", c.Database)
+	}
+}

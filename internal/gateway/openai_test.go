@@ -238,9 +238,11 @@ func TestOpenAIErrors(t *testing.T) {
 			if rec.Status != ledger.StatusError || rec.ErrorKind != string(tc.kind) || rec.HTTPStatus != tc.status {
 				t.Errorf("ledger: status %s kind %s http %d, want kind %s", rec.Status, rec.ErrorKind, rec.HTTPStatus, tc.kind)
 			}
-			// Attributed even when the body could not be decoded.
-			if rec.Tenant != "acme" || (tc.name != "malformed JSON" && tc.name != "oversized body" && rec.ModelRequested == "") {
-				t.Errorf("ledger attribution: tenant %q model %q", rec.Tenant, rec.ModelRequested)
+			// Attributed even when the body could not be decoded, and
+			// refusals name the model asked for.
+			undecodable := tc.name == "malformed JSON" || tc.name == "oversized body"
+			if rec.Tenant != "acme" || (!undecodable && (rec.ModelRequested == "" || rec.Model == "")) {
+				t.Errorf("ledger attribution: tenant %q model requested %q recorded %q", rec.Tenant, rec.ModelRequested, rec.Model)
 			}
 		})
 	}
@@ -279,18 +281,19 @@ func TestOpenAIUnknownEndpoints(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		status       int
-	}{{"GET", "/v1/chat/completions", 405}, {"POST", "/v1/embeddings", 404}, {"DELETE", "/v1/models", 405}} {
+		code         string
+	}{{"GET", "/v1/chat/completions", 405, "method_not_allowed"}, {"POST", "/v1/nope", 404, "unknown_endpoint"}, {"DELETE", "/v1/models", 405, "method_not_allowed"}} {
 		req, _ := http.NewRequest(tc.method, e.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var body struct {
-			Error struct{ Message, Type string }
+			Error struct{ Message, Type, Code string }
 		}
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode != tc.status || err != nil || body.Error.Message == "" || resp.Header.Get(HeaderRequestID) == "" {
+		if resp.StatusCode != tc.status || err != nil || body.Error.Message == "" || body.Error.Code != tc.code || resp.Header.Get(HeaderRequestID) == "" {
 			t.Errorf("%s %s: %d %+v %v", tc.method, tc.path, resp.StatusCode, body, err)
 		}
 	}

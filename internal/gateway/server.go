@@ -236,4 +236,3 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Chain returns the stage chain, for in-process callers (the demo, tests).
 func (s *Server) Chain() llm.Invoker { return s.chain }
-

@@ -155,11 +155,16 @@ func ErrorFor(err error) (int, *ErrorBody) {
 		m = errorMap[llm.KindInternal]
 	}
 	msg := err.Error()
-	var e *llm.Error
-	if errors.As(err, &e) && e.Upstream != "" {
-		msg += " (upstream: " + e.Upstream + ")"
-	}
 	code := m.code
+	var e *llm.Error
+	if errors.As(err, &e) {
+		if e.Upstream != "" {
+			msg += " (upstream: " + e.Upstream + ")"
+		}
+		if e.Code != "" {
+			code = e.Code
+		}
+	}
 	return m.status, &ErrorBody{Error: ErrorDetail{Message: msg, Type: m.typ, Code: &code}}
 }
 

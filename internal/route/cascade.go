@@ -83,7 +83,6 @@ var DefaultRefusalPatterns = []string{
 const judgePrompt = `You grade answers. Given a user's request and an assistant's answer, rate how completely and correctly the answer addresses the request, from 0 (useless or wrong) to 10 (perfect).
 Reply with the number only.`
 
-
 type cascade struct {
 	cheap, strong *Tier
 	minChars      int

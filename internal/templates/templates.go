@@ -272,7 +272,7 @@ func (s *Store) lookup(ref string) (*compiled, error) {
 	name, ver, hasVer := strings.Cut(ref, "@")
 	e, ok := s.byName[name]
 	if !ok {
-		return nil, llm.Errorf(llm.KindNotFound, "prompt template %q is not configured", name)
+		return nil, notFound("prompt template %q is not configured", name)
 	}
 	if !hasVer || ver == "" || ver == "latest" {
 		return e.versions[e.latest], nil
@@ -283,7 +283,7 @@ func (s *Store) lookup(ref string) (*compiled, error) {
 	}
 	c, ok := e.versions[n]
 	if !ok {
-		return nil, llm.Errorf(llm.KindNotFound, "prompt template %s has no version %d (latest is %d)", name, n, e.latest)
+		return nil, notFound("prompt template %s has no version %d (latest is %d)", name, n, e.latest)
 	}
 	return c, nil
 }
@@ -294,7 +294,7 @@ func (s *Store) lookup(ref string) (*compiled, error) {
 // KindValidation error naming it. Extra variables are ignored.
 func (s *Store) Render(ref string, vars map[string]string) (*Rendered, error) {
 	if s == nil {
-		return nil, llm.Errorf(llm.KindNotFound, "prompt template %q: no prompt templates are configured", ref)
+		return nil, notFound("prompt template %q: no prompt templates are configured", ref)
 	}
 	c, err := s.lookup(ref)
 	if err != nil {
@@ -351,4 +351,12 @@ func (s *Store) Render(ref string, vars map[string]string) (*Rendered, error) {
 		r.MaxTokens = &mt
 	}
 	return r, nil
+}
+
+// notFound is the error of an unknown template or version, with its own
+// code so clients can tell it from an unknown model.
+func notFound(format string, args ...any) *llm.Error {
+	e := llm.Errorf(llm.KindNotFound, format, args...)
+	e.Code = "template_not_found"
+	return e
 }
