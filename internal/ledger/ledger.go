@@ -37,7 +37,8 @@ type Record struct {
 	ModelRequested string
 	Model          string
 	BaselineModel  string
-	// Provider is the upstream: "bedrock", "sim" or "openai".
+	// Provider is what answered: "bedrock", "sim", the name of an
+	// OpenAI-compatible upstream, or "cache" for a response-cache hit.
 	Provider string
 	// Mode is the consumption mode the request was priced under:
 	// "on_demand", "batch" or "provisioned".
