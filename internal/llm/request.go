@@ -29,7 +29,36 @@ type Request struct {
 	// ServiceTier is the Bedrock service tier to ask for ("" = the
 	// default tier); what was served comes back on the Response.
 	ServiceTier ServiceTier
-	Meta        Meta
+	// Embed, if set, makes this an embeddings request (System and
+	// Messages are empty): the answer carries Response.Embeddings.
+	Embed *EmbedInput
+	// Native, if set, is a model-native InvokeModel body Penny does not
+	// translate (a family other than Anthropic, Nova, Titan, Cohere): the
+	// provider sends it to Bedrock unchanged and the answer carries
+	// Response.Native, priced from Bedrock's token-count headers.
+	Native *NativeBody
+	Meta   Meta
+}
+
+// EmbedInput is what an embeddings request embeds.
+type EmbedInput struct {
+	Texts []string
+	// Dimensions is the vector size asked for; 0 means the model's default.
+	Dimensions int
+	// Purpose is Cohere's input_type ("search_document", "search_query",
+	// "classification", "clustering"); "" when not set.
+	Purpose string
+	// Normalize asks for unit-length vectors (Titan v2's normalize); nil
+	// means the model's default.
+	Normalize *bool
+}
+
+// NativeBody is an InvokeModel body or answer passed through unchanged.
+type NativeBody struct {
+	Body        []byte
+	ContentType string
+	// Accept is the MIME type the client accepts for the answer.
+	Accept string
 }
 
 // InferenceConfig is Converse's inferenceConfig. Nil pointers mean "not set",

@@ -65,6 +65,10 @@ type Response struct {
 	// ServiceTier is the tier the upstream says it served ("" when it
 	// did not say, which means the default tier).
 	ServiceTier ServiceTier
+	// Embeddings answers an embeddings request: one vector per input text.
+	Embeddings [][]float32
+	// Native is the model's own answer to a passed-through native body.
+	Native *NativeBody
 	// Cost and BaselineCost are set by the account stage.
 	Cost         Money
 	BaselineCost Money
@@ -91,6 +95,8 @@ const (
 	EventBlockStop    EventType = "contentBlockStop"
 	EventMessageStop  EventType = "messageStop"
 	EventMetadata     EventType = "metadata"
+	// EventNative is a chunk of a passed-through native stream.
+	EventNative EventType = "native"
 )
 
 // Event is one streaming event. Which fields are set depends on Type.
@@ -105,6 +111,9 @@ type Event struct {
 	ToolUse *ToolUse
 	// Delta is set on EventBlockDelta.
 	Delta Delta
+	// Native is one chunk of a passed-through native stream, sent to the
+	// client as it came (Type is EventNative).
+	Native []byte
 	// StopReason is set on EventMessageStop.
 	StopReason StopReason
 	// Usage, Latency, InvokedModel and ServiceTier are set on EventMetadata.
