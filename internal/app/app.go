@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,7 @@ type App struct {
 
 	srv      *http.Server
 	listener net.Listener
+	tls      bool
 	region   string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
@@ -303,6 +305,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
+// The server speaks HTTP/1.1 and HTTP/2 on the same port: h2c with prior
+// knowledge on plain HTTP (the AWS SDK for JavaScript's default), h2 by
+// ALPN with TLS.
 func (a *App) Listen() error {
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
@@ -311,12 +316,26 @@ func (a *App) Listen() error {
 	a.listener = ln
 	base, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	a.srv = &http.Server{
 		Handler:           a.Gateway.Handler(),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		Protocols:         &protocols,
+	}
+	if t := a.Config.TLS; t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		a.tls = true
 	}
 	return nil
 }
@@ -324,12 +343,23 @@ func (a *App) Listen() error {
 // Addr is the bound address, after Listen.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// URL is http://Addr.
-func (a *App) URL() string { return "http://" + a.Addr() }
+// URL is http://Addr, or https:// with TLS.
+func (a *App) URL() string {
+	if a.tls {
+		return "https://" + a.Addr()
+	}
+	return "http://" + a.Addr()
+}
 
 // Serve serves until Shutdown; it returns nil after a clean shutdown.
 func (a *App) Serve() error {
-	if err := a.srv.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if a.tls {
+		err = a.srv.ServeTLS(a.listener, "", "")
+	} else {
+		err = a.srv.Serve(a.listener)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
