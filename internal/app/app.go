@@ -40,6 +40,7 @@ import (
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/servicetier"
 	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/templates"
 	"github.com/penny-gateway/penny/internal/tokens"
@@ -254,7 +255,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	over := newRouteOverrides(cfg.Routes)
-	promptCacheOn := forRoute(over, func(r *config.Route) *bool { return r.PromptCache })
+	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
+	routeTier := forRoute(over, func(r *config.Route) *string {
+		if r.ServiceTier == "" {
+			return nil
+		}
+		return &r.ServiceTier
+	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
 			tracer:    tp,
@@ -275,13 +282,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			budget: budget,
 			promptCache: promptcache.Options{
 				Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
-				Enabled: func(req *llm.Request) bool {
-					if on, ok := promptCacheOn(req); ok {
-						return on
+				PolicyFor: func(req *llm.Request) promptcache.Policy {
+					p, ok := promptCacheOf(req)
+					if !ok {
+						p = cfg.PromptCache
 					}
-					return cfg.PromptCache
+					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
+			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
+				t, ok := routeTier(req)
+				return llm.ServiceTier(t), ok
+			}},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),

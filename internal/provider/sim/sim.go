@@ -171,7 +171,7 @@ func (p *Provider) prepare(ctx context.Context, req *llm.Request, stream bool) (
 	content, stop, out := p.answer(m, req, rng)
 
 	u := llm.Usage{OutputTokens: out}
-	u.CacheReadTokens, u.CacheWriteTokens = p.cache.apply(m.ID, honoured, p.now())
+	u.CacheReadTokens, u.CacheWriteTokens, u.CacheWrite1hTokens = p.cache.apply(m.ID, honoured, p.now())
 	u.InputTokens = total - u.CacheReadTokens - u.CacheWriteTokens
 
 	ttft, speed := latency(m, u, rng.Float64())
