@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,10 +22,10 @@ func TestBuiltinHasRequiredModels(t *testing.T) {
 			continue
 		}
 		m := tg.Model
-		if m.Prices.Input <= 0 {
+		if m.Prices.Input.Rate <= 0 {
 			t.Errorf("%s: no input price", id)
 		}
-		if m.Capabilities.Chat && (m.Prices.Output <= 0 || m.MaxOutputTokens <= 0 || m.Performance.OutputTokensSec <= 0) {
+		if m.Capabilities.Chat && (m.Prices.Output.Rate <= 0 || m.MaxOutputTokens <= 0 || m.Performance.OutputTokensSec <= 0) {
 			t.Errorf("%s: chat model without output price, max output or speed", id)
 		}
 		if m.ContextWindow <= 0 {
@@ -68,8 +69,8 @@ func TestCost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := get(tc.model).Cost(tc.usage, tc.mode).String()
-			if got != tc.want {
+			got, _ := get(tc.model).Cost(tc.usage, Terms{Mode: tc.mode})
+			if got.String() != tc.want {
 				t.Errorf("cost = %s, want %s", got, tc.want)
 			}
 		})
@@ -81,8 +82,8 @@ func TestPriceRatios(t *testing.T) {
 	get := func(id string) *Model { tg, _ := c.Resolve(id); return tg.Model }
 	micro, pro := get("nova-micro"), get("nova-pro")
 	// Nova Pro / Nova Micro ≈ 22.9 on input and output.
-	for _, pair := range [][2]Rate{{pro.Prices.Input, micro.Prices.Input}, {pro.Prices.Output, micro.Prices.Output}} {
-		ratio := float64(pair[0]) / float64(pair[1])
+	for _, pair := range [][2]Price{{pro.Prices.Input, micro.Prices.Input}, {pro.Prices.Output, micro.Prices.Output}} {
+		ratio := float64(pair[0].Rate) / float64(pair[1].Rate)
 		if ratio < 22.8 || ratio > 23.0 {
 			t.Errorf("pro/micro ratio = %.2f, want about 22.9", ratio)
 		}
@@ -90,35 +91,79 @@ func TestPriceRatios(t *testing.T) {
 	for _, m := range c.Models() {
 		p := m.Prices
 		if pc := m.Capabilities.PromptCache; pc != nil {
-			switch m.Vendor {
-			case "amazon": // reads at 25 % of input, writes at the input rate
-				if p.CacheRead*4 != p.Input || p.CacheWrite != p.Input {
-					t.Errorf("%s: Nova cache rates %d/%d for input %d", m.ID, p.CacheRead, p.CacheWrite, p.Input)
+			sets := map[string]RateSet{"": p.RateSet}
+			if p.LongContext != nil {
+				sets["long context "] = p.LongContext.RateSet
+			}
+			if g := p.Global; g != nil {
+				sets["global "] = g.RateSet
+				if g.LongContext != nil {
+					sets["global long context "] = *g.LongContext
 				}
-			case "anthropic": // writes at 125 %, reads at 10 %
-				if p.CacheWrite*4 != p.Input*5 || p.CacheRead*10 != p.Input {
-					t.Errorf("%s: Claude cache rates %d/%d for input %d", m.ID, p.CacheRead, p.CacheWrite, p.Input)
+			}
+			for name, set := range sets {
+				if err := cacheRatios(m.Vendor, set, hasTTL1h(pc)); err != nil {
+					t.Errorf("%s: %scache rates: %v", m.ID, name, err)
 				}
 			}
 			if pc.MinTokens <= 0 || pc.MaxCheckpoints != 4 {
 				t.Errorf("%s: prompt cache %+v", m.ID, pc)
 			}
 		}
-		if m.Capabilities.Batch && (p.BatchInput*2 != p.Input || p.BatchOutput*2 != p.Output) {
+		if m.Capabilities.Batch && p.BatchInput.Known &&
+			(p.BatchInput.Rate*2 != p.Input.Rate || p.BatchOutput.Rate*2 != p.Output.Rate) {
 			t.Errorf("%s: batch rates are not half of on-demand", m.ID)
 		}
 	}
 }
 
+func hasTTL1h(pc *PromptCache) bool {
+	for _, t := range pc.TTLs {
+		if t == "1h" {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheRatios checks AWS's prompt-caching rules against a rate set: Nova
+// reads at 25 % of input and writes at the input rate; Claude reads at
+// 10 %, writes at 125 % for five minutes and 200 % for an hour.
+func cacheRatios(vendor string, s RateSet, oneHour bool) error {
+	in := s.Input.Rate
+	switch vendor {
+	case "amazon":
+		if !s.CacheRead.Known || s.CacheRead.Rate*4 != in || s.CacheWrite.Rate != in {
+			return fmt.Errorf("Nova read %s write %s for input %s", s.CacheRead, s.CacheWrite, s.Input)
+		}
+	case "anthropic":
+		if !s.CacheWrite.Known || s.CacheWrite.Rate*4 != in*5 || s.CacheRead.Rate*10 != in {
+			return fmt.Errorf("Claude read %s write %s for input %s", s.CacheRead, s.CacheWrite, s.Input)
+		}
+		if oneHour && (!s.CacheWrite1h.Known || s.CacheWrite1h.Rate != in*2) {
+			return fmt.Errorf("Claude 1-hour write %s for input %s", s.CacheWrite1h, s.Input)
+		}
+	}
+	if !oneHour && s.CacheWrite1h.Known {
+		return fmt.Errorf("a 1-hour write price without the 1h TTL")
+	}
+	return nil
+}
+
 func TestBaselineCostIgnoresCache(t *testing.T) {
 	pro := MustBuiltin().mustModel(t, "nova-pro")
 	u := llm.Usage{InputTokens: 100, CacheReadTokens: 900, OutputTokens: 10}
-	if got, want := pro.BaselineCost(u), pro.Cost(llm.Usage{InputTokens: 1000, OutputTokens: 10}, llm.ModeOnDemand); got != want {
+	if got, want := pro.BaselineCost(u), cost(pro, llm.Usage{InputTokens: 1000, OutputTokens: 10}, Terms{}); got != want {
 		t.Errorf("baseline = %s, want %s", got, want)
 	}
-	if pro.Cost(u, llm.ModeOnDemand) >= pro.BaselineCost(u) {
+	if cost(pro, u, Terms{}) >= pro.BaselineCost(u) {
 		t.Error("cached cost should be below baseline")
 	}
+}
+
+func cost(m *Model, u llm.Usage, t Terms) llm.Money {
+	c, _ := m.Cost(u, t)
+	return c
 }
 
 func (c *Catalog) mustModel(t *testing.T, id string) *Model {
@@ -227,7 +272,7 @@ models:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg.Model.ID != "nova-micro" || tg.Model.Prices.Input.Dollars().String() != "0.030000" || tg.Kind != KindApplicationProfile {
+	if tg.Model.ID != "nova-micro" || tg.Model.Prices.Input.String() != "0.03" || tg.Kind != KindApplicationProfile {
 		t.Errorf("override not applied: %+v", tg)
 	}
 	if _, err := c.Resolve("nova-pro"); err != nil {
@@ -241,7 +286,8 @@ models:
 		{"unknown key", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    pricez: {}\n", "pricez"},
 		{"float price", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    prices: {input: 1e-3}\n", "not a decimal"},
 		{"bad tier", "models:\n  - id: x\n    bedrock_id: y\n    tier: cheap\n", "tier"},
-		{"clash", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    aliases: [nova-pro]\n", "nova-pro"},
+		{"clash", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    prices: {input: \"1\"}\n    aliases: [nova-pro]\n", "nova-pro"},
+		{"no price", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n", "input price is required"},
 	}
 	for _, tc := range bad {
 		_, err := Load(write(tc.name+".yaml", tc.body))
@@ -283,7 +329,7 @@ func BenchmarkCost(b *testing.B) {
 	b.ReportAllocs()
 	var sink llm.Money
 	for b.Loop() {
-		sink += m.Cost(u, llm.ModeOnDemand) + m.BaselineCost(u)
+		sink += cost(m, u, Terms{}) + m.BaselineCost(u)
 	}
 	_ = sink
 }
@@ -304,4 +350,41 @@ func (c *Catalog) mustModelB(b *testing.B, id string) *Model {
 		b.Fatal(err)
 	}
 	return tg.Model
+}
+
+// Compare is the one "cheaper" rule govern's downgrade and fallback's
+// allow_more_expensive use.
+func TestCompare(t *testing.T) {
+	c := MustBuiltin()
+	cases := []struct {
+		a, b  string
+		terms Terms
+		want  PriceOrder
+	}{
+		{"nova-micro", "nova-lite", Terms{}, PriceCheaper},
+		{"nova-lite", "nova-micro", Terms{}, PriceDearer},
+		{"nova-pro", "nova-pro", Terms{}, PriceSame},
+		// Llama 3.1 8B $0.22/$0.22 against Nova Lite $0.06/$0.24.
+		{"llama3-1-8b", "nova-lite", Terms{}, PriceMixed},
+		// Same input price, cheaper output: cheaper (dearer on neither).
+		{"claude-3-7-sonnet", "claude-3-5-sonnet", Terms{}, PriceSame},
+		{"nova-micro", "nova-lite", Terms{Mode: llm.ModeBatch}, PriceCheaper},
+		// Provisioned has no per-token price: on-demand rates decide.
+		{"nova-micro", "nova-lite", Terms{Mode: llm.ModeProvisioned}, PriceCheaper},
+		{"nova-lite", "nova-micro", Terms{Tier: llm.TierReserved}, PriceDearer},
+	}
+	for _, tc := range cases {
+		if got := Compare(c.mustModel(t, tc.a), c.mustModel(t, tc.b), tc.terms); got != tc.want {
+			t.Errorf("Compare(%s, %s, %+v) = %d, want %d", tc.a, tc.b, tc.terms, got, tc.want)
+		}
+	}
+	if Compare(nil, c.mustModel(t, "nova-micro"), Terms{}) != PriceUnknown || Compare(c.mustModel(t, "nova-micro"), nil, Terms{}).NotDearer() {
+		t.Error("a model without a price must compare as unknown, not as no dearer")
+	}
+	// Dearer on neither, cheaper on one is cheaper.
+	a := &Model{Prices: Prices{RateSet: RateSet{Input: Known(3), Output: Known(10)}}}
+	b := &Model{Prices: Prices{RateSet: RateSet{Input: Known(3), Output: Known(15)}}}
+	if Compare(a, b, Terms{}) != PriceCheaper || Compare(b, a, Terms{}) != PriceDearer {
+		t.Error("equal input, cheaper output should be cheaper")
+	}
 }

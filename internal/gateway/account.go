@@ -43,7 +43,7 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 	// baseline is what the original answer's tokens would have cost.
 	if req.Meta.Cache != llm.CacheHit {
 		if t, err := a.cat.Resolve(req.Model); err == nil && t.Model != nil {
-			cost = t.Model.Cost(u, mode)
+			cost, _ = t.Model.Cost(u, catalog.Terms{Mode: mode})
 		}
 	}
 	// Calls made on the request's behalf (a routing agent, a cascade's
@@ -51,7 +51,8 @@ func (a *account) price(req *llm.Request, u llm.Usage, invoked string) (cost, ba
 	// application would have made one call.
 	for _, x := range req.Meta.Extra {
 		if t, err := a.cat.Resolve(x.Model); err == nil && t.Model != nil {
-			cost += t.Model.Cost(x.Usage, mode)
+			c, _ := t.Model.Cost(x.Usage, catalog.Terms{Mode: mode})
+			cost += c
 		}
 	}
 	base := req.Meta.BaselineModel

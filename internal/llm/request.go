@@ -212,6 +212,13 @@ type Meta struct {
 	// Provider is the upstream that answered: "bedrock", "sim", or the name
 	// of an OpenAI-compatible upstream.
 	Provider string
+	// UpstreamModel is the model id the dispatcher called: a base id, an
+	// inference profile id (us., global., …) or an ARN. Pricing reads
+	// from it whether a global profile served the request.
+	UpstreamModel string
+	// ModelWarning is set by the dispatcher when the model is legacy on
+	// Bedrock: what to tell the client (catalog.Model.CheckServable).
+	ModelWarning string
 	// PromptTokensSaved is set by the prompt policy stage: input tokens its
 	// whitespace normalisation removed.
 	PromptTokensSaved int
