@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -16,6 +17,8 @@ type dispatcher struct {
 	// simulate, if set, answers every model.
 	simulate llm.Invoker
 	region   string
+	// now is the clock lifecycle checks use; nil is time.Now.
+	now func() time.Time
 }
 
 func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error) {
@@ -33,6 +36,13 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 	}
 	providerName := "bedrock"
 	if t.Model != nil {
+		// Routes resolve before the dispatcher: a retired id a route maps
+		// elsewhere never gets here.
+		warning, err := t.Model.CheckServable(d.clock())
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Meta.ModelWarning = warning
 		if err := checkCapabilities(t.Model, req); err != nil {
 			return nil, nil, err
 		}
@@ -42,6 +52,7 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 			req.Meta.BaselineModel = req.Model
 		}
 	}
+	req.Meta.UpstreamModel = up.Model
 	if d.simulate != nil {
 		req.Meta.Provider = "sim"
 		return d.simulate, &up, nil
@@ -52,6 +63,13 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 	}
 	req.Meta.Provider = providerName
 	return p, &up, nil
+}
+
+func (d *dispatcher) clock() time.Time {
+	if d.now == nil {
+		return time.Now()
+	}
+	return d.now()
 }
 
 func checkCapabilities(m *catalog.Model, req *llm.Request) error {
