@@ -69,8 +69,12 @@ func modelsTable(out io.Writer, cat *catalog.Catalog, now time.Time) error {
 	fmt.Fprintln(tw, "MODEL\tTIER\tCONTEXT\tIN\tOUT\tGLOBAL\tLONG\tBATCH\tCACHE\tTIERS\tSTATUS\tCAPABILITIES")
 	for _, m := range cat.Sorted() {
 		r := m.Rates(catalog.Terms{})
+		out := r.Output.String()
+		if !m.Capabilities.Chat {
+			out = "—"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Tier, ktok(m.ContextWindow),
-			r.Input, r.Output, globalCol(m), longCol(m), batchCol(m), cacheCol(m), tiersCol(m), statusCol(m, now), caps(m))
+			r.Input, out, globalCol(m), longCol(m), batchCol(m), cacheCol(m), tiersCol(m), statusCol(m, now), caps(m))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -111,7 +115,10 @@ func batchCol(m *catalog.Model) string {
 	if !p.BatchInput.Known {
 		return "?"
 	}
-	s := inOut(p.BatchInput, p.BatchOutput)
+	s := p.BatchInput.String()
+	if m.Capabilities.Chat {
+		s = inOut(p.BatchInput, p.BatchOutput)
+	}
 	if p.BatchEstimated {
 		s += "*"
 	}
