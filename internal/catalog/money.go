@@ -55,8 +55,9 @@ func (r Rates) Exact() bool {
 //     tier without a published price keeps the default tier's rates, every
 //     one marked unknown.
 //
-// A cache rate the catalog lacks is substituted by the input rate, a 1-hour
-// write by the 5-minute write rate, marked unknown.
+// A long-context or global rate the catalog lacks is substituted by the
+// standard one, a cache rate by the input rate, a 1-hour write by the
+// 5-minute write rate, each marked unknown.
 func (m *Model) Rates(t Terms) Rates {
 	if t.Mode == llm.ModeProvisioned || t.Tier == llm.TierReserved {
 		z := Known(0)
@@ -65,16 +66,16 @@ func (m *Model) Rates(t Terms) Rates {
 	p := &m.Prices
 	set, lc := p.RateSet, p.LongContext != nil && t.LongContext
 	if lc {
-		set = p.LongContext.RateSet
+		set = p.LongContext.RateSet.over(p.RateSet)
 	}
 	if g := p.Global; t.Global && g != nil {
-		set = g.RateSet
-		if lc {
-			if g.LongContext != nil {
-				set = *g.LongContext
-			} else {
-				set = unknownSet(p.LongContext.RateSet)
-			}
+		switch {
+		case !lc:
+			set = g.RateSet.over(p.RateSet)
+		case g.LongContext != nil:
+			set = g.LongContext.over(set)
+		default:
+			set = unknownSet(set)
 		}
 	}
 	r := Rates{Input: set.Input, Output: set.Output}
@@ -103,6 +104,12 @@ func (m *Model) Rates(t Terms) Rates {
 	// stand in for them.
 	r.CacheRead.Known, r.CacheWrite.Known, r.CacheWrite1h.Known = false, false, false
 	return r
+}
+
+// over returns s with each price it lacks taken from base, marked unknown.
+func (s RateSet) over(base RateSet) RateSet {
+	return RateSet{Input: s.Input.or(base.Input), Output: s.Output.or(base.Output), CacheRead: s.CacheRead.or(base.CacheRead),
+		CacheWrite: s.CacheWrite.or(base.CacheWrite), CacheWrite1h: s.CacheWrite1h.or(base.CacheWrite1h)}
 }
 
 func unknownSet(s RateSet) RateSet {

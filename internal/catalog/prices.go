@@ -129,9 +129,10 @@ func (p Price) String() string {
 	return s
 }
 
-// or returns p if known, else q marked unknown: a substitute.
+// or returns p if known or already a substitute (unknown with a rate),
+// else q's rate marked unknown: a substitute.
 func (p Price) or(q Price) Price {
-	if p.Known {
+	if p.Known || p.Rate != 0 {
 		return p
 	}
 	return Price{Rate: q.Rate}
