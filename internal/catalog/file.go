@@ -119,6 +119,14 @@ func (c *Catalog) Merge(other *Catalog) (*Catalog, error) {
 			if err := node.Decode(merged); err != nil {
 				return nil, fmt.Errorf("model %s: merging into the built-in entry: %w", m.ID, err)
 			}
+			// Prices or a lifecycle the file sets are the file's, not the
+			// built-in source's, unless it names one.
+			if v := child(patch, "prices"); v != nil && child(v, "source") == nil {
+				merged.Prices.Source = ""
+			}
+			if v := child(patch, "lifecycle"); v != nil && child(v, "source") == nil {
+				merged.Lifecycle.Source = ""
+			}
 			m = merged
 			patch = node
 		}
@@ -145,7 +153,7 @@ func mergeNode(base, over *yaml.Node, top bool) *yaml.Node {
 		j := -1
 		for n := 0; n+1 < len(out.Content); n += 2 {
 			if out.Content[n].Value == k.Value {
-				j = n
+				j = n + 1
 				break
 			}
 		}
@@ -153,12 +161,25 @@ func mergeNode(base, over *yaml.Node, top bool) *yaml.Node {
 		case j < 0:
 			out.Content = append(out.Content, k, v)
 		case top && k.Value == "aliases":
-			out.Content[j+1] = unionSeq(out.Content[j+1], v)
+			out.Content[j] = unionSeq(out.Content[j], v)
 		default:
-			out.Content[j+1] = mergeNode(out.Content[j+1], v, false)
+			out.Content[j] = mergeNode(out.Content[j], v, false)
 		}
 	}
 	return &out
+}
+
+// child returns the value of key in mapping n, or nil.
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // unionSeq returns the items of a followed by those of b it lacks
