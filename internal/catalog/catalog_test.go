@@ -258,17 +258,7 @@ func TestLoadUserFile(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", `
-source: "our negotiated prices"
-models:
-  - id: nova-micro
-    bedrock_id: amazon.nova-micro-v1:0
-    aliases: ["arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/support"]
-    tier: economy
-    context_window: 128000
-    max_output_tokens: 10000
-    capabilities: {chat: true, streaming: true}
-    prices: {input: "0.03", output: "0.12"}
+	good := write("good.yaml", "source: \"our negotiated prices\"\n"+readmeExample+`
   - id: my-finetune
     bedrock_id: "arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc"
     tier: standard
