@@ -347,6 +347,9 @@ func (c *call) finish() {
 		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
 	}
 	c.s.inflight.Done()
+	if w := c.req.Meta.ModelWarning; w != "" {
+		c.s.warnLegacy(rec.Model, w)
+	}
 	c.log(&rec)
 }
 
