@@ -117,7 +117,8 @@ func whereClause(args []any, since, until time.Time, tenant, requestID string) (
 		args = append(args, tenant)
 	}
 	if requestID != "" {
-		conds = append(conds, "r.request_id = ?")
+		// The second term lets SQLite use the (partial) unique index.
+		conds = append(conds, "r.request_id = ? AND r.request_id != ''")
 		args = append(args, requestID)
 	}
 	if len(conds) == 0 {

@@ -3,11 +3,13 @@
 // and LedgerStore (a ledger.Store) and KeyStore (a keys.Store) are stores
 // over it. The interfaces they implement live in the domain packages.
 //
-// A file database runs in WAL mode with synchronous=NORMAL: one connection
-// does every write, in BEGIN IMMEDIATE transactions, while a pool of
-// read-only connections serves queries without blocking it. Other processes
-// (e.g. `penny report` or `penny keys` next to `penny serve`) may use the
-// same file at the same time.
+// A file database runs in WAL mode with synchronous=NORMAL (a commit
+// survives the process being killed, not the machine losing power) or, with
+// Options.SyncFull, synchronous=FULL (it survives both): one connection does
+// every write, in BEGIN IMMEDIATE transactions, while a pool of read-only
+// connections serves queries without blocking it. Other processes (e.g.
+// `penny report` or `penny keys` next to `penny serve`) may use the same
+// file at the same time.
 package sqlite
 
 import (
@@ -15,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -38,13 +41,28 @@ type DB struct {
 	path string
 	wdb  *sql.DB // exactly one connection: all writes
 	rdb  *sql.DB // read-only pool; wdb itself for an in-memory database
+	// file is the database file as opened (nil in memory), to notice when
+	// it is removed or replaced under the open connections.
+	file os.FileInfo
+}
+
+// Options adjust how a database is opened.
+type Options struct {
+	// SyncFull commits with synchronous=FULL: each commit is on disk
+	// before it returns, so it survives a power loss or an OS crash too,
+	// at the cost of an fsync per transaction. The default, NORMAL, is
+	// durable against the process being killed.
+	SyncFull bool
 }
 
 // Open opens, creating if needed, the SQLite database at path (MemoryPath
 // for an in-memory one) and migrates every schema (the ledger's and the
 // keys') to its latest version. It fails with an error wrapping
 // ErrSchemaTooNew when a newer Penny migrated one of them.
-func Open(path string) (*DB, error) {
+func Open(path string) (*DB, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -70,8 +88,12 @@ func Open(path string) (*DB, error) {
 		s.wdb, s.rdb = db, db
 	} else {
 		common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
+		sync := "NORMAL"
+		if o.SyncFull {
+			sync = "FULL"
+		}
 		w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
-			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"+
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=journal_size_limit(67108864)"+
 			"&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -96,6 +118,10 @@ func Open(path string) (*DB, error) {
 		r.SetMaxOpenConns(n)
 		r.SetMaxIdleConns(n)
 		s.rdb = r
+		if s.file, err = os.Stat(path); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 	}
 
 	if err := migrate(ctx, s.wdb); err != nil {
@@ -106,12 +132,15 @@ func Open(path string) (*DB, error) {
 }
 
 // OpenURL opens the database a storage URL names (see ParsePath).
-func OpenURL(url string) (*DB, error) {
+func OpenURL(url string) (*DB, error) { return OpenURLWith(url, Options{}) }
+
+// OpenURLWith is OpenURL with options.
+func OpenURLWith(url string, o Options) (*DB, error) {
 	path, err := ParsePath(url)
 	if err != nil {
 		return nil, err
 	}
-	return Open(path)
+	return OpenWith(path, o)
 }
 
 // ParsePath returns the path of the database a storage URL names, without
