@@ -125,7 +125,7 @@ func TestWriterConcurrent(t *testing.T) {
 					t.Errorf("record %s stored %d times", id, n)
 				}
 			}
-			want := ledger.WriterStats{Written: goroutines * perGoroutine}
+			want := ledger.WriterStats{Accepted: goroutines * perGoroutine, Written: goroutines * perGoroutine}
 			if st := w.Stats(); st != want {
 				t.Errorf("Stats = %+v, want %+v", st, want)
 			}
@@ -139,18 +139,19 @@ func TestWriterBackpressure(t *testing.T) {
 	w := ledger.NewWriter(g, ledger.WriterOptions{QueueSize: 2, BatchSize: 1, Logger: quietLogger()})
 	ctx := context.Background()
 
-	// r0 is taken off the queue and its Append blocks; r1 and r2 fill the queue.
+	// r0 is taken off the queue and its Append blocks; r1 is the next
+	// batch; r2 and r3 fill the queue.
 	if err := w.Write(ctx, record("r0")); err != nil {
 		t.Fatal(err)
 	}
 	<-g.entered
-	for _, id := range []string{"r1", "r2"} {
+	for _, id := range []string{"r1", "r2", "r3"} {
 		if err := w.Write(ctx, record(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st := w.Stats(); st.Queued != 3 {
-		t.Errorf("Stats.Queued = %d, want 3", st.Queued)
+	if st := w.Stats(); st.Queued != 4 {
+		t.Errorf("Stats.Queued = %d, want 4", st.Queued)
 	}
 
 	// A full queue blocks Write until its context is done...
@@ -161,7 +162,7 @@ func TestWriterBackpressure(t *testing.T) {
 	}
 	// ... or until there is room.
 	done := make(chan error, 1)
-	go func() { done <- w.Write(ctx, record("r3")) }()
+	go func() { done <- w.Write(ctx, record("r4")) }()
 	select {
 	case err := <-done:
 		t.Fatalf("Write on a full queue returned %v before the store caught up", err)
@@ -175,7 +176,7 @@ func TestWriterBackpressure(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	want := map[string]int{"r0": 1, "r1": 1, "r2": 1, "r3": 1}
+	want := map[string]int{"r0": 1, "r1": 1, "r2": 1, "r3": 1, "r4": 1}
 	if got := requestIDs(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("stored %v, want %v", got, want)
 	}
@@ -222,8 +223,10 @@ func TestWriterCloseReleasesBlockedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.entered
-	if err := w.Write(ctx, record("r1")); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"r1", "r2"} { // the next batch, and the queue
+		if err := w.Write(ctx, record(id)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	blocked := make(chan error, 1)
 	go func() { blocked <- w.Write(ctx, record("blocked")) }()
@@ -244,7 +247,7 @@ func TestWriterCloseReleasesBlockedWrites(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	want := map[string]int{"r0": 1, "r1": 1}
+	want := map[string]int{"r0": 1, "r1": 1, "r2": 1}
 	if got := requestIDs(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("stored %v, want %v", got, want)
 	}
@@ -305,7 +308,7 @@ func TestWriterRetries(t *testing.T) {
 		failures    int64 // consecutive failing Appends, starting with the first
 		maxAttempts int
 		wantFailed  int64
-		wantLost    bool // whether the loss is logged at ERROR
+		wantLost    bool // whether the loss is logged
 	}{
 		{"no failure", 0, 3, 0, false},
 		{"recovers on a retry", 2, 3, 0, false},
@@ -341,8 +344,8 @@ func TestWriterRetries(t *testing.T) {
 			if got := int64(len(requestIDs(t, s))); got != 5-tt.wantFailed {
 				t.Errorf("%d records stored, want %d", got, 5-tt.wantFailed)
 			}
-			if lost := strings.Contains(logs.String(), "level=ERROR"); lost != tt.wantLost {
-				t.Errorf("loss logged at ERROR: %v, want %v; log:\n%s", lost, tt.wantLost, logs.String())
+			if lost := strings.Contains(logs.String(), "level=ERROR msg=\"ledger: USAGE RECORDS LOST"); lost != tt.wantLost {
+				t.Errorf("loss logged: %v, want %v; log:\n%s", lost, tt.wantLost, logs.String())
 			}
 
 			// Whatever happened before, the Writer keeps going.
