@@ -194,3 +194,21 @@ func (r Recorder) Write(ctx context.Context, rec ledger.Record) error {
 	}
 	return r.Next.Write(ctx, rec)
 }
+
+// Admit asks Next whether a new request may be served (nil when Next
+// does not say; see ledger.Writer.Admit).
+func (r Recorder) Admit() error {
+	if a, ok := r.Next.(interface{ Admit() error }); ok {
+		return a.Admit()
+	}
+	return nil
+}
+
+// Ready asks Next whether records can be written (nil when Next does not
+// say; see ledger.Writer.Ready).
+func (r Recorder) Ready() error {
+	if a, ok := r.Next.(interface{ Ready() error }); ok {
+		return a.Ready()
+	}
+	return nil
+}

@@ -113,3 +113,70 @@ func TestTenantCardinalityIsBounded(t *testing.T) {
 		t.Errorf("%d series, want %d", n, MaxTenants+1)
 	}
 }
+
+// TestLedgerMetrics reads a writer's counters and health through the
+// registry, the health gauge flipping, and the commit histogram by
+// result. (internal/app's tests read them from a real writer over HTTP.)
+func TestLedgerMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	lm, err := NewLedgerMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSource{stats: ledger.WriterStats{Accepted: 7, Written: 4, Spooled: 2, Replayed: 1, InSpool: 1, Failed: 1, Queued: 0},
+		health: ledger.Health{OK: false}}
+	if err := lm.Watch(src); err != nil {
+		t.Fatal(err)
+	}
+	lm.ObserveCommit(3, 2*time.Millisecond, nil)
+	lm.ObserveCommit(3, time.Second, fmt.Errorf("disk full"))
+	want := `
+# HELP penny_ledger_healthy 1 while the ledger database takes records, 0 while it fails or stalls (see /readyz).
+# TYPE penny_ledger_healthy gauge
+penny_ledger_healthy 0
+# HELP penny_ledger_records_failed_total Records lost: neither the database nor the spool took them.
+# TYPE penny_ledger_records_failed_total counter
+penny_ledger_records_failed_total 1
+# HELP penny_ledger_records_queued_total Records the ledger writer accepted.
+# TYPE penny_ledger_records_queued_total counter
+penny_ledger_records_queued_total 7
+# HELP penny_ledger_records_replayed_total Records moved from the spool into the database.
+# TYPE penny_ledger_records_replayed_total counter
+penny_ledger_records_replayed_total 1
+# HELP penny_ledger_records_spooled_total Records kept in the spool file because the database could not take them.
+# TYPE penny_ledger_records_spooled_total counter
+penny_ledger_records_spooled_total 2
+# HELP penny_ledger_records_written_total Records committed to the ledger database as they came.
+# TYPE penny_ledger_records_written_total counter
+penny_ledger_records_written_total 4
+# HELP penny_ledger_spool_records Records in the spool waiting to be replayed into the database.
+# TYPE penny_ledger_spool_records gauge
+penny_ledger_spool_records 1
+`
+	names := []string{"penny_ledger_healthy", "penny_ledger_records_failed_total", "penny_ledger_records_queued_total",
+		"penny_ledger_records_replayed_total", "penny_ledger_records_spooled_total", "penny_ledger_records_written_total",
+		"penny_ledger_spool_records"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(lm.commit); n != 2 {
+		t.Errorf("commit histogram has %d series, want ok and error", n)
+	}
+	src.health.OK = true
+	healthy := `
+# HELP penny_ledger_healthy 1 while the ledger database takes records, 0 while it fails or stalls (see /readyz).
+# TYPE penny_ledger_healthy gauge
+penny_ledger_healthy 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(healthy), "penny_ledger_healthy"); err != nil {
+		t.Error(err)
+	}
+}
+
+type fakeSource struct {
+	stats  ledger.WriterStats
+	health ledger.Health
+}
+
+func (f *fakeSource) Stats() ledger.WriterStats { return f.stats }
+func (f *fakeSource) Health() ledger.Health     { return f.health }
