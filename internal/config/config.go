@@ -244,11 +244,53 @@ type Limits struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
-// Ledger tunes the asynchronous ledger writer.
+// Ledger tunes the ledger writer and says what it does when the database
+// cannot take records.
 type Ledger struct {
 	QueueSize     int      `yaml:"queue_size"`
 	BatchSize     int      `yaml:"batch_size"`
 	FlushInterval Duration `yaml:"flush_interval"`
+	// OnFailure is what happens while the database cannot take records
+	// (failing, or stalled past MaxWait): "spool" (default) keeps serving
+	// and keeps the records in the spool file until the database is back;
+	// "refuse" answers new requests 503, in the caller's API format.
+	OnFailure string `yaml:"on_failure"`
+	// SpoolPath is the spool file (default: the database's path plus
+	// ".spool").
+	SpoolPath string `yaml:"spool_path"`
+	// MaxWait bounds how long a slow or stalled database may hold a
+	// request up (default 1s); past it, records go to the spool.
+	MaxWait Duration `yaml:"max_wait"`
+	// Durability is "fast" (default: a record is queued when its response
+	// ends and committed within flush_interval) or "strict" (a record is
+	// committed, group-committed with its neighbours with synchronous=FULL,
+	// before its response ends).
+	Durability string `yaml:"durability"`
+}
+
+// Values of Ledger.OnFailure and Ledger.Durability.
+const (
+	LedgerSpool  = "spool"
+	LedgerRefuse = "refuse"
+	LedgerFast   = "fast"
+	LedgerStrict = "strict"
+)
+
+func (l Ledger) validate() []error {
+	var errs []error
+	if l.OnFailure != LedgerSpool && l.OnFailure != LedgerRefuse {
+		errs = append(errs, fmt.Errorf("ledger.on_failure %q is not spool or refuse", l.OnFailure))
+	}
+	if l.Durability != LedgerFast && l.Durability != LedgerStrict {
+		errs = append(errs, fmt.Errorf("ledger.durability %q is not fast or strict", l.Durability))
+	}
+	if l.MaxWait <= 0 {
+		errs = append(errs, errors.New("ledger.max_wait must be positive"))
+	}
+	if l.QueueSize < 0 || l.BatchSize < 0 || l.FlushInterval < 0 {
+		errs = append(errs, errors.New("ledger.queue_size, batch_size and flush_interval must not be negative"))
+	}
+	return errs
 }
 
 // Log configures logging.
@@ -288,6 +330,7 @@ func Defaults() Config {
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
 		PromptCache: PromptCache{Enabled: true},
+		Ledger:      Ledger{OnFailure: LedgerSpool, Durability: LedgerFast, MaxWait: Duration(time.Second)},
 	}
 }
 
@@ -326,6 +369,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.TemplatesDir = abs(c.TemplatesDir)
 	c.TLS.CertFile = abs(c.TLS.CertFile)
 	c.TLS.KeyFile = abs(c.TLS.KeyFile)
+	c.Ledger.SpoolPath = abs(c.Ledger.SpoolPath)
 	switch db := c.Database; {
 	case strings.HasPrefix(db, "sqlite://"):
 		if p := strings.TrimPrefix(db, "sqlite://"); p != "" && p != ":memory:" {
@@ -606,6 +650,7 @@ func (c *Config) validateValues() []error {
 	if c.Limits.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
 	}
+	errs = append(errs, c.Ledger.validate()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

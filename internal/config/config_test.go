@@ -212,3 +212,39 @@ func TestPromptCacheSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestLedgerSettings(t *testing.T) {
+	for _, tc := range []struct {
+		body    string
+		want    Ledger
+		wantErr string
+	}{
+		{body: "", want: Ledger{OnFailure: "spool", Durability: "fast", MaxWait: Duration(time.Second)}},
+		{body: "ledger: {on_failure: refuse, durability: strict, max_wait: 250ms, spool_path: spool/penny.spool}\n",
+			want: Ledger{OnFailure: "refuse", Durability: "strict", MaxWait: Duration(250 * time.Millisecond), SpoolPath: "spool/penny.spool"}},
+		{body: "ledger: {on_failure: drop}\n", wantErr: `ledger.on_failure "drop" is not spool or refuse`},
+		{body: "ledger: {durability: paranoid}\n", wantErr: `ledger.durability "paranoid" is not fast or strict`},
+		{body: "ledger: {max_wait: 0s}\n", wantErr: "ledger.max_wait must be positive"},
+		{body: "ledger: {on_falure: spool}\n", wantErr: `unknown key "on_falure"`},
+	} {
+		p := write(t, tc.body)
+		c, err := Load(p, env(nil))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: err %v, want %q", tc.body, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		if tc.want.SpoolPath != "" {
+			// Relative to the config file, like the database.
+			tc.want.SpoolPath = filepath.Join(filepath.Dir(p), tc.want.SpoolPath)
+		}
+		if c.Ledger != tc.want {
+			t.Errorf("%q: ledger %+v, want %+v", tc.body, c.Ledger, tc.want)
+		}
+	}
+}
