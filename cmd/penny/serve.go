@@ -129,10 +129,7 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "penny: shutting down, draining in-flight requests (up to %s; signal again to quit now)…\n", cfg.Limits.ShutdownTimeout.D())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout.D())
 	defer cancel()
-	if err := a.Shutdown(sctx); err != nil {
-		return err
-	}
-	st := a.Ledger.Stats()
-	fmt.Fprintf(cmd.OutOrStdout(), "penny: stopped; %d ledger records written\n", st.Written)
-	return nil
+	err = a.Shutdown(sctx)
+	fmt.Fprintf(cmd.OutOrStdout(), "penny: stopped; %s\n", a.LedgerSummary())
+	return err
 }

@@ -160,17 +160,31 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		return nil, err
 	}
-	db, err := sqlite.OpenURL(cfg.Database)
+	strict := cfg.Ledger.Durability == config.LedgerStrict
+	db, err := sqlite.OpenURLWith(cfg.Database, sqlite.Options{SyncFull: strict})
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
 	undo = append(undo, func() { db.Close() })
 	store := sqlite.NewLedgerStore(db)
-	w := ledger.NewWriter(store, ledger.WriterOptions{
+	reg := prometheus.NewRegistry()
+	ledgerMetrics, err := monitor.NewLedgerMetrics(reg)
+	if err != nil {
+		return fail(err)
+	}
+	w, err := ledger.OpenWriter(store, ledger.WriterOptions{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
-		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
+		FlushInterval: cfg.Ledger.FlushInterval.D(), MaxWait: cfg.Ledger.MaxWait.D(),
+		SpoolPath: spoolPath(cfg.Ledger, db), Strict: strict, Refuse: cfg.Ledger.OnFailure == config.LedgerRefuse,
+		OnCommit: ledgerMetrics.ObserveCommit, Logger: log,
 	})
+	if err != nil {
+		return fail(fmt.Errorf("ledger: %w", err))
+	}
 	undo = append(undo, func() { w.Close(context.Background()) })
+	if err := ledgerMetrics.Watch(w); err != nil {
+		return fail(err)
+	}
 	var ks *sqlite.KeyStore
 	var authn *auth.Authenticator
 	if cfg.AuthRequired() {
@@ -223,7 +237,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return fail(fmt.Errorf("config: budgets: %w", err))
 	}
 	pcStats := &promptcache.Stats{}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_prompt_cache_requests_total",
 			Help: "Requests Penny added Bedrock prompt-cache checkpoints to."}, func() float64 { return float64(pcStats.Requests()) }),
@@ -379,8 +392,10 @@ func (a *App) Serve() error {
 
 // Shutdown stops accepting requests and waits for in-flight ones (streams
 // included) until ctx ends; requests still running then are cancelled,
-// and recorded as such. Then it flushes the ledger and closes the database:
-// no served request is missing from the ledger.
+// and recorded as such. Then it closes the ledger writer, which writes
+// every queued record or, if the database cannot take them, keeps them in
+// the spool for the next start; its error counts records lost (see
+// LedgerSummary). Then it closes the database.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.srv != nil {
@@ -426,12 +441,40 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// spoolPath is where the ledger keeps records its database cannot take:
+// ledger.spool_path, else next to a file database; an in-memory database
+// has none.
+func spoolPath(l config.Ledger, db *sqlite.DB) string {
+	if l.SpoolPath != "" || db.Path() == sqlite.MemoryPath {
+		return l.SpoolPath
+	}
+	return db.Path() + ".spool"
+}
+
 func simOptions(s config.Simulator) sim.Options {
 	o := sim.Options{Seed: s.Seed, TimeScale: 1, Faults: s.Faults}
 	if s.TimeScale != nil {
 		o.TimeScale = *s.TimeScale
 	}
 	return o
+}
+
+// LedgerSummary says what became of this run's ledger records, for the
+// last line of `penny serve`: written to the database (directly or from
+// the spool), waiting in the spool, lost.
+func (a *App) LedgerSummary() string {
+	st := a.Ledger.Stats()
+	s := fmt.Sprintf("%d ledger records written", st.Written+st.Replayed)
+	if st.InSpool > 0 {
+		s += fmt.Sprintf(", %d kept in the spool %s (replayed at the next start)", st.InSpool, a.Ledger.Health().SpoolPath)
+	}
+	if st.Queued > 0 {
+		s += fmt.Sprintf(", %d still queued (lost)", st.Queued)
+	}
+	if st.Failed > 0 {
+		s += fmt.Sprintf(", %d LOST", st.Failed)
+	}
+	return s
 }
 
 // Region is the Bedrock region requests go to (for the simulator, the

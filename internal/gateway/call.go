@@ -41,6 +41,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	c := s.newCall(r, api)
 	defer c.finish()
 	fe.start(c, r)
+	if err := c.admit(); err != nil {
+		fe.fail(c, w, err)
+		return
+	}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	c.reqCtx = r.Context()
@@ -72,6 +76,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	}
 	if !c.req.Meta.Stream {
 		resp, err := s.chain.Invoke(ctx, c.req)
+		if err == nil {
+			err = c.commit() // before the answer, so that a strict ledger has it first
+		}
 		if err != nil {
 			fe.fail(c, w, err)
 			return
@@ -113,6 +120,9 @@ type call struct {
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
+	// committed says the ledger record was written (rec), by commit.
+	committed bool
+	rec       ledger.Record
 }
 
 // ErrShutdown is the cause the server's base context is cancelled with
@@ -323,10 +333,54 @@ func (c *call) observe(ev llm.Event) {
 	}
 }
 
-// finish writes the ledger record. It never uses the request context: a
-// client that went away must not lose the record. Deferred first thing in
-// every handler, it also records a panic as an internal error, then aborts
-// the response.
+// admit asks the recorder whether a new request may be served (a ledger
+// that cannot keep records refuses them under ledger.on_failure: refuse);
+// the error, if any, is answered in the API's format.
+func (c *call) admit() error {
+	if a, ok := c.s.opts.Recorder.(interface{ Admit() error }); ok {
+		return a.Admit()
+	}
+	return nil
+}
+
+// commit writes the request's ledger record, once. Frontends have it
+// called just before the last bytes of an answer (serve, before a complete
+// answer is written; the event pump, before a stream's last event), so
+// that with a strict ledger the record is durable once the client has the
+// whole answer; finish writes the record of any other request (errors,
+// streams cut short, panics). It never uses the request context: a client
+// that went away must not lose the record. It returns an error only when
+// the answer must not be served (ledger.ErrRefused); other failures are
+// logged here, and counted and logged by the ledger.
+func (c *call) commit() error {
+	if c.committed {
+		return nil
+	}
+	c.committed = true
+	c.rec = c.record()
+	err := c.s.opts.Recorder.Write(context.Background(), c.rec)
+	if err == nil {
+		return nil
+	}
+	c.s.log.Error("ledger write failed", "request_id", c.rec.RequestID, "err", err)
+	if errors.Is(err, ledger.ErrRefused) {
+		return err
+	}
+	return nil
+}
+
+// record builds the request's ledger record as it stands.
+func (c *call) record() ledger.Record {
+	return ledger.NewRecord(c.req, ledger.Outcome{
+		API: c.api, Requested: c.requested, Received: c.received, Finished: c.s.opts.Now(),
+		FirstToken: c.firstTok, HTTPStatus: c.status, Err: c.err,
+	})
+}
+
+// finish writes the ledger record unless commit did, and logs the
+// request. Deferred first thing in every handler, it also records a panic
+// as an internal error (unless the record was already written), then
+// aborts the response.
 func (c *call) finish() {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
@@ -337,20 +391,18 @@ func (c *call) finish() {
 		}
 		defer panic(http.ErrAbortHandler)
 	}
-	rec := ledger.NewRecord(c.req, ledger.Outcome{
-		API: c.api, Requested: c.requested, Received: c.received, Finished: c.s.opts.Now(),
-		FirstToken: c.firstTok, HTTPStatus: c.status, Err: c.err,
-	})
-	// Background, not the request's context: the record must land even
-	// when the client went away. A full queue makes this wait, by design.
-	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
-		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
-	}
+	c.commit()
 	c.s.inflight.Done()
+	rec := &c.rec
+	if c.status != rec.HTTPStatus {
+		// Refused after its record was written: log what the client got.
+		r := c.record()
+		rec = &r
+	}
 	if w := c.req.Meta.ModelWarning; w != "" {
 		c.s.warnLegacy(rec.Model, w)
 	}
-	c.log(&rec)
+	c.log(rec)
 }
 
 // log reports the request: failures Penny or the upstream caused at warn,

@@ -26,6 +26,11 @@ type eventPump struct {
 	ch     chan pumped
 	cancel context.CancelFunc
 	done   chan struct{}
+	// held is an item read ahead by next, returned by the next call.
+	held *pumped
+	// beforeEnd, if set, is called once by next before it returns the
+	// stream's last event or its end (openStream sets the call's commit).
+	beforeEnd func() error
 }
 
 // startPump starts reading st. ctx bounds the reads; stop cancels it.
@@ -60,17 +65,48 @@ func startPump(ctx context.Context, st llm.Stream) *eventPump {
 	return p
 }
 
-// next returns the next event, blocking until there is one.
+// next returns the next event, blocking until there is one. Before it
+// returns the stream's last event or its clean end, it calls beforeEnd,
+// and returns beforeEnd's error instead, if any, ending the stream. The
+// last event is the metadata (usage) event when the stream is seen to end
+// right after it, so next reads one item ahead there: every frontend's
+// final bytes (Converse's metadata frame, OpenAI's [DONE], …) come after.
 func (p *eventPump) next() (llm.Event, error) {
-	it, ok := <-p.ch
-	if !ok {
-		return llm.Event{}, context.Canceled
+	it := p.take()
+	last := errors.Is(it.err, io.EOF) || it.err == nil && it.ev.Type == llm.EventMetadata
+	if p.beforeEnd == nil || !last {
+		return it.ev, it.err
+	}
+	if it.err == nil {
+		after := p.take()
+		p.held = &after
+		if !errors.Is(after.err, io.EOF) {
+			return it.ev, nil
+		}
+	}
+	end := p.beforeEnd
+	p.beforeEnd = nil
+	if err := end(); err != nil {
+		return llm.Event{}, err
 	}
 	return it.ev, it.err
 }
 
+// take returns the held item, or the next from the reader.
+func (p *eventPump) take() pumped {
+	if it := p.held; it != nil {
+		p.held = nil
+		return *it
+	}
+	it, ok := <-p.ch
+	if !ok {
+		return pumped{err: context.Canceled}
+	}
+	return it
+}
+
 // idle reports whether no event is waiting: the time to flush.
-func (p *eventPump) idle() bool { return len(p.ch) == 0 }
+func (p *eventPump) idle() bool { return p.held == nil && len(p.ch) == 0 }
 
 // stop ends the reads and closes the stream once the reader has let go
 // of it (a Stream is used by one goroutine at a time).
@@ -89,6 +125,7 @@ func (c *call) openStream(ctx context.Context) (*eventPump, llm.Event, error) {
 		return nil, llm.Event{}, err
 	}
 	p := startPump(ctx, st)
+	p.beforeEnd = c.commit
 	first, err := p.next()
 	if err != nil {
 		p.stop()

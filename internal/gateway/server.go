@@ -43,7 +43,15 @@ const (
 	HeaderRouteReq = "X-Penny-Route"
 )
 
-// Recorder takes ledger records; *ledger.Writer is one.
+// Recorder takes ledger records; *ledger.Writer is one. Write returns
+// once the record is accepted (with a strict ledger, kept); an error
+// wrapping ledger.ErrRefused means the request's answer must not be
+// served.
+//
+// A Recorder may also have Admit() error, asked before each request is
+// served (an error refuses it, in the caller's API format), and Ready()
+// error, whose error makes GET /readyz answer 503 with it as the reason;
+// *ledger.Writer has both.
 type Recorder interface {
 	Write(ctx context.Context, r ledger.Record) error
 }
@@ -170,6 +178,7 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
 	})
+	m.HandleFunc("GET /readyz", s.handleReady)
 	openaiMisroute := func(status int, code, msg string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			kind := llm.KindNotFound
@@ -192,6 +201,20 @@ func (s *Server) routes() {
 		converse.WriteHTTPErrorType(w, id, "UnknownOperationException",
 			fmt.Sprintf("%s %s is not an operation Penny serves (it serves POST /model/{modelId}/converse and /converse-stream)", r.Method, r.URL.Path))
 	})
+}
+
+// handleReady serves GET /readyz: 200 while requests can be served and
+// recorded, 503 with the reason while they cannot (the ledger's database
+// is failing or stalled).
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(HeaderRequestID, newRequestID())
+	if rd, ok := s.opts.Recorder.(interface{ Ready() error }); ok {
+		if err := rd.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // requireKey serves h only to callers with a valid Penny key when auth is
