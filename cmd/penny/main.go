@@ -20,9 +20,6 @@ import (
 	"github.com/penny-gateway/penny/internal/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,11 +42,11 @@ cost without Penny.
 Try it with no AWS account:  penny demo`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       readBuild().String(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval())
+	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval(), newVersion())
 	return root
 }
 

@@ -115,7 +115,7 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	if !cfg.AuthRequired() {
 		authLine = "off (x-penny-tenant header attributes requests)"
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", version, a.URL(), mode, cfg.Database, authLine)
+	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", readBuild(), a.URL(), mode, cfg.Database, authLine)
 	errc := make(chan error, 1)
 	go func() { errc <- a.Serve() }()
 	select {
