@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -43,10 +44,13 @@ n tags counts in n rows, while the total counts it once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("db") {
-				if cfg, err := loadConfig(cfgPath); err == nil {
-					db = cfg.Database
-				} else if cfgPath != "" {
+				cfg, err := loadConfig(cfgPath)
+				if err != nil && cfgPath != "" {
 					return err
+				}
+				db = cfg.Database
+				if err != nil {
+					db = config.Defaults().Database
 				}
 			}
 			now := time.Now()
@@ -95,7 +99,7 @@ n tags counts in n rows, while the total counts it once.`,
 	f.StringVar(&until, "until", "", "end (exclusive), same forms as --since; default now")
 	f.StringVar(&by, "by", "model", "grouping (the values above)")
 	f.StringVar(&format, "format", "table", "table, json or csv")
-	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
+	f.StringVar(&db, "db", "", "ledger: a sqlite:// URL or a file path (default: the config's database, "+config.Defaults().Database+" unless --config or PENNY_DATABASE sets one)")
 	f.StringVar(&tenant, "tenant", "", "only this tenant")
 	f.StringVar(&cfgPath, "config", "", "config file whose database to read")
 	return cmd

@@ -103,8 +103,8 @@ new prompts are compared with. The model file is versioned JSON.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
-	f.StringVar(&out, "out", "", "model file to write")
+	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench (required)")
+	f.StringVar(&out, "out", "", "model file to write (required)")
 	f.Float64Var(&quality, "target-quality", 0.95, "routed quality to reach, as a fraction of the strong model's")
 	f.StringVar(&target, "target", "", targetHelp)
 	f.Uint64Var(&seed, "seed", 0, "seed of the held-out split and the example order")
@@ -213,8 +213,8 @@ prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", "", "evaluation data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
-	f.StringVar(&routerPath, "router", "", "model file from `penny router train` to evaluate as it is")
+	f.StringVar(&data, "data", "", "evaluation data: a JSONL file or routellm:mmlu|gsm8k|mt_bench (required)")
+	f.StringVar(&routerPath, "router", "", "a model `FILE` written by penny router train, to evaluate as it is")
 	f.IntVar(&folds, "cv", 5, "cross-validation folds for a router trained on the data itself")
 	f.StringVar(&split, "split", "prompt", "how folds are drawn: prompt (by a hash of the prompt) or subject (leave subjects out)")
 	f.Uint64Var(&seed, "seed", 0, "seed of the folds and of training")

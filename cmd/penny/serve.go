@@ -48,7 +48,7 @@ no AWS account is needed and nothing leaves the machine.
 Every request is written to the ledger (--db, default sqlite://penny.db);
 ` + "`penny report`" + ` reads it.
 
-Environment variables override the config file:
+Environment variables override the config file, and flags override both:
 ` + envHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,7 +82,7 @@ Environment variables override the config file:
 	f.StringVar(&cfgPath, "config", "", "config file (YAML, strict: unknown keys are errors)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8484", "listen address")
 	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
-	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
+	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&authMode, "auth", "", "required (every request needs a key from \"penny keys create\") or off; default required, off with --simulate")
 	return cmd
