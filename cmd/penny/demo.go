@@ -97,10 +97,15 @@ func invocation(arg0, exe string, inRepo bool) string {
 }
 
 // goRunBinary reports whether exe is where `go run` puts the binary it
-// builds: $GOTMPDIR/go-build…/b001/exe/NAME.
+// builds: $GOTMPDIR/go-build…/b001/exe/NAME, or, for a binary it reuses,
+// $GOCACHE/xx/HASH-d/NAME (HASH 64 hex digits).
 func goRunBinary(exe string) bool {
 	dir := filepath.Dir(exe)
-	return filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build")
+	if filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build") {
+		return true
+	}
+	hash, ok := strings.CutSuffix(filepath.Base(dir), "-d")
+	return ok && len(hash) == 64 && strings.Trim(hash, "0123456789abcdef") == ""
 }
 
 func executable() string {

@@ -8,6 +8,7 @@ import (
 
 func TestInvocation(t *testing.T) {
 	goRun := filepath.Join("/tmp", "go-build123456", "b001", "exe", "penny")
+	cached := filepath.Join("/root/.cache/go-build/0d", "0dc8001916802228d7af7ac6021befe665e62da85136afaa8ccf4df22f6e82e9-d", "penny")
 	for _, tc := range []struct {
 		arg0, exe string
 		inRepo    bool
@@ -15,6 +16,8 @@ func TestInvocation(t *testing.T) {
 	}{
 		{goRun, goRun, true, "go run ./cmd/penny"},
 		{goRun, goRun, false, "go run github.com/penny-gateway/penny/cmd/penny"},
+		{cached, cached, true, "go run ./cmd/penny"}, // a binary go run reuses from its cache
+		{"./penny", "/home/me/0d/not-a-hash-d/penny", true, "./penny"},
 		{"./penny", "/home/me/penny/penny", true, "./penny"},
 		{"/opt/bin/penny", "/opt/bin/penny", false, "/opt/bin/penny"},
 		{"penny", "/usr/local/bin/penny", false, "penny"},
