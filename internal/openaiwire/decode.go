@@ -72,7 +72,7 @@ func jsonError(err error, body []byte, locate func([]byte, string) string) error
 		if field == "" {
 			return llm.Errorf(llm.KindValidation, "request body must be a JSON object, not %s", typ.Value)
 		}
-		return &llm.Error{Kind: llm.KindValidation, Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s", field, expectedFor(field, typ.Type.Kind().String()), typ.Value)}
+		return &llm.Error{Kind: llm.KindValidation, Param: field, Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s", field, expectedFor(field, typ.Type.Kind().String()), typ.Value)}
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
@@ -82,7 +82,7 @@ func jsonError(err error, body []byte, locate func([]byte, string) string) error
 				return invalid(at, "unrecognized field %q", name)
 			}
 		}
-		return llm.Errorf(llm.KindValidation, "unrecognized request argument supplied: %s", name)
+		return &llm.Error{Kind: llm.KindValidation, Param: name, Message: "unrecognized request argument supplied: " + name}
 	}
 	return llm.Errorf(llm.KindValidation, "invalid request body: %s", strings.TrimPrefix(msg, "json: "))
 }
