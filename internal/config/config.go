@@ -7,6 +7,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +30,12 @@ import (
 
 // Config is the whole of penny.yaml.
 type Config struct {
-	// Listen is the address serve listens on (default 127.0.0.1:8484).
+	// Listen is the address serve listens on (default 127.0.0.1:8484). It
+	// speaks HTTP/1.1 and HTTP/2: h2c (prior knowledge) on plain HTTP, h2
+	// by ALPN with TLS.
 	Listen string `yaml:"listen"`
+	// TLS, if its files are set, serves HTTPS on Listen.
+	TLS TLS `yaml:"tls"`
 	// Database is the ledger's storage URL (default sqlite://penny.db).
 	Database string `yaml:"database"`
 	// Simulate answers every model with the built-in simulator.
@@ -66,6 +71,15 @@ type Config struct {
 	Ledger      Ledger `yaml:"ledger"`
 	Log         Log    `yaml:"log"`
 }
+
+// TLS names the certificate and key files (PEM) of the listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Route is one route of penny.yaml: how it picks a model (route.Config,
 // the routing stage's part) and, optionally, its own policies for the
@@ -254,6 +268,8 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.Catalog = abs(c.Catalog)
 	c.TemplatesDir = abs(c.TemplatesDir)
+	c.TLS.CertFile = abs(c.TLS.CertFile)
+	c.TLS.KeyFile = abs(c.TLS.KeyFile)
 	switch db := c.Database; {
 	case strings.HasPrefix(db, "sqlite://"):
 		if p := strings.TrimPrefix(db, "sqlite://"); p != "" && p != ":memory:" {
@@ -316,6 +332,8 @@ func unknownKey(msg string) string {
 // Env lists the PENNY_* variables Load reads, for --help and the README.
 var Env = []struct{ Name, Field string }{
 	{"PENNY_LISTEN", "listen"},
+	{"PENNY_TLS_CERT_FILE", "tls.cert_file"},
+	{"PENNY_TLS_KEY_FILE", "tls.key_file"},
 	{"PENNY_DATABASE", "database"},
 	{"PENNY_SIMULATE", "simulate"},
 	{"PENNY_AUTH", "auth"},
@@ -364,6 +382,10 @@ func (c *Config) Set(field, v string) error {
 	switch field {
 	case "listen":
 		c.Listen = v
+	case "tls.cert_file":
+		c.TLS.CertFile = v
+	case "tls.key_file":
+		c.TLS.KeyFile = v
 	case "database":
 		c.Database = v
 	case "simulate":
@@ -466,6 +488,13 @@ func (c *Config) validateValues() []error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	if t := c.TLS; t.Enabled() {
+		if t.CertFile == "" || t.KeyFile == "" {
+			errs = append(errs, errors.New("tls: set both cert_file and key_file"))
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("tls: %w", err))
+		}
 	}
 	if b := c.Cache.Backend; b != "memory" && !strings.HasPrefix(b, "redis://") && !strings.HasPrefix(b, "rediss://") {
 		errs = append(errs, fmt.Errorf("cache.backend %q is not memory or a redis:// URL", b))

@@ -161,6 +161,15 @@ func (ew *EventWriter) WriteException(exceptionType, message string) error {
 	return ew.writeFrame(msg)
 }
 
+// WriteChunk writes one InvokeModelWithResponseStream chunk frame: the
+// model's own event bytes, base64-encoded in {"bytes": ...}, as Bedrock
+// sends them.
+func (ew *EventWriter) WriteChunk(native []byte) error {
+	return ew.writeEvent("chunk", struct {
+		Bytes []byte `json:"bytes"`
+	}{native})
+}
+
 func (ew *EventWriter) writeEvent(eventType string, payload any) error {
 	p, err := json.Marshal(payload)
 	if err != nil {

@@ -23,9 +23,9 @@ import (
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/texttable"
 )
 

@@ -129,6 +129,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	m.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), openaiDenied))
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
@@ -162,7 +163,8 @@ func (s *Server) routes() {
 	}
 	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions and GET /v1/models)"))
+	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models)"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)

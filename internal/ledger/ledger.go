@@ -1,5 +1,5 @@
 // Package ledger records what every request through Penny did and cost: one
-// Record per request, stored by a Store (package ledger/sqlite by default)
+// Record per request, stored by a Store (package internal/sqlite by default)
 // behind a batched asynchronous Writer that never drops a record.
 //
 // Each Record carries the actual cost and the baseline cost (what the
@@ -114,9 +114,6 @@ type Store interface {
 	Summarize(ctx context.Context, q SummaryQuery) ([]Summary, error)
 	// Records returns the records matching q, newest first, with their tags.
 	Records(ctx context.Context, q RecordQuery) ([]Record, error)
-	// Close releases the store. It must not be called while other methods
-	// are running.
-	Close() error
 }
 
 // RecordQuery selects records. Zero fields do not filter.

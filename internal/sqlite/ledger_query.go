@@ -33,7 +33,7 @@ var groupExprs = map[string]string{
 
 // Summarize aggregates the matching records in SQL, grouped by q.By, sorted
 // by cost descending then key.
-func (s *Store) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.Summary, error) {
+func (s *LedgerStore) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.Summary, error) {
 	g, err := ledger.ParseGrouping(q.By)
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func (s *Store) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.
 	GROUP BY k
 	ORDER BY SUM(r.cost_nano) DESC, k`
 
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	rows, err := s.db.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: summarize by %s: %w", q.By, err)
 	}
@@ -133,10 +133,10 @@ const recordColumns = `r.id, r.time_us, r.request_id, r.tenant, r.key_id, r.rout
 
 // Records returns the matching records, newest first (ties broken by ID,
 // highest first), with their tags.
-func (s *Store) Records(ctx context.Context, q ledger.RecordQuery) ([]ledger.Record, error) {
+func (s *LedgerStore) Records(ctx context.Context, q ledger.RecordQuery) ([]ledger.Record, error) {
 	// One read transaction, so the tags come from the same snapshot as the
 	// records even while appends go on.
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.db.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: records: %w", err)
 	}
