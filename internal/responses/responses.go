@@ -56,7 +56,7 @@ func (s *Stored) Conversation() []json.RawMessage {
 // expired response is never returned. Implementations are safe for
 // concurrent use.
 type Store interface {
-	// Put stores s; a response with s's id is replaced.
+	// Put stores s, whose id must be new.
 	Put(ctx context.Context, s *Stored) error
 	// Get returns the tenant's response id, or ErrNotFound.
 	Get(ctx context.Context, tenant, id string) (*Stored, error)
