@@ -244,3 +244,15 @@ func rawEvents(t *testing.T, e *env, body string) ([]string, []json.RawMessage) 
 	}
 	return names, data
 }
+
+// squeeze collapses runs of one event type, so that orders can be
+// compared whatever the number of deltas.
+func squeeze(types []string) string {
+	var out []string
+	for i, t := range types {
+		if i == 0 || types[i-1] != t {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, " ")
+}
