@@ -53,8 +53,7 @@ func ptr[T any](v T) *T { return &v }
 // Unix time it completed.
 func (r *Response) Complete(resp *llm.Response, base string, now int64) {
 	r.Output = OutputItems(resp.Message, base)
-	tier := resp.ServiceTier
-	r.Finish(resp.StopReason, resp.Usage, tier, now)
+	r.Finish(resp.StopReason, resp.Usage, resp.ServiceTier, now)
 }
 
 // OutputItems turns an answer's content into output items: reasoning

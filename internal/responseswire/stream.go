@@ -124,7 +124,7 @@ func (e *StreamEncoder) lifecycle(typ string) Event {
 	// A copy: the events written so far must not change as the response
 	// is built.
 	r := *e.Response
-	r.Output = append([]Item(nil), r.Output...)
+	r.Output = append(make([]Item, 0, len(r.Output)), r.Output...)
 	return Event{typ, lifecycleEvent{typ, e.next(), &r}}
 }
 
@@ -329,6 +329,20 @@ func (e *StreamEncoder) Fail(typ, code, message, param string) []Event {
 	}
 	evs := []Event{{"error", errorEvent{Type: "error", Seq: e.next(), Code: code, Message: message, Param: p,
 		Error: errorDetail{Type: typ, Code: code, Message: message, Param: p}}}}
+	// What was streamed of the open blocks is part of the failed
+	// response, as far as it got.
+	for _, b := range e.blocks {
+		it := &e.Response.Output[b.out]
+		switch b.kind {
+		case llm.BlockText:
+			it.Content[b.part].Text = b.text.String()
+		case llm.BlockToolUse:
+			it.Arguments = b.text.String()
+		default:
+			*it = reasoningItem(it.ID, b.text.String(), b.signed.String())
+			it.Status = "incomplete"
+		}
+	}
 	e.Response.Fail(code, message)
 	return append(evs, e.lifecycle("response.failed"))
 }
