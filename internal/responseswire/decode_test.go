@@ -34,11 +34,11 @@ func TestDecodeTranslates(t *testing.T) {
 		"tool_choice":{"type":"function","name":"lookup"},
 		"input":[
 			{"role":"developer","content":"Answer in French."},
-			{"type":"message","role":"user","content":[{"type":"input_text","text":"What is this?"},{"type":"input_image","image_url":"` + png + `","detail":"low"}]},
+			{"type":"message","role":"user","content":[{"type":"input_text","text":"What is this?"},{"type":"input_image","image_url":"`+png+`","detail":"low"}]},
 			{"type":"reasoning","id":"rs_1","summary":[],"content":[{"type":"reasoning_text","text":"Hmm."}],"encrypted_content":"sig"},
 			{"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[{"type":"output_text","text":"Let me look.","annotations":[],"logprobs":[]}]},
 			{"type":"function_call","id":"fc_1","call_id":"call_1","name":"lookup","arguments":"{\"q\":\"x\"}","status":"completed"},
-			{"type":"function_call_output","call_id":"call_1","output":[{"type":"input_text","text":"a cat"},{"type":"input_image","image_url":"` + png + `"}]},
+			{"type":"function_call_output","call_id":"call_1","output":[{"type":"input_text","text":"a cat"},{"type":"input_image","image_url":"`+png+`"}]},
 			{"role":"user","content":"Thanks"}
 		]}`)
 	if c.Store || c.ServiceTier != llm.TierFlex || !c.Wire.Stream || len(c.Tools) != 2 {
