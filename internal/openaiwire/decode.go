@@ -216,6 +216,25 @@ func Unsupported(param, format string, args ...any) *llm.Error {
 	return unsupported(param, format, args...)
 }
 
+// Tags are the ledger tags of an OpenAI request: its metadata, and its
+// user and safety_identifier under those names; nil when there are none.
+func Tags(metadata map[string]string, user, safetyIdentifier string) map[string]string {
+	if user == "" && safetyIdentifier == "" && len(metadata) == 0 {
+		return nil
+	}
+	tags := make(map[string]string, len(metadata)+2)
+	for k, v := range metadata {
+		tags[k] = v
+	}
+	if user != "" {
+		tags["user"] = user
+	}
+	if safetyIdentifier != "" {
+		tags["safety_identifier"] = safetyIdentifier
+	}
+	return tags
+}
+
 // Translate validates a decoded ChatRequest and converts it.
 func Translate(cr *ChatRequest) (*llm.Request, Options, error) {
 	opts := Options{Stream: cr.Stream}
@@ -233,18 +252,7 @@ func Translate(cr *ChatRequest) (*llm.Request, Options, error) {
 	}
 	req := &llm.Request{Model: cr.Model}
 	req.Meta.Stream = cr.Stream
-	if cr.User != "" || cr.SafetyIdentifier != "" || len(cr.Metadata) > 0 {
-		req.Meta.Tags = make(map[string]string, len(cr.Metadata)+2)
-		for k, v := range cr.Metadata {
-			req.Meta.Tags[k] = v
-		}
-		if cr.User != "" {
-			req.Meta.Tags["user"] = cr.User
-		}
-		if cr.SafetyIdentifier != "" {
-			req.Meta.Tags["safety_identifier"] = cr.SafetyIdentifier
-		}
-	}
+	req.Meta.Tags = Tags(cr.Metadata, cr.User, cr.SafetyIdentifier)
 
 	// Inference settings.
 	// max_completion_tokens replaces the deprecated max_tokens and wins

@@ -320,28 +320,22 @@ func locateIn(b []byte, name, p string) string {
 // locateField finds where an unknown field of a whole body sits: "" at the
 // top level, else its parent's path.
 func locateField(body []byte, name string) string {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		return ""
+	obj := func(raw json.RawMessage) map[string]json.RawMessage {
+		var m map[string]json.RawMessage
+		json.Unmarshal(raw, &m)
+		return m
 	}
+	top := obj(body)
 	if _, ok := top[name]; ok {
 		return ""
 	}
-	for _, k := range []string{"text", "reasoning", "stream_options"} {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(top[k], &obj) != nil {
-			continue
-		}
-		if _, ok := obj[name]; ok {
-			return k
-		}
-		if k == "text" {
-			var f map[string]json.RawMessage
-			if json.Unmarshal(obj["format"], &f) == nil {
-				if _, ok := f[name]; ok {
-					return "text.format"
-				}
-			}
+	text := obj(top["text"])
+	for _, in := range []struct {
+		path string
+		m    map[string]json.RawMessage
+	}{{"text", text}, {"text.format", obj(text["format"])}, {"reasoning", obj(top["reasoning"])}, {"stream_options", obj(top["stream_options"])}} {
+		if _, ok := in.m[name]; ok {
+			return in.path
 		}
 	}
 	return ""

@@ -24,18 +24,7 @@ func (c *Create) Request(conv []Item) (*llm.Request, error) {
 	w := &c.Wire
 	req := &llm.Request{Model: w.Model, ServiceTier: c.ServiceTier}
 	req.Meta.Stream = w.Stream
-	if w.User != "" || w.SafetyIdentifier != "" || len(w.Metadata) > 0 {
-		req.Meta.Tags = make(map[string]string, len(w.Metadata)+2)
-		for k, v := range w.Metadata {
-			req.Meta.Tags[k] = v
-		}
-		if w.User != "" {
-			req.Meta.Tags["user"] = w.User
-		}
-		if w.SafetyIdentifier != "" {
-			req.Meta.Tags["safety_identifier"] = w.SafetyIdentifier
-		}
-	}
+	req.Meta.Tags = openaiwire.Tags(w.Metadata, w.User, w.SafetyIdentifier)
 	req.Config.MaxTokens = w.MaxOutputTokens
 	req.Config.Temperature = w.Temperature
 	req.Config.TopP = w.TopP
