@@ -32,7 +32,7 @@ func newReport() *cobra.Command {
 the route's baseline model, on demand, no cache) and the savings, grouped by
 model, route, tenant, tag, day and more.
 
-  --by model|route|tenant|key|day|api|status|provider|mode|cache|strategy|tag|tag:KEY|all
+  --by model|route|tenant|key|day|api|status|provider|mode|tier|cache|strategy|tag|tag:KEY|all
   --since 24h | 7d | 2026-11-01 | 2026-11-01T10:00:00Z
   --format table | json | csv
 
@@ -53,7 +53,7 @@ n tags counts in n rows, while the total counts it once.`,
 			q := ledger.SummaryQuery{By: by, Tenant: tenant}
 			var err error
 			if _, err := ledger.ParseGrouping(by); err != nil {
-				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, cache, tag, tag:KEY or all", by)
+				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, tier, cache, strategy, tag, tag:KEY or all", by)
 			}
 			switch format {
 			case "table", "json", "csv":

@@ -41,6 +41,7 @@ import (
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/servicetier"
 	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/templates"
 	"github.com/penny-gateway/penny/internal/tokens"
@@ -70,7 +71,7 @@ type App struct {
 	region   string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	cache  cache.Backend
 	// stopTracing flushes and stops trace export.
 	stopTracing func(context.Context) error
@@ -264,7 +265,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	over := newRouteOverrides(cfg.Routes)
-	promptCacheOn := forRoute(over, func(r *config.Route) *bool { return r.PromptCache })
+	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
+	routeTier := forRoute(over, func(r *config.Route) *string {
+		if r.ServiceTier == "" {
+			return nil
+		}
+		return &r.ServiceTier
+	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
 			tracer:    tp,
@@ -285,13 +292,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			budget: budget,
 			promptCache: promptcache.Options{
 				Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
-				Enabled: func(req *llm.Request) bool {
-					if on, ok := promptCacheOn(req); ok {
-						return on
+				PolicyFor: func(req *llm.Request) promptcache.Policy {
+					p, ok := promptCacheOf(req)
+					if !ok {
+						p = cfg.PromptCache
 					}
-					return cfg.PromptCache
+					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
+			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
+				t, ok := routeTier(req)
+				return llm.ServiceTier(t), ok
+			}},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
@@ -339,7 +351,7 @@ func (a *App) Listen() error {
 		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
 	}
 	a.listener = ln
-	base, cancel := context.WithCancel(context.Background())
+	base, cancel := context.WithCancelCause(context.Background())
 	a.cancel = cancel
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -399,10 +411,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.srv != nil {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			a.Log.Warn("shutdown: cancelling requests still in flight", "err", err)
-			a.cancel()
+			// Cancelled with a cause, streams end with an error event
+			// or exception frame saying so rather than a bare close;
+			// give the handlers a moment to write it.
+			a.cancel(gateway.ErrShutdown)
+			grace, stop := context.WithTimeout(context.Background(), 2*time.Second)
+			a.Gateway.Wait(grace)
+			stop()
 			a.srv.Close()
 		}
-		a.cancel()
+		a.cancel(gateway.ErrShutdown)
 	}
 	// Handlers write their record as they return; wait for the last ones.
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)

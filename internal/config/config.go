@@ -23,6 +23,7 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
+	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/responses"
@@ -67,7 +68,7 @@ type Config struct {
 	// PromptCache inserts Bedrock prompt-cache checkpoints after long
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
-	PromptCache bool `yaml:"prompt_cache"`
+	PromptCache PromptCache `yaml:"prompt_cache"`
 	// Responses configures the OpenAI Responses API's stored responses.
 	Responses Responses `yaml:"responses"`
 	Limits    Limits    `yaml:"limits"`
@@ -92,8 +93,12 @@ type Route struct {
 	// Cache, if set, replaces the global response-cache policy.
 	Cache *cache.Policy `yaml:"cache"`
 	// PromptCache, if set, turns automatic Bedrock prompt-cache
-	// checkpoints on or off.
-	PromptCache *bool `yaml:"prompt_cache"`
+	// checkpoints on or off, and may ask for the 1-hour TTL.
+	PromptCache *PromptCache `yaml:"prompt_cache"`
+	// ServiceTier, if set, is the Bedrock service tier the route's
+	// requests ask for (default, flex, priority), unless a request names
+	// one itself.
+	ServiceTier string `yaml:"service_tier"`
 	// Fallbacks, if set, are tried when the chosen model is throttled,
 	// unavailable, not ready or times out.
 	Fallbacks *fallback.List `yaml:"fallbacks"`
@@ -101,6 +106,57 @@ type Route struct {
 	// maximum max_tokens, an output-format instruction, whitespace
 	// normalisation.
 	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+}
+
+// PromptCache is `prompt_cache: true` or `false`, or
+// `prompt_cache: {enabled: true, ttl: 1h}`: whether Penny inserts Bedrock
+// prompt-cache checkpoints, and their TTL ("" or "5m" for Bedrock's
+// default of five minutes, "1h" where the model offers it).
+type PromptCache struct {
+	Enabled bool   `yaml:"enabled"`
+	TTL     string `yaml:"ttl"`
+}
+
+// UnmarshalYAML takes a boolean or a mapping (enabled defaults to true
+// there, so `{ttl: 1h}` turns the 1-hour TTL on). Unknown keys are errors.
+func (p *PromptCache) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return fmt.Errorf("line %d: prompt_cache is true, false or {enabled, ttl}", n.Line)
+		}
+		*p = PromptCache{Enabled: on}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: prompt_cache is true, false or {enabled, ttl}", n.Line)
+	}
+	v := PromptCache{Enabled: true}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "enabled":
+			err = val.Decode(&v.Enabled)
+		case "ttl":
+			err = val.Decode(&v.TTL)
+		default:
+			return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: prompt_cache.%s: %w", val.Line, k.Value, err)
+		}
+	}
+	*p = v
+	return nil
+}
+
+func (p PromptCache) validate() error {
+	switch p.TTL {
+	case "", "5m", "1h":
+		return nil
+	}
+	return fmt.Errorf("ttl %q is not 5m or 1h", p.TTL)
 }
 
 // RouteConfigs returns the routing part of every route, in order.
@@ -244,7 +300,7 @@ func Defaults() Config {
 		Bedrock:     Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
-		PromptCache: true,
+		PromptCache: PromptCache{Enabled: true},
 		Responses:   Responses{Retention: Duration(responses.DefaultRetention)},
 	}
 }
@@ -522,6 +578,9 @@ func (c *Config) validateValues() []error {
 	if err := c.PromptPolicy.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("prompt_policy: %w", err))
 	}
+	if err := c.PromptCache.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
+	}
 	for _, r := range c.Routes {
 		if r.PromptPolicy != nil {
 			if err := r.PromptPolicy.Validate(); err != nil {
@@ -532,6 +591,16 @@ func (c *Config) validateValues() []error {
 			if err := r.Cache.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))
 			}
+		}
+		if r.PromptCache != nil {
+			if err := r.PromptCache.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("routes %s: prompt_cache: %w", r.Name, err))
+			}
+		}
+		switch t := llm.ServiceTier(r.ServiceTier); t {
+		case "", llm.TierDefault, llm.TierFlex, llm.TierPriority:
+		default:
+			errs = append(errs, fmt.Errorf("routes %s: service_tier %q is not default, flex or priority", r.Name, r.ServiceTier))
 		}
 	}
 	if f := c.Alerts.WebhookFormat; f != "" && f != "json" && f != "slack" {

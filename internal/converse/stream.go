@@ -106,9 +106,10 @@ func (ew *EventWriter) WriteEvent(ev llm.Event) error {
 			u = *ev.Usage
 		}
 		return ew.writeEvent("metadata", MetadataEvent{
-			Usage:   usageWire(u),
-			Metrics: Metrics{LatencyMs: ev.Latency.Milliseconds()},
-			Trace:   traceWire(ev.InvokedModel),
+			Usage:       usageWire(u),
+			Metrics:     Metrics{LatencyMs: ev.Latency.Milliseconds()},
+			Trace:       traceWire(ev.InvokedModel),
+			ServiceTier: serviceTierWire(ev.ServiceTier),
 		})
 	}
 	return fmt.Errorf("converse: unknown event type %q", ev.Type)
@@ -356,7 +357,8 @@ func decodeEvent(eventType string, payload []byte) (llm.Event, error) {
 			return bad(err)
 		}
 		u := usageFromWire(e.Usage)
-		ev := llm.Event{Type: llm.EventMetadata, Usage: &u, Latency: time.Duration(e.Metrics.LatencyMs) * time.Millisecond}
+		ev := llm.Event{Type: llm.EventMetadata, Usage: &u, Latency: time.Duration(e.Metrics.LatencyMs) * time.Millisecond,
+			ServiceTier: serviceTierFromWire(e.ServiceTier)}
 		if e.Trace != nil && e.Trace.PromptRouter != nil {
 			ev.InvokedModel = e.Trace.PromptRouter.InvokedModelID
 		}

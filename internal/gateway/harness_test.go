@@ -49,6 +49,7 @@ type envOptions struct {
 	simOpts  sim.Options
 	routes   []route.Config
 	stages   []llm.Stage // extra stages after routing
+	logger   *slog.Logger
 	maxBody  int64
 	timeout  time.Duration
 	fakeOpts []bedrocktest.Option
@@ -94,7 +95,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
 	opts := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now}
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger}
 	if o.noStore {
 		opts.Responses = nil
 	}

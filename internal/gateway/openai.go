@@ -93,6 +93,7 @@ func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first 
 			break
 		}
 	}
+	err = c.streamEnd(err)
 	if errors.Is(err, io.EOF) {
 		sw.bw.WriteString("data: [DONE]\n\n")
 		sw.bw.Flush()

@@ -106,6 +106,7 @@ func (a *responsesAPI) stream(c *call, w http.ResponseWriter, p *eventPump, firs
 			break
 		}
 	}
+	err = c.streamEnd(err)
 	switch {
 	case errors.Is(err, io.EOF):
 		enc.Response.Model = c.req.Model

@@ -229,7 +229,8 @@ func TestResponsesStreamFailure(t *testing.T) {
 	}
 }
 
-// TestResponsesServiceTier maps service_tier to the Bedrock tier asked for.
+// TestResponsesServiceTier maps service_tier to the Bedrock tier asked for;
+// the answer and the ledger say which tier served it.
 func TestResponsesServiceTier(t *testing.T) {
 	var got atomic.Value
 	capture := func(next llm.Invoker) llm.Invoker { return tierSpy{next, &got} }
@@ -238,11 +239,20 @@ func TestResponsesServiceTier(t *testing.T) {
 	for tier, want := range map[responses.ResponseNewParamsServiceTier]llm.ServiceTier{
 		"auto": "", "default": llm.TierDefault, "flex": llm.TierFlex, "priority": llm.TierPriority,
 	} {
-		if _, err := c.New(context.Background(), responses.ResponseNewParams{Model: "nova-micro", Input: text("hi " + string(tier)), ServiceTier: tier}); err != nil {
+		r, err := c.New(context.Background(), responses.ResponseNewParams{Model: "nova-pro", Input: text("hi " + string(tier)), ServiceTier: tier})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Load().(llm.ServiceTier) != want {
 			t.Errorf("service_tier %s: asked Bedrock for %q, want %q", tier, got.Load(), want)
+		}
+		served := string(want)
+		if served == "" {
+			served = "default"
+		}
+		rec := e.record(strings.TrimPrefix(r.ID, "resp_"))
+		if string(r.ServiceTier) != served || (rec.ServiceTier != served && !(served == "default" && rec.ServiceTier == "")) {
+			t.Errorf("service_tier %s: answer says %q, ledger %q", tier, r.ServiceTier, rec.ServiceTier)
 		}
 	}
 }

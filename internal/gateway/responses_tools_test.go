@@ -182,7 +182,7 @@ func TestResponsesReasoning(t *testing.T) {
 	ctx := context.Background()
 	for _, stream := range []bool{false, true} {
 		var r *responses.Response
-		params := responses.ResponseNewParams{Model: "claude-sonnet-4", Input: text("Hi")}
+		params := responses.ResponseNewParams{Model: "claude-sonnet-4-5", Input: text("Hi")}
 		if stream {
 			s := collect(t, c.NewStreaming(ctx, params))
 			if !strings.Contains(strings.Join(s.types, " "), "response.reasoning_text.delta") {
@@ -199,7 +199,7 @@ func TestResponsesReasoning(t *testing.T) {
 			!strings.Contains(r.Output[0].RawJSON(), `"text":"The user greets me."`) || r.OutputText() != "Hello!" {
 			t.Errorf("stream %v: output %s", stream, r.RawJSON())
 		}
-		if _, err := c.New(ctx, responses.ResponseNewParams{Model: "claude-sonnet-4", PreviousResponseID: openai.String(r.ID), Input: text("Bye")}); err != nil {
+		if _, err := c.New(ctx, responses.ResponseNewParams{Model: "claude-sonnet-4-5", PreviousResponseID: openai.String(r.ID), Input: text("Bye")}); err != nil {
 			t.Fatal(err)
 		}
 		last, _ := e.Fake.LastCall()

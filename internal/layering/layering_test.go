@@ -39,7 +39,7 @@ const (
 var stages = []string{
 	"internal/route", "internal/cache", "internal/promptcache", "internal/govern",
 	"internal/promptpolicy", "internal/templates", "internal/tracing", "internal/fallback",
-	"internal/account",
+	"internal/account", "internal/servicetier",
 }
 
 // storageDrivers are the packages that talk to a database.

@@ -50,8 +50,9 @@ const insertRecordSQL = `INSERT INTO requests (
 	model_requested, model, baseline_model, provider, mode,
 	status, error_kind, http_status, error_message,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts,
+	service_tier, cache_write_1h_tokens, upstream_model, price_estimated
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertTagSQL = `INSERT INTO request_tags (request_id, key, value) VALUES (?, ?, ?)`
 
@@ -77,7 +78,8 @@ func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids
 			r.ModelRequested, r.Model, r.BaselineModel, r.Provider, r.Mode,
 			r.Status, r.ErrorKind, r.HTTPStatus, r.ErrorMessage,
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens,
-			r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts)
+			r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts,
+			r.ServiceTier, r.CacheWrite1hTokens, r.UpstreamModel, r.PriceEstimated)
 		if err != nil {
 			return fmt.Errorf("record %q: %w", r.RequestID, err)
 		}

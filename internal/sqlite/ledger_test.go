@@ -37,7 +37,8 @@ func fixture() []ledger.Record {
 			Time: day1.Add(11 * time.Hour), RequestID: "r2", Tenant: "acme", KeyID: "k2", Route: "chat",
 			API: "converse", ModelRequested: "nova-pro", Model: "nova-pro", BaselineModel: "nova-pro",
 			Provider: "bedrock", Mode: "on_demand", Status: ledger.StatusOK, HTTPStatus: 200,
-			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20,
+			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20, CacheWrite1hTokens: 15, ServiceTier: "flex",
+			UpstreamModel: "global.amazon.nova-pro-v1:0", PriceEstimated: true,
 			Latency: 300 * time.Millisecond, Cost: 5000, BaselineCost: 5000,
 			Cache: "miss", Tags: map[string]string{"team": "ads"},
 		},
@@ -132,6 +133,10 @@ func TestSummarize(t *testing.T) {
 		{"mode", ledger.SummaryQuery{By: "mode"}, []ledger.Summary{
 			sum("on_demand", 4, 1, 1, 300, 150, 10, 20, 6000, 13000, 135),
 			sum("batch", 1, 0, 0, 1000, 500, 0, 0, 2000, 8000, 1200),
+		}},
+		{"tier, unrecorded as default", ledger.SummaryQuery{By: "tier"}, []ledger.Summary{
+			sum("flex", 1, 0, 0, 200, 100, 0, 20, 5000, 5000, 300),
+			sum("default", 4, 1, 1, 1100, 550, 10, 0, 3000, 16000, 360),
 		}},
 		{"cache, ties by key", ledger.SummaryQuery{By: "cache"}, []ledger.Summary{
 			sum("miss", 3, 0, 0, 1300, 650, 10, 20, 8000, 17000, 540),
