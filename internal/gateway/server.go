@@ -1,5 +1,5 @@
 // Package gateway is Penny's HTTP server: the frontends (OpenAI chat
-// completions, Bedrock Converse) that decode each API's requests into
+// completions, Responses and embeddings, Bedrock Converse) that decode each API's requests into
 // llm.Requests, run them through the chain of stages it is given, and
 // answer in the same API; every request, failed ones included, becomes
 // one ledger record. It knows HTTP and wire formats, not cost levers: the
