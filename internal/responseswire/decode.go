@@ -1,7 +1,6 @@
 package responseswire
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -234,28 +233,22 @@ func decodeToolChoice(raw json.RawMessage) (*openaiwire.ToolChoice, json.RawMess
 		}
 		return nil, nil, openaiwire.Invalid("tool_choice", "must be \"none\", \"auto\", \"required\" or an object, got %q", mode)
 	}
+	if !openaiwire.IsJSONObject(raw) {
+		return nil, nil, openaiwire.Invalid("tool_choice", "must be a string or an object")
+	}
 	var obj struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
-		json.Unmarshal(raw, &obj)
-	} else {
-		return nil, nil, openaiwire.Invalid("tool_choice", "must be a string or an object")
-	}
-	switch {
+	switch json.Unmarshal(raw, &obj); {
 	case obj.Type == "function":
+		if err := decodeAt(raw, &obj, "tool_choice"); err != nil {
+			return nil, nil, err
+		}
 		if obj.Name == "" {
 			return nil, nil, openaiwire.Invalid("tool_choice.name", "is required")
 		}
-		var fn struct {
-			Type string `json:"type"`
-			Name string `json:"name"`
-		}
-		if err := decodeAt(raw, &fn, "tool_choice"); err != nil {
-			return nil, nil, err
-		}
-		echo, _ := json.Marshal(fn)
+		echo, _ := json.Marshal(obj)
 		return &openaiwire.ToolChoice{Mode: "function", Function: obj.Name}, echo, nil
 	case obj.Type == "allowed_tools":
 		return nil, nil, openaiwire.Unsupported("tool_choice", "type \"allowed_tools\" is not supported; offer only the tools the model may call")
