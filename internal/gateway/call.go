@@ -282,11 +282,7 @@ func ParseTags(s string) (map[string]string, error) {
 // setHeaders writes the x-penny-* headers known before the body.
 func (c *call) setHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	// A pointer, not a copy: a stream's pump may be settling Meta.Bill
-	// meanwhile (the account stage prices a short stream as soon as the
-	// pump has read it to the end), so only the fields the stages set
-	// before the first event are read here.
-	m := &c.req.Meta
+	m := c.req.Meta
 	h.Set(HeaderRequestID, m.RequestID)
 	model := c.req.Model
 	if model == "" {
@@ -295,7 +291,7 @@ func (c *call) setHeaders(w http.ResponseWriter) {
 	h.Set(HeaderModel, model)
 	h.Set(HeaderRoute, m.Route)
 	h.Set(HeaderCache, string(m.Cache))
-	if p := ledger.Provider(llm.Meta{Provider: m.Provider, Cache: m.Cache}); p != "" {
+	if p := ledger.Provider(m); p != "" {
 		h.Set(HeaderProvider, p)
 	}
 	if m.ModelWarning != "" {

@@ -74,29 +74,14 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
 	sw := startSSE(c, w)
 	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: o.opts.IncludeUsage}
-	var err error
-	ev := first
-	for {
-		c.observe(ev)
-		if ev.Type == llm.EventMetadata && ev.InvokedModel != "" {
-			// A prompt router's choice names the final chunk's model.
-			if t, err := c.s.opts.Catalog.Resolve(ev.InvokedModel); err == nil && t.Model != nil {
-				enc.Model = t.Model.ID
-			}
+	err := c.relay(p, first, func(ev llm.Event) {
+		if m := c.invokedModel(ev); m != "" {
+			enc.Model = m // a prompt router's choice names the final chunk's model
 		}
 		for _, ch := range enc.Encode(ev) {
 			sw.event("", ch)
 		}
-		if p.idle() {
-			if err = sw.flush(); err != nil {
-				break
-			}
-		}
-		if ev, err = p.next(); err != nil {
-			break
-		}
-	}
-	err = c.streamEnd(err)
+	}, sw.flush)
 	if errors.Is(err, io.EOF) {
 		sw.bw.WriteString("data: [DONE]\n\n")
 		sw.bw.Flush()

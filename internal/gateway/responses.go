@@ -92,24 +92,14 @@ func (a *responsesAPI) stream(c *call, w http.ResponseWriter, p *eventPump, firs
 			sw.event(e.Type, e.Data)
 		}
 	}
-	var err error
-	ev := first
-	for {
-		c.observe(ev)
+	err := c.relay(p, first, func(ev llm.Event) {
+		if m := c.invokedModel(ev); m != "" {
+			enc.Response.Model = m // the model a prompt router chose
+		}
 		write(enc.Encode(ev))
-		if p.idle() {
-			if err = sw.flush(); err != nil {
-				break
-			}
-		}
-		if ev, err = p.next(); err != nil {
-			break
-		}
-	}
-	err = c.streamEnd(err)
+	}, sw.flush)
 	switch {
 	case errors.Is(err, io.EOF):
-		enc.Response.Model = c.req.Model
 		out, evs := enc.Done(c.s.opts.Now().Unix())
 		a.save(c, out)
 		write(evs)

@@ -55,3 +55,38 @@ func (s *sseWriter) flush() error {
 	}
 	return nil
 }
+
+// relay writes a stream's events, first and then the pump's, with write,
+// flushing whenever no further event is waiting. It returns what ended the
+// stream: io.EOF for a clean end, a KindCanceled error when the client
+// went away, a shutdown as streamEnd names it, or the upstream's error.
+func (c *call) relay(p *eventPump, first llm.Event, write func(llm.Event), flush func() error) error {
+	var err error
+	ev := first
+	for {
+		c.observe(ev)
+		write(ev)
+		if p.idle() {
+			if err = flush(); err != nil {
+				break
+			}
+		}
+		if ev, err = p.next(); err != nil {
+			break
+		}
+	}
+	return c.streamEnd(err)
+}
+
+// invokedModel is the catalog id of the model a Bedrock prompt router
+// chose, as a metadata event names it; "" for other events and models
+// the catalog does not know.
+func (c *call) invokedModel(ev llm.Event) string {
+	if ev.Type != llm.EventMetadata || ev.InvokedModel == "" {
+		return ""
+	}
+	if t, err := c.s.opts.Catalog.Resolve(ev.InvokedModel); err == nil && t.Model != nil {
+		return t.Model.ID
+	}
+	return ""
+}
