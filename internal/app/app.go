@@ -266,11 +266,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
-	routeTier := forRoute(over, func(r *config.Route) *string {
-		if r.ServiceTier == "" {
+	routeTier := forRoute(over, func(r *config.Route) *servicetier.Policy {
+		if r.ServiceTier == "" && r.Latency != "tolerant" {
 			return nil
 		}
-		return &r.ServiceTier
+		return &servicetier.Policy{Tier: llm.ServiceTier(r.ServiceTier), Tolerant: r.Latency == "tolerant"}
 	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
@@ -300,10 +300,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
-			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
-				t, ok := routeTier(req)
-				return llm.ServiceTier(t), ok
-			}},
+			tier: servicetier.Options{Catalog: cat, PolicyFor: routeTier},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),

@@ -99,6 +99,11 @@ type Route struct {
 	// requests ask for (default, flex, priority), unless a request names
 	// one itself.
 	ServiceTier string `yaml:"service_tier"`
+	// Latency "tolerant" sends the route's requests to Bedrock's Flex
+	// tier where the model offers it (discounted, slower), falling back
+	// to the default tier when Flex is throttled; "" or "interactive"
+	// leaves the tier alone.
+	Latency string `yaml:"latency"`
 	// Fallbacks, if set, are tried when the chosen model is throttled,
 	// unavailable, not ready or times out.
 	Fallbacks *fallback.List `yaml:"fallbacks"`
@@ -596,6 +601,11 @@ func (c *Config) validateValues() []error {
 			if err := r.PromptCache.validate(); err != nil {
 				errs = append(errs, fmt.Errorf("routes %s: prompt_cache: %w", r.Name, err))
 			}
+		}
+		switch r.Latency {
+		case "", "interactive", "tolerant":
+		default:
+			errs = append(errs, fmt.Errorf("routes %s: latency %q is not interactive or tolerant", r.Name, r.Latency))
 		}
 		switch t := llm.ServiceTier(r.ServiceTier); t {
 		case "", llm.TierDefault, llm.TierFlex, llm.TierPriority:

@@ -113,6 +113,8 @@ type call struct {
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
+	// tier is the service tier x-penny-service-tier asks for.
+	tier llm.ServiceTier
 }
 
 // ErrShutdown is the cause the server's base context is cancelled with
@@ -187,6 +189,9 @@ func (c *call) adopt(req *llm.Request) {
 		// The key's attribution wins over tags from the body.
 		auth.Attribute(&c.req.Meta, c.key)
 	}
+	if req.ServiceTier == "" {
+		req.ServiceTier = c.tier
+	}
 }
 
 func mergeTags(a, b map[string]string) map[string]string {
@@ -257,6 +262,14 @@ func (c *call) applyRequestHeaders() error {
 	}
 	if v := strings.TrimSpace(h.Get(HeaderRouteReq)); v != "" {
 		m.Route = v
+	}
+	if v := strings.ToLower(strings.TrimSpace(h.Get(HeaderServiceTier))); v != "" {
+		switch t := llm.ServiceTier(v); t {
+		case llm.TierDefault, llm.TierFlex, llm.TierPriority:
+			c.tier = t
+		default:
+			return llm.Errorf(llm.KindValidation, "%s: %q is not default, flex or priority", HeaderServiceTier, v)
+		}
 	}
 	return nil
 }

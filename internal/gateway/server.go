@@ -42,6 +42,9 @@ const (
 	HeaderTenant   = "X-Penny-Tenant"
 	HeaderTags     = "X-Penny-Tags"
 	HeaderRouteReq = "X-Penny-Route"
+	// HeaderServiceTier asks for a Bedrock service tier (default, flex,
+	// priority) when the request body names none.
+	HeaderServiceTier = "X-Penny-Service-Tier"
 )
 
 // Recorder takes ledger records; *ledger.Writer is one.
