@@ -26,7 +26,7 @@ func TestDecodeRequest(t *testing.T) {
 		"service_tier": "standard_only",
 		"messages": [
 			{"role": "user", "content": "Where is order 42?"},
-			{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "` + png1x1 + `"}}]},
+			{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "`+png1x1+`"}}]},
 			{"role": "assistant", "content": [
 				{"type": "thinking", "thinking": "Look it up.", "signature": "sig"},
 				{"type": "tool_use", "id": "tu_1", "name": "get_order", "input": {"id": "42"}}]},

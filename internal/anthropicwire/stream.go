@@ -173,7 +173,9 @@ func (e *StreamEncoder) delta(out []Event, i int, d llm.Delta) []Event {
 		}
 	}
 	n := e.index[i]
-	add := func(dl delta) { out = append(out, event("content_block_delta", blockDelta{Type: "content_block_delta", Index: n, Delta: dl})) }
+	add := func(dl delta) {
+		out = append(out, event("content_block_delta", blockDelta{Type: "content_block_delta", Index: n, Delta: dl}))
+	}
 	if d.Text != "" {
 		add(delta{Type: "text_delta", Text: &d.Text})
 	}
