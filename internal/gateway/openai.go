@@ -129,8 +129,13 @@ func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first 
 	return err
 }
 
-// handleModels serves GET /v1/models: catalog chat models and routes.
+// handleModels serves GET /v1/models: catalog chat models and routes, in
+// Anthropic's shape when an Anthropic client asks.
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if anthropicClient(r) {
+		s.anthropicModels(w)
+		return
+	}
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	list := openaiwire.ModelList{Object: "list"}
 	for _, m := range s.opts.Catalog.Sorted() {
