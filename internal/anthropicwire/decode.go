@@ -412,7 +412,11 @@ func (d *decoder) tools(top fields) error {
 				return unsupported(dot(p, "strict"), "strict tool use is not supported by Penny")
 			}
 		}
-		if err := f.check("type", "name", "description", "input_schema", "cache_control", "strict"); err != nil {
+		if err := refuseToolOptions(p, f); err != nil {
+			return err
+		}
+		if err := f.check("type", "name", "description", "input_schema", "cache_control", "strict",
+			"eager_input_streaming", "defer_loading", "allowed_callers"); err != nil {
 			return err
 		}
 		var t llm.Tool
@@ -472,6 +476,29 @@ func (d *decoder) tools(top fields) error {
 		d.req.Tools = tc
 	}
 	return nil
+}
+
+// refuseToolOptions refuses the tool options Converse cannot carry. One is
+// accepted as a no-op: eager_input_streaming only says how finely the
+// tool's input is streamed, which does not change the answer.
+func refuseToolOptions(p string, f fields) error {
+	var deferLoading bool
+	if _, err := f.get("defer_loading", &deferLoading); err != nil {
+		return err
+	}
+	if deferLoading {
+		return unsupported(dot(p, "defer_loading"), "tool search is not served through Bedrock's Converse API")
+	}
+	var callers []string
+	if _, err := f.get("allowed_callers", &callers); err != nil {
+		return err
+	}
+	if len(callers) > 0 {
+		return unsupported(dot(p, "allowed_callers"), "programmatic tool calling is not served through Bedrock's Converse API")
+	}
+	var eager bool
+	_, err := f.get("eager_input_streaming", &eager)
+	return err
 }
 
 func checkToolName(path, name string) error {
