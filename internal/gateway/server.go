@@ -68,7 +68,7 @@ type Options struct {
 	// Counter, if set, counts input tokens for Anthropic's count_tokens
 	// and the input estimate of a stream's message_start.
 	Counter *tokens.Counter
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 	// MaxBodyBytes limits request bodies (default 10 MiB).
 	MaxBodyBytes int64
 	// RequestTimeout bounds one request end to end (default 5 minutes).
