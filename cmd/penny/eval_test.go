@@ -16,10 +16,10 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/eval"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/modeleval"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/sqlite"
 )
 
 const evalDataset = "../../internal/modeleval/testdata/eval10.jsonl"
@@ -118,12 +118,12 @@ func TestEvalSimulated(t *testing.T) {
 	for _, r := range rows {
 		sum += int64(r["cost_nanos"].(float64))
 	}
-	store, err := sqlite.OpenURL("sqlite://" + filepath.Join(dir, "penny.db"))
+	db, err := sqlite.OpenURL("sqlite://" + filepath.Join(dir, "penny.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sums, err := store.Summarize(context.Background(), ledger.SummaryQuery{By: "model", Tenant: "eval"})
-	store.Close()
+	sums, err := sqlite.NewLedgerStore(db).Summarize(context.Background(), ledger.SummaryQuery{By: "model", Tenant: "eval"})
+	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

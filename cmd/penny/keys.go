@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,8 @@ import (
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
-	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite"
 )
 
 func newKeys() *cobra.Command {
@@ -96,15 +96,15 @@ func newKeysCreate(resolveDB func(*cobra.Command) (string, error)) *cobra.Comman
 			if err != nil {
 				return err
 			}
-			store, err := openKeys(url, true, sealer)
+			db, store, err := openKeys(cmd.Context(), url, true, sealer)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer db.Close()
 			if err := store.Create(cmd.Context(), rec); err != nil {
 				return err
 			}
-			warnKeysStorage(cmd, store, sealer)
+			warnKeysStorage(cmd, db, store, sealer)
 			if format == "json" {
 				return writeKeyJSON(cmd.OutOrStdout(), rec.Key, &secret)
 			}
@@ -139,11 +139,11 @@ func newKeysList(resolveDB func(*cobra.Command) (string, error)) *cobra.Command 
 			if err != nil {
 				return err
 			}
-			store, err := openKeys(url, false, nil)
+			db, store, err := openKeys(cmd.Context(), url, false, nil)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer db.Close()
 			ks, err := store.List(cmd.Context(), keys.Filter{Tenant: tenant, Active: active})
 			if err != nil {
 				return err
@@ -176,15 +176,15 @@ Servers on the same database stop accepting it within their key cache's TTL
 			if err != nil {
 				return err
 			}
-			store, err := openKeys(url, false, nil)
+			db, store, err := openKeys(cmd.Context(), url, false, nil)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer db.Close()
 			ctx := cmd.Context()
 			if err := store.Revoke(ctx, id, time.Now()); err != nil {
 				if errors.Is(err, keys.ErrNotFound) {
-					return fmt.Errorf("no key %s in %s (see penny keys list)", id, store.Path())
+					return fmt.Errorf("no key %s in %s (see penny keys list)", id, db.Path())
 				}
 				return err
 			}
@@ -202,51 +202,60 @@ Servers on the same database stop accepting it within their key cache's TTL
 	}
 }
 
-// openKeys opens the key store in the database url names. Unless create is
-// set, a database that does not exist is an error rather than a new file.
-func openKeys(url string, create bool, sealer *keys.Sealer) (*keysqlite.Store, error) {
-	path, err := ledgersqlite.ParsePath(url)
+// openKeys opens the database url names and its key store; the caller
+// closes the database. Unless create is set, a database that does not exist
+// is an error rather than a new file.
+func openKeys(ctx context.Context, url string, create bool, sealer *keys.Sealer) (*sqlite.DB, *sqlite.KeyStore, error) {
+	path, err := sqlite.ParsePath(url)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !create && path != keysqlite.MemoryPath {
+	if !create && path != sqlite.MemoryPath {
 		fi, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("no database at %s (create a key first with penny keys create, or pass --db)", path)
+			return nil, nil, fmt.Errorf("no database at %s (create a key first with penny keys create, or pass --db)", path)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		case fi.IsDir():
-			return nil, fmt.Errorf("%s is a directory, not a database", path)
+			return nil, nil, fmt.Errorf("%s is a directory, not a database", path)
 		}
 	}
 	_, statErr := os.Stat(path)
-	st, err := keysqlite.Open(path, keysqlite.Options{Sealer: sealer})
-	if err == nil && errors.Is(statErr, fs.ErrNotExist) && path != keysqlite.MemoryPath {
+	db, err := sqlite.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) && path != sqlite.MemoryPath {
 		// A database created to hold keys is readable by its owner only
 		// (SQLite gives its WAL files the same mode).
 		if err := os.Chmod(path, 0o600); err != nil {
-			st.Close()
-			return nil, err
+			db.Close()
+			return nil, nil, err
 		}
 	}
-	return st, err
+	st, err := sqlite.NewKeyStore(ctx, db, sqlite.KeyOptions{Sealer: sealer})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, st, nil
 }
 
 // warnKeysStorage tells the operator, on stderr, what protects the SigV4
 // secrets in the database when something is off.
-func warnKeysStorage(cmd *cobra.Command, store *keysqlite.Store, sealer *keys.Sealer) {
+func warnKeysStorage(cmd *cobra.Command, db *sqlite.DB, store *sqlite.KeyStore, sealer *keys.Sealer) {
 	w := cmd.ErrOrStderr()
 	if sealer != nil {
 		return
 	}
 	if n, err := store.SealedKeys(cmd.Context()); err == nil && n > 0 {
 		fmt.Fprintf(w, "warning: %d keys in %s are sealed with %s but it is not set here; this key's secret is stored in plain text\n",
-			n, store.Path(), keys.SecretEnv)
+			n, db.Path(), keys.SecretEnv)
 	}
-	if fi, err := os.Stat(store.Path()); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	if fi, err := os.Stat(db.Path()); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		fmt.Fprintf(w, "warning: %s is readable by other users (mode %v) and %s is not set, so the secret access key is stored in plain text: chmod 600 it, or set %s\n",
-			store.Path(), fi.Mode().Perm(), keys.SecretEnv, keys.SecretEnv)
+			db.Path(), fi.Mode().Perm(), keys.SecretEnv, keys.SecretEnv)
 	}
 }
 

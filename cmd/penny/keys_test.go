@@ -19,8 +19,8 @@ import (
 
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite"
 )
 
 // keysCLI runs `penny keys …` through a root of its own, as main.go will
@@ -66,11 +66,15 @@ func printed(t *testing.T, out string) keys.Secret {
 // `penny serve` would, both ways.
 func verify(t *testing.T, db string, s keys.Secret) error {
 	t.Helper()
-	store, err := keysqlite.OpenURL(db, keysqlite.Options{})
+	sdb, err := sqlite.OpenURL(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer sdb.Close()
+	store, err := sqlite.NewKeyStore(context.Background(), sdb, sqlite.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := auth.New(store, auth.Options{})
 	defer a.Close()
 

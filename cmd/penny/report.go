@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/texttable"
 )
 
@@ -32,7 +32,7 @@ func newReport() *cobra.Command {
 the route's baseline model, on demand, no cache) and the savings, grouped by
 model, route, tenant, tag, day and more.
 
-  --by model|route|tenant|key|day|api|status|provider|mode|cache|strategy|tag|tag:KEY|all
+  --by model|route|tenant|key|day|api|status|provider|mode|tier|cache|strategy|tag|tag:KEY|all
   --since 24h | 7d | 2026-11-01 | 2026-11-01T10:00:00Z
   --format table | json | csv
 
@@ -53,7 +53,7 @@ n tags counts in n rows, while the total counts it once.`,
 			q := ledger.SummaryQuery{By: by, Tenant: tenant}
 			var err error
 			if _, err := ledger.ParseGrouping(by); err != nil {
-				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, cache, tag, tag:KEY or all", by)
+				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, tier, cache, strategy, tag, tag:KEY or all", by)
 			}
 			switch format {
 			case "table", "json", "csv":
@@ -69,11 +69,12 @@ n tags counts in n rows, while the total counts it once.`,
 			if !q.Until.IsZero() && !q.Until.After(q.Since) {
 				return fmt.Errorf("--until %s is not after --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
 			}
-			store, err := openLedger(db)
+			ldb, err := openLedger(db)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer ldb.Close()
+			store := sqlite.NewLedgerStore(ldb)
 			rows, err := store.Summarize(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -103,7 +104,7 @@ n tags counts in n rows, while the total counts it once.`,
 // openLedger opens an existing ledger for reading. Unlike sqlite.OpenURL it
 // refuses to create a database: a report on a mistyped path would otherwise
 // leave an empty file behind and print nothing useful.
-func openLedger(url string) (*sqlite.Store, error) {
+func openLedger(url string) (*sqlite.DB, error) {
 	path, err := sqlite.ParsePath(url)
 	if err != nil {
 		return nil, err

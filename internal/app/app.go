@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,9 +31,7 @@ import (
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/govern"
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/monitor"
 	"github.com/penny-gateway/penny/internal/promptcache"
@@ -41,6 +40,8 @@ import (
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/servicetier"
+	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/templates"
 	"github.com/penny-gateway/penny/internal/tokens"
 	"github.com/penny-gateway/penny/internal/tracing"
@@ -50,18 +51,20 @@ import (
 type App struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	Store   *sqlite.Store
+	DB      *sqlite.DB // the ledger and the keys; Store and Keys are made from it
+	Store   *sqlite.LedgerStore
 	Ledger  *ledger.Writer
 	// Anomaly watches spend, request rates and repeated prompts.
 	Anomaly *anomaly.Detector
 	// Keys and Auth are nil when auth is off.
-	Keys    *keysqlite.Store
+	Keys    *sqlite.KeyStore
 	Auth    *auth.Authenticator
 	Gateway *gateway.Server
 	Log     *slog.Logger
 
 	srv      *http.Server
 	listener net.Listener
+	tls      bool
 	region   string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
@@ -157,27 +160,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		return nil, err
 	}
-	store, err := sqlite.OpenURL(cfg.Database)
+	db, err := sqlite.OpenURL(cfg.Database)
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", cfg.Database, err)
+		return nil, fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
-	undo = append(undo, func() { store.Close() })
+	undo = append(undo, func() { db.Close() })
+	store := sqlite.NewLedgerStore(db)
 	w := ledger.NewWriter(store, ledger.WriterOptions{
 		QueueSize: cfg.Ledger.QueueSize, BatchSize: cfg.Ledger.BatchSize,
 		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
 	})
 	undo = append(undo, func() { w.Close(context.Background()) })
-	var ks *keysqlite.Store
+	var ks *sqlite.KeyStore
 	var authn *auth.Authenticator
 	if cfg.AuthRequired() {
 		sealer, err := keys.SealerFromEnv(os.Getenv)
 		if err != nil {
 			return fail(err)
 		}
-		if ks, err = keysqlite.OpenURL(cfg.Database, keysqlite.Options{Sealer: sealer}); err != nil {
+		if ks, err = sqlite.NewKeyStore(ctx, db, sqlite.KeyOptions{Sealer: sealer}); err != nil {
 			return fail(fmt.Errorf("keys: %w", err))
 		}
-		undo = append(undo, func() { ks.Close() })
 		if n, err := ks.SealedKeys(ctx); err == nil && n > 0 && sealer == nil {
 			log.Warn("the key database holds sealed SigV4 secrets but PENNY_KEYS_SECRET is not set: those keys cannot sign", "sealed", n)
 		}
@@ -252,7 +255,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	over := newRouteOverrides(cfg.Routes)
-	promptCacheOn := forRoute(over, func(r *config.Route) *bool { return r.PromptCache })
+	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
+	routeTier := forRoute(over, func(r *config.Route) *string {
+		if r.ServiceTier == "" {
+			return nil
+		}
+		return &r.ServiceTier
+	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
 			tracer:    tp,
@@ -273,13 +282,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			budget: budget,
 			promptCache: promptcache.Options{
 				Catalog: cat, Counter: counter, Stats: pcStats, Logger: log,
-				Enabled: func(req *llm.Request) bool {
-					if on, ok := promptCacheOn(req); ok {
-						return on
+				PolicyFor: func(req *llm.Request) promptcache.Policy {
+					p, ok := promptCacheOf(req)
+					if !ok {
+						p = cfg.PromptCache
 					}
-					return cfg.PromptCache
+					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
+			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
+				t, ok := routeTier(req)
+				return llm.ServiceTier(t), ok
+			}},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
@@ -300,11 +314,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &App{Config: cfg, Catalog: cat, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
 		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
+// The server speaks HTTP/1.1 and HTTP/2 on the same port: h2c with prior
+// knowledge on plain HTTP (the AWS SDK for JavaScript's default), h2 by
+// ALPN with TLS.
 func (a *App) Listen() error {
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
@@ -313,12 +330,26 @@ func (a *App) Listen() error {
 	a.listener = ln
 	base, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	a.srv = &http.Server{
 		Handler:           a.Gateway.Handler(),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		Protocols:         &protocols,
+	}
+	if t := a.Config.TLS; t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		a.tls = true
 	}
 	return nil
 }
@@ -326,12 +357,23 @@ func (a *App) Listen() error {
 // Addr is the bound address, after Listen.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// URL is http://Addr.
-func (a *App) URL() string { return "http://" + a.Addr() }
+// URL is http://Addr, or https:// with TLS.
+func (a *App) URL() string {
+	if a.tls {
+		return "https://" + a.Addr()
+	}
+	return "http://" + a.Addr()
+}
 
 // Serve serves until Shutdown; it returns nil after a clean shutdown.
 func (a *App) Serve() error {
-	if err := a.srv.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if a.tls {
+		err = a.srv.ServeTLS(a.listener, "", "")
+	} else {
+		err = a.srv.Serve(a.listener)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -339,7 +381,7 @@ func (a *App) Serve() error {
 
 // Shutdown stops accepting requests and waits for in-flight ones (streams
 // included) until ctx ends; requests still running then are cancelled,
-// and recorded as such. Then it flushes the ledger and closes the store:
+// and recorded as such. Then it flushes the ledger and closes the database:
 // no served request is missing from the ledger.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
@@ -362,9 +404,6 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.Ledger.Close(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("flushing ledger: %w", err))
 	}
-	if err := a.Store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing ledger: %w", err))
-	}
 	if err := a.stopTracing(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("flushing traces: %w", err))
 	}
@@ -375,10 +414,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("closing cache: %w", err))
 	}
 	if a.Auth != nil {
-		a.Auth.Close()
-		if err := a.Keys.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing keys: %w", err))
-		}
+		a.Auth.Close() // records the last key uses in a.DB
+	}
+	if err := a.DB.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing database: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -17,10 +17,10 @@ import (
 
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/sqlite"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -83,11 +83,7 @@ func TestShutdownDrainsAndLosesNothing(t *testing.T) {
 			t.Errorf("client saw %s", r)
 		}
 	}
-	store, err := sqlite.OpenURL(cfg.Database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Database)
 	recs, err := store.Records(context.Background(), ledger.RecordQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -187,11 +183,7 @@ func TestShutdownCancelsOverdueStreams(t *testing.T) {
 		t.Errorf("shutdown took %s", d)
 	}
 	<-got
-	store, err := sqlite.OpenURL(cfg.Database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Database)
 	recs, err := store.Records(context.Background(), ledger.RecordQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -245,12 +237,28 @@ func TestExampleConfigServes(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T, url string) *sqlite.Store {
+func openStore(t *testing.T, url string) *sqlite.LedgerStore {
 	t.Helper()
-	store, err := sqlite.OpenURL(url)
+	db, err := sqlite.OpenURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	return store
+	t.Cleanup(func() { db.Close() })
+	return sqlite.NewLedgerStore(db)
+}
+
+// openKeys opens the key store in the database url names. The test closes
+// the database when it has made its keys, or leaves it to the cleanup.
+func openKeys(t *testing.T, url string) (*sqlite.DB, *sqlite.KeyStore) {
+	t.Helper()
+	db, err := sqlite.OpenURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ks, err := sqlite.NewKeyStore(context.Background(), db, sqlite.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, ks
 }

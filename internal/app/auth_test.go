@@ -17,7 +17,6 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger"
 )
 
@@ -28,10 +27,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	cfg := simConfig(t, 0)
 	cfg.Auth = "required"
 
-	ks, err := keysqlite.OpenURL(cfg.Database, keysqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ks := openKeys(t, cfg.Database)
 	rec, secret, err := keys.New(keys.Key{Name: "chatbot", Tenant: "acme", Tags: map[string]string{"team": "support"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +35,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	if err := ks.Create(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	ks.Close()
+	db.Close()
 
 	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
 	if err != nil {

@@ -125,3 +125,30 @@ func TestSharedRedisCache(t *testing.T) {
 		t.Errorf("other tenant on the shared cache: %s", h.Get("X-Penny-Cache"))
 	}
 }
+
+// TestEmbeddingsCached: embeddings are deterministic, so an identical
+// request is a response-cache hit whatever its (absent) temperature, and a
+// different text is not.
+func TestEmbeddingsCached(t *testing.T) {
+	a := startApp(t, simConfig(t, 0))
+	embed := func(text string) http.Header {
+		resp, err := http.Post(a.URL()+"/v1/embeddings", "application/json",
+			strings.NewReader(`{"model":"titan-embed-text-v2","input":"`+text+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return resp.Header
+	}
+	first, second, other := embed("reset my password"), embed("reset my password"), embed("where is my order")
+	if first.Get("X-Penny-Cache") != "miss" || second.Get("X-Penny-Cache") != "hit" || other.Get("X-Penny-Cache") != "miss" {
+		t.Errorf("cache verdicts %s %s %s", first.Get("X-Penny-Cache"), second.Get("X-Penny-Cache"), other.Get("X-Penny-Cache"))
+	}
+	if second.Get("X-Penny-Cost-Usd") != "0.000000000" || second.Get("X-Penny-Baseline-Cost-Usd") != first.Get("X-Penny-Cost-Usd") {
+		t.Errorf("hit cost %s baseline %s, first %s", second.Get("X-Penny-Cost-Usd"), second.Get("X-Penny-Baseline-Cost-Usd"), first.Get("X-Penny-Cost-Usd"))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/penny-gateway/penny/internal/promptcache"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/servicetier"
 	"github.com/penny-gateway/penny/internal/templates"
 	"github.com/penny-gateway/penny/internal/tracing"
 )
@@ -29,6 +30,7 @@ type stages struct {
 	cache       cache.Options
 	budget      llm.Stage
 	promptCache promptcache.Options
+	tier        servicetier.Options
 	fallback    fallback.Options
 }
 

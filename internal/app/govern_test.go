@@ -10,7 +10,6 @@ import (
 
 	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -19,10 +18,7 @@ import (
 func TestKeyLimits(t *testing.T) {
 	cfg := simConfig(t, 0)
 	cfg.Auth = "required"
-	ks, err := keysqlite.OpenURL(cfg.Database, keysqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ks := openKeys(t, cfg.Database)
 	mk := func(l keys.Limits) keys.Secret {
 		rec, sec, err := keys.New(keys.Key{Tenant: "acme", Limits: l}, time.Now())
 		if err != nil {
@@ -35,7 +31,7 @@ func TestKeyLimits(t *testing.T) {
 	}
 	limited := mk(keys.Limits{RPM: 2})
 	poor := mk(keys.Limits{BudgetMonth: 20 * llm.Nano * 1000}) // $0.00002: about one small Nova Pro answer
-	ks.Close()
+	db.Close()
 	a := startApp(t, cfg)
 
 	call := func(token string) *http.Response {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,9 +21,10 @@ import (
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/converse"
 	"github.com/penny-gateway/penny/internal/keys"
-	keysqlite "github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
+	"github.com/penny-gateway/penny/internal/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 var ctx = context.Background()
@@ -39,7 +39,7 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // Converse and chat-completions endpoints answer only authenticated callers,
 // with the caller's tenant, key id and tags in the answer.
 type env struct {
-	store *keysqlite.Store
+	store *sqlite.KeyStore
 	auth  *auth.Authenticator
 	clock *clock
 	srv   *httptest.Server
@@ -47,7 +47,7 @@ type env struct {
 
 func newEnv(t testing.TB, tls bool) *env {
 	t.Helper()
-	store, err := keysqlite.Open(filepath.Join(t.TempDir(), "penny.db"), keysqlite.Options{})
+	store, err := sqlite.NewKeyStore(ctx, sqlitetest.MustOpen(t), sqlite.KeyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,6 @@ func newEnv(t testing.TB, tls bool) *env {
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.auth.Close()
-		store.Close()
 	})
 	return e
 }

@@ -1,6 +1,7 @@
 // Package bedrocktest is a wire-level fake of the Bedrock runtime for tests:
-// an httptest server that speaks Converse and ConverseStream exactly as
-// Bedrock does (same paths, JSON bodies, event-stream frames, error headers
+// an httptest server that speaks Converse and ConverseStream, and
+// InvokeModel and InvokeModelWithResponseStream for native bodies
+// (invoke.go), exactly as Bedrock does (same paths, JSON bodies, event-stream frames, error headers
 // and bodies), so that the real AWS SDK, Penny's Bedrock provider and
 // Penny's Converse frontend can be tested against it.
 //
@@ -37,7 +38,7 @@ const (
 
 // Call is one request the server received.
 type Call struct {
-	Operation string // OpConverse or OpConverseStream
+	Operation string // OpConverse, OpConverseStream, OpInvokeModel or OpInvokeModelStream
 	ModelID   string // decoded, e.g. "us.amazon.nova-micro-v1:0"
 	// Request is the decoded body, nil when the body did not decode.
 	Request *llm.Request
@@ -96,6 +97,8 @@ func New(tb testing.TB, opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /model/{modelId}/converse", s.handle(OpConverse))
 	mux.HandleFunc("POST /model/{modelId}/converse-stream", s.handle(OpConverseStream))
+	mux.HandleFunc("POST /model/{modelId}/invoke", s.handleInvoke(OpInvokeModel))
+	mux.HandleFunc("POST /model/{modelId}/invoke-with-response-stream", s.handleInvoke(OpInvokeModelStream))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		converse.WriteHTTPErrorType(w, s.nextRequestID(), "UnknownOperationException", "unknown operation "+r.Method+" "+r.URL.Path)
 	})
@@ -203,7 +206,7 @@ func (s *Server) record(c Call, op string) plan {
 		s.failN--
 		p.failType, p.failMessage = s.failType, s.failMessage
 	}
-	if op == OpConverseStream && p.failType == "" {
+	if (op == OpConverseStream || op == OpInvokeModelStream) && p.failType == "" {
 		p.streamFault, s.streamFault = s.streamFault, nil
 	}
 	return p

@@ -400,7 +400,7 @@ func TestDelay(t *testing.T) {
 
 func TestUnknownPath(t *testing.T) {
 	srv := New(t)
-	resp, err := http.Post(srv.URL()+"/model/m/invoke", "application/json", strings.NewReader("{}"))
+	resp, err := http.Post(srv.URL()+"/model/m/count-tokens-v9", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}

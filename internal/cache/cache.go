@@ -74,8 +74,16 @@ func (p Policy) withDefaults() Policy {
 
 // admits reports whether p lets req be cached.
 func (p Policy) admits(req *llm.Request) bool {
-	if !p.Enabled {
+	switch {
+	case !p.Enabled:
 		return false
+	case req.Native != nil:
+		// A native body's sampling settings are the model's own fields,
+		// which Penny does not read: never cached.
+		return false
+	case req.Embed != nil:
+		// Embeddings are deterministic.
+		return true
 	}
 	if p.AllowNonZeroTemperature {
 		return true

@@ -26,6 +26,8 @@ type entry struct {
 	Usage     entryUsage   `json:"usage"`
 	LatencyNS int64        `json:"latency_ns,omitempty"`
 	Invoked   string       `json:"invoked,omitempty"`
+	// Embeddings answer an embeddings request.
+	Embeddings [][]float32 `json:"embeddings,omitempty"`
 }
 
 type entryUsage struct {
@@ -33,6 +35,8 @@ type entryUsage struct {
 	Out        int `json:"out,omitempty"`
 	CacheRead  int `json:"cache_read,omitempty"`
 	CacheWrite int `json:"cache_write,omitempty"`
+	// CacheWrite1h is the part of CacheWrite written with the 1-hour TTL.
+	CacheWrite1h int `json:"cache_write_1h,omitempty"`
 }
 
 type entryBlock struct {
@@ -77,15 +81,17 @@ type entryCachePoint struct {
 // encodeEntry returns the stored form of resp, answered by model.
 func encodeEntry(model string, resp *llm.Response, storedAt time.Time) ([]byte, error) {
 	e := entry{
-		V:         entryVersion,
-		Model:     model,
-		StoredAt:  storedAt.UnixMilli(),
-		Role:      string(resp.Message.Role),
-		Content:   make([]entryBlock, len(resp.Message.Content)),
-		Stop:      string(resp.StopReason),
-		Usage:     entryUsage{resp.Usage.InputTokens, resp.Usage.OutputTokens, resp.Usage.CacheReadTokens, resp.Usage.CacheWriteTokens},
-		LatencyNS: int64(resp.Latency),
-		Invoked:   resp.InvokedModel,
+		V:        entryVersion,
+		Model:    model,
+		StoredAt: storedAt.UnixMilli(),
+		Role:     string(resp.Message.Role),
+		Content:  make([]entryBlock, len(resp.Message.Content)),
+		Stop:     string(resp.StopReason),
+		Usage: entryUsage{In: resp.Usage.InputTokens, Out: resp.Usage.OutputTokens, CacheRead: resp.Usage.CacheReadTokens,
+			CacheWrite: resp.Usage.CacheWriteTokens, CacheWrite1h: resp.Usage.CacheWrite1hTokens},
+		LatencyNS:  int64(resp.Latency),
+		Invoked:    resp.InvokedModel,
+		Embeddings: resp.Embeddings,
 	}
 	for i, b := range resp.Message.Content {
 		eb := entryBlock{Type: string(b.Type), Text: b.Text, Signature: b.Signature, Image: fromImage(b.Image)}
@@ -121,11 +127,13 @@ func decodeEntry(data []byte) (model string, resp *llm.Response, err error) {
 		return "", nil, fmt.Errorf("cache entry has format version %d, want %d", e.V, entryVersion)
 	}
 	resp = &llm.Response{
-		Message:      llm.Message{Role: llm.Role(e.Role), Content: make([]llm.Block, len(e.Content))},
-		StopReason:   llm.StopReason(e.Stop),
-		Usage:        llm.Usage{InputTokens: e.Usage.In, OutputTokens: e.Usage.Out, CacheReadTokens: e.Usage.CacheRead, CacheWriteTokens: e.Usage.CacheWrite},
+		Message:    llm.Message{Role: llm.Role(e.Role), Content: make([]llm.Block, len(e.Content))},
+		StopReason: llm.StopReason(e.Stop),
+		Usage: llm.Usage{InputTokens: e.Usage.In, OutputTokens: e.Usage.Out, CacheReadTokens: e.Usage.CacheRead,
+			CacheWriteTokens: e.Usage.CacheWrite, CacheWrite1hTokens: e.Usage.CacheWrite1h},
 		Latency:      time.Duration(e.LatencyNS),
 		InvokedModel: e.Invoked,
+		Embeddings:   e.Embeddings,
 	}
 	for i, eb := range e.Content {
 		b := llm.Block{Type: llm.BlockType(eb.Type), Text: eb.Text, Signature: eb.Signature, Image: toImage(eb.Image)}

@@ -90,6 +90,33 @@ func Key(req *llm.Request, model string, sharedAcrossTenants bool) string {
 		}
 	}
 	e.json(req.Additional)
+	if em := req.Embed; em == nil {
+		e.byte(0)
+	} else {
+		e.byte(1)
+		e.uint(len(em.Texts))
+		for _, t := range em.Texts {
+			e.str(t)
+		}
+		e.uint(em.Dimensions)
+		e.str(em.Purpose)
+		switch {
+		case em.Normalize == nil:
+			e.byte(0)
+		case *em.Normalize:
+			e.byte(1)
+		default:
+			e.byte(2)
+		}
+	}
+	if n := req.Native; n == nil {
+		e.byte(0)
+	} else {
+		e.byte(1)
+		e.bytes(n.Body)
+		e.str(n.ContentType)
+		e.str(n.Accept)
+	}
 
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(e.sum(sum[:0]))

@@ -92,6 +92,9 @@ type PromptCache struct {
 	// MinTokens is the minimum prefix length, in tokens, for a checkpoint.
 	MinTokens      int `yaml:"min_tokens"`
 	MaxCheckpoints int `yaml:"max_checkpoints"`
+	// TTLs are the cache lifetimes a checkpoint may ask for ("5m", "1h");
+	// empty means only the default five minutes.
+	TTLs []string `yaml:"ttls"`
 }
 
 // Performance holds typical latency figures, used by the simulator.

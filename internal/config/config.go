@@ -7,6 +7,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
+	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
@@ -29,8 +31,12 @@ import (
 
 // Config is the whole of penny.yaml.
 type Config struct {
-	// Listen is the address serve listens on (default 127.0.0.1:8484).
+	// Listen is the address serve listens on (default 127.0.0.1:8484). It
+	// speaks HTTP/1.1 and HTTP/2: h2c (prior knowledge) on plain HTTP, h2
+	// by ALPN with TLS.
 	Listen string `yaml:"listen"`
+	// TLS, if its files are set, serves HTTPS on Listen.
+	TLS TLS `yaml:"tls"`
 	// Database is the ledger's storage URL (default sqlite://penny.db).
 	Database string `yaml:"database"`
 	// Simulate answers every model with the built-in simulator.
@@ -61,11 +67,20 @@ type Config struct {
 	// PromptCache inserts Bedrock prompt-cache checkpoints after long
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
-	PromptCache bool   `yaml:"prompt_cache"`
-	Limits      Limits `yaml:"limits"`
-	Ledger      Ledger `yaml:"ledger"`
-	Log         Log    `yaml:"log"`
+	PromptCache PromptCache `yaml:"prompt_cache"`
+	Limits      Limits      `yaml:"limits"`
+	Ledger      Ledger      `yaml:"ledger"`
+	Log         Log         `yaml:"log"`
 }
+
+// TLS names the certificate and key files (PEM) of the listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Route is one route of penny.yaml: how it picks a model (route.Config,
 // the routing stage's part) and, optionally, its own policies for the
@@ -75,8 +90,12 @@ type Route struct {
 	// Cache, if set, replaces the global response-cache policy.
 	Cache *cache.Policy `yaml:"cache"`
 	// PromptCache, if set, turns automatic Bedrock prompt-cache
-	// checkpoints on or off.
-	PromptCache *bool `yaml:"prompt_cache"`
+	// checkpoints on or off, and may ask for the 1-hour TTL.
+	PromptCache *PromptCache `yaml:"prompt_cache"`
+	// ServiceTier, if set, is the Bedrock service tier the route's
+	// requests ask for (default, flex, priority), unless a request names
+	// one itself.
+	ServiceTier string `yaml:"service_tier"`
 	// Fallbacks, if set, are tried when the chosen model is throttled,
 	// unavailable, not ready or times out.
 	Fallbacks *fallback.List `yaml:"fallbacks"`
@@ -84,6 +103,57 @@ type Route struct {
 	// maximum max_tokens, an output-format instruction, whitespace
 	// normalisation.
 	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+}
+
+// PromptCache is `prompt_cache: true` or `false`, or
+// `prompt_cache: {enabled: true, ttl: 1h}`: whether Penny inserts Bedrock
+// prompt-cache checkpoints, and their TTL ("" or "5m" for Bedrock's
+// default of five minutes, "1h" where the model offers it).
+type PromptCache struct {
+	Enabled bool   `yaml:"enabled"`
+	TTL     string `yaml:"ttl"`
+}
+
+// UnmarshalYAML takes a boolean or a mapping (enabled defaults to true
+// there, so `{ttl: 1h}` turns the 1-hour TTL on). Unknown keys are errors.
+func (p *PromptCache) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return fmt.Errorf("line %d: prompt_cache is true, false or {enabled, ttl}", n.Line)
+		}
+		*p = PromptCache{Enabled: on}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: prompt_cache is true, false or {enabled, ttl}", n.Line)
+	}
+	v := PromptCache{Enabled: true}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "enabled":
+			err = val.Decode(&v.Enabled)
+		case "ttl":
+			err = val.Decode(&v.TTL)
+		default:
+			return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: prompt_cache.%s: %w", val.Line, k.Value, err)
+		}
+	}
+	*p = v
+	return nil
+}
+
+func (p PromptCache) validate() error {
+	switch p.TTL {
+	case "", "5m", "1h":
+		return nil
+	}
+	return fmt.Errorf("ttl %q is not 5m or 1h", p.TTL)
 }
 
 // RouteConfigs returns the routing part of every route, in order.
@@ -217,7 +287,7 @@ func Defaults() Config {
 		Bedrock:     Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
-		PromptCache: true,
+		PromptCache: PromptCache{Enabled: true},
 	}
 }
 
@@ -254,6 +324,8 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.Catalog = abs(c.Catalog)
 	c.TemplatesDir = abs(c.TemplatesDir)
+	c.TLS.CertFile = abs(c.TLS.CertFile)
+	c.TLS.KeyFile = abs(c.TLS.KeyFile)
 	switch db := c.Database; {
 	case strings.HasPrefix(db, "sqlite://"):
 		if p := strings.TrimPrefix(db, "sqlite://"); p != "" && p != ":memory:" {
@@ -316,6 +388,8 @@ func unknownKey(msg string) string {
 // Env lists the PENNY_* variables Load reads, for --help and the README.
 var Env = []struct{ Name, Field string }{
 	{"PENNY_LISTEN", "listen"},
+	{"PENNY_TLS_CERT_FILE", "tls.cert_file"},
+	{"PENNY_TLS_KEY_FILE", "tls.key_file"},
 	{"PENNY_DATABASE", "database"},
 	{"PENNY_SIMULATE", "simulate"},
 	{"PENNY_AUTH", "auth"},
@@ -364,6 +438,10 @@ func (c *Config) Set(field, v string) error {
 	switch field {
 	case "listen":
 		c.Listen = v
+	case "tls.cert_file":
+		c.TLS.CertFile = v
+	case "tls.key_file":
+		c.TLS.KeyFile = v
 	case "database":
 		c.Database = v
 	case "simulate":
@@ -467,6 +545,13 @@ func (c *Config) validateValues() []error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
 	}
+	if t := c.TLS; t.Enabled() {
+		if t.CertFile == "" || t.KeyFile == "" {
+			errs = append(errs, errors.New("tls: set both cert_file and key_file"))
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("tls: %w", err))
+		}
+	}
 	if b := c.Cache.Backend; b != "memory" && !strings.HasPrefix(b, "redis://") && !strings.HasPrefix(b, "rediss://") {
 		errs = append(errs, fmt.Errorf("cache.backend %q is not memory or a redis:// URL", b))
 	}
@@ -475,6 +560,9 @@ func (c *Config) validateValues() []error {
 	}
 	if err := c.PromptPolicy.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("prompt_policy: %w", err))
+	}
+	if err := c.PromptCache.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
 	}
 	for _, r := range c.Routes {
 		if r.PromptPolicy != nil {
@@ -486,6 +574,16 @@ func (c *Config) validateValues() []error {
 			if err := r.Cache.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))
 			}
+		}
+		if r.PromptCache != nil {
+			if err := r.PromptCache.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("routes %s: prompt_cache: %w", r.Name, err))
+			}
+		}
+		switch t := llm.ServiceTier(r.ServiceTier); t {
+		case "", llm.TierDefault, llm.TierFlex, llm.TierPriority:
+		default:
+			errs = append(errs, fmt.Errorf("routes %s: service_tier %q is not default, flex or priority", r.Name, r.ServiceTier))
 		}
 	}
 	if f := c.Alerts.WebhookFormat; f != "" && f != "json" && f != "slack" {

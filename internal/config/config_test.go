@@ -178,3 +178,37 @@ routes:
 		t.Errorf("database %s", c.Database)
 	}
 }
+
+func TestPromptCacheSetting(t *testing.T) {
+	for _, tc := range []struct {
+		body    string
+		want    PromptCache
+		route   *PromptCache
+		wantErr string
+	}{
+		{body: "prompt_cache: false\n", want: PromptCache{}},
+		{body: "prompt_cache: {ttl: 1h}\n", want: PromptCache{Enabled: true, TTL: "1h"}},
+		{body: "prompt_cache: {enabled: false, ttl: 5m}\n", want: PromptCache{TTL: "5m"}},
+		{body: "prompt_cache: {ttl: 2h}\n", wantErr: `ttl "2h" is not 5m or 1h`},
+		{body: "prompt_cache: {tll: 1h}\n", wantErr: `unknown key "tll"`},
+		{body: "prompt_cache: sometimes\n", wantErr: "prompt_cache is true, false or {enabled, ttl}"},
+		{body: "routes:\n  - name: r\n    baseline: nova-pro\n    tiers: [{model: nova-lite}]\n    prompt_cache: {ttl: 1h}\n    service_tier: flex\n",
+			want: PromptCache{Enabled: true}, route: &PromptCache{Enabled: true, TTL: "1h"}},
+		{body: "routes:\n  - name: r\n    baseline: nova-pro\n    tiers: [{model: nova-lite}]\n    service_tier: turbo\n", wantErr: `service_tier "turbo"`},
+	} {
+		c, err := Load(write(t, tc.body), env(nil))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: err %v, want %q", tc.body, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		if c.PromptCache != tc.want || (tc.route != nil && (c.Routes[0].PromptCache == nil || *c.Routes[0].PromptCache != *tc.route || c.Routes[0].ServiceTier != "flex")) {
+			t.Errorf("%q: got %+v routes %+v", tc.body, c.PromptCache, c.Routes)
+		}
+	}
+}

@@ -144,8 +144,19 @@ func decodeRequest(body []byte) (*llm.Request, *llm.Error) {
 		}
 	}
 	if raw, ok := top.get("serviceTier"); ok {
-		if err := decodeDefaultOnly("serviceTier", raw, serviceTierFields, "type", "default", "priority", "flex", "reserved"); err != nil {
+		o, err := parseObject("serviceTier", raw)
+		if err != nil {
 			return nil, err
+		}
+		if err := o.check(serviceTierFields); err != nil {
+			return nil, err
+		}
+		if v, ok := o.get("type"); ok {
+			t, err := parseEnum(o.field("type"), v, "default", "priority", "flex", "reserved")
+			if err != nil {
+				return nil, err
+			}
+			req.ServiceTier = llm.ServiceTier(t)
 		}
 	}
 	return req, nil

@@ -80,8 +80,9 @@ func fullRequest() *llm.Request {
 			},
 			Choice: llm.ToolChoice{Mode: llm.ToolChoiceTool, Name: "lookup"},
 		},
-		Additional: json.RawMessage(`{"top_k": 50}`),
-		Meta:       llm.Meta{Tags: map[string]string{"team": "search"}},
+		Additional:  json.RawMessage(`{"top_k": 50}`),
+		ServiceTier: llm.TierDefault,
+		Meta:        llm.Meta{Tags: map[string]string{"team": "search"}},
 	}
 }
 
@@ -273,7 +274,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"outputConfig", `{"messages":[` + user + `],"outputConfig":{}}`, llm.KindUnsupported, "outputConfig"},
 		{"optimized latency", `{"messages":[` + user + `],"performanceConfig":{"latency":"optimized"}}`, llm.KindUnsupported, "performanceConfig.latency"},
 		{"bad latency", `{"messages":[` + user + `],"performanceConfig":{"latency":"fast"}}`, llm.KindValidation, "performanceConfig.latency"},
-		{"priority tier", `{"messages":[` + user + `],"serviceTier":{"type":"priority"}}`, llm.KindUnsupported, "serviceTier.type"},
+		{"unknown tier", `{"messages":[` + user + `],"serviceTier":{"type":"turbo"}}`, llm.KindValidation, "serviceTier.type"},
 		{"additional not object", `{"messages":[` + user + `],"additionalModelRequestFields":[1]}`, llm.KindValidation, "additionalModelRequestFields: expected a JSON object, got an array"},
 		{"metadata not string", `{"messages":[` + user + `],"requestMetadata":{"a":1}}`, llm.KindValidation, "requestMetadata.a: expected a string"},
 	}

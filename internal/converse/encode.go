@@ -20,7 +20,7 @@ func EncodeRequest(req *llm.Request) ([]byte, error) {
 }
 
 func requestWire(req *llm.Request) (*Request, *llm.Error) {
-	w := &Request{Messages: make([]Message, len(req.Messages))}
+	w := &Request{Messages: make([]Message, len(req.Messages)), ServiceTier: serviceTierWire(req.ServiceTier)}
 	for i, m := range req.Messages {
 		var err *llm.Error
 		if w.Messages[i], err = messageWire(index("messages", i), m); err != nil {
@@ -164,11 +164,12 @@ func EncodeResponse(resp *llm.Response) ([]byte, error) {
 		return nil, err
 	}
 	w := Response{
-		Output:     Output{Message: &msg},
-		StopReason: string(resp.StopReason),
-		Usage:      usageWire(resp.Usage),
-		Metrics:    Metrics{LatencyMs: resp.Latency.Milliseconds()},
-		Trace:      traceWire(resp.InvokedModel),
+		Output:      Output{Message: &msg},
+		StopReason:  string(resp.StopReason),
+		Usage:       usageWire(resp.Usage),
+		Metrics:     Metrics{LatencyMs: resp.Latency.Milliseconds()},
+		Trace:       traceWire(resp.InvokedModel),
+		ServiceTier: serviceTierWire(resp.ServiceTier),
 	}
 	return json.Marshal(w)
 }
@@ -181,6 +182,12 @@ func usageWire(u llm.Usage) Usage {
 	if u.CacheWriteTokens != 0 {
 		w.CacheWriteInputTokens = &u.CacheWriteTokens
 	}
+	if long := u.CacheWrite1hTokens; long > 0 {
+		if short := u.CacheWriteTokens - long; short > 0 {
+			w.CacheDetails = append(w.CacheDetails, CacheDetail{InputTokens: short, TTL: "5m"})
+		}
+		w.CacheDetails = append(w.CacheDetails, CacheDetail{InputTokens: long, TTL: "1h"})
+	}
 	return w
 }
 
@@ -191,6 +198,11 @@ func usageFromWire(w Usage) llm.Usage {
 	}
 	if w.CacheWriteInputTokens != nil {
 		u.CacheWriteTokens = *w.CacheWriteInputTokens
+	}
+	for _, d := range w.CacheDetails {
+		if d.TTL == "1h" {
+			u.CacheWrite1hTokens += d.InputTokens
+		}
 	}
 	return u
 }
@@ -203,10 +215,10 @@ func traceWire(invokedModel string) *Trace {
 }
 
 // responseFields are the members of a Converse response DecodeResponse
-// reads; other members Bedrock may add (additionalModelResponseFields,
-// performanceConfig, serviceTier) are ignored, since they carry nothing
-// llm.Response holds.
-var responseFields = []string{"output", "stopReason", "usage", "metrics", "trace"}
+// requires; trace and serviceTier are read when present, and other members
+// Bedrock may add (additionalModelResponseFields, performanceConfig) are
+// ignored, since they carry nothing llm.Response holds.
+var responseFields = []string{"output", "stopReason", "usage", "metrics"}
 
 // DecodeResponse decodes a Converse response body. Content blocks are
 // decoded as strictly as in requests, so that no part of an answer is lost
@@ -230,7 +242,7 @@ func decodeResponse(body []byte) (*llm.Response, *llm.Error) {
 		return nil, err
 	}
 	for _, name := range responseFields {
-		if _, ok := top.m[name]; !ok && name != "trace" {
+		if _, ok := top.m[name]; !ok {
 			return nil, invalid(name, "is required")
 		}
 	}
@@ -278,6 +290,13 @@ func decodeResponse(body []byte) (*llm.Response, *llm.Error) {
 		if tr.PromptRouter != nil {
 			resp.InvokedModel = tr.PromptRouter.InvokedModelID
 		}
+	}
+	if raw, ok := top.get("serviceTier"); ok {
+		var st ServiceTier
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, invalid("serviceTier", "%v", err)
+		}
+		resp.ServiceTier = llm.ServiceTier(st.Type)
 	}
 	return resp, nil
 }

@@ -2,10 +2,7 @@ package converse
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
-
-	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -50,24 +47,6 @@ func WithMetrics(obj []byte, m InvocationMetrics) []byte {
 	out = append(out, `"amazon-bedrock-invocationMetrics":`...)
 	out = append(out, mb...)
 	return append(out, '}')
-}
-
-// WriteChunk writes one chunk frame of an InvokeModelWithResponseStream
-// answer: :event-type chunk, payload {"bytes": base64 of data}, data being
-// one event of the model's own stream.
-func (ew *EventWriter) WriteChunk(data []byte) error {
-	payload, err := json.Marshal(struct {
-		Bytes string `json:"bytes"`
-	}{base64.StdEncoding.EncodeToString(data)})
-	if err != nil {
-		return err
-	}
-	var msg eventstream.Message
-	msg.Headers.Set(hdrEventType, eventstream.StringValue("chunk"))
-	msg.Headers.Set(hdrContentType, eventstream.StringValue(jsonContentType))
-	msg.Headers.Set(hdrMessageType, eventstream.StringValue(msgEvent))
-	msg.Payload = payload
-	return ew.writeFrame(msg)
 }
 
 // NovaUsage is the usage of Nova's native answers, whose cache counts are

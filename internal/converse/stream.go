@@ -127,9 +127,10 @@ func eventPayloads(ev llm.Event) ([]typedPayload, error) {
 			u = *ev.Usage
 		}
 		return one("metadata", MetadataEvent{
-			Usage:   usageWire(u),
-			Metrics: Metrics{LatencyMs: ev.Latency.Milliseconds()},
-			Trace:   traceWire(ev.InvokedModel),
+			Usage:       usageWire(u),
+			Metrics:     Metrics{LatencyMs: ev.Latency.Milliseconds()},
+			Trace:       traceWire(ev.InvokedModel),
+			ServiceTier: serviceTierWire(ev.ServiceTier),
 		})
 	}
 	return nil, fmt.Errorf("converse: unknown event type %q", ev.Type)
@@ -179,6 +180,15 @@ func (ew *EventWriter) WriteException(exceptionType, message string) error {
 	msg.Headers.Set(hdrMessageType, eventstream.StringValue(msgException))
 	msg.Payload = payload
 	return ew.writeFrame(msg)
+}
+
+// WriteChunk writes one InvokeModelWithResponseStream chunk frame: the
+// model's own event bytes, base64-encoded in {"bytes": ...}, as Bedrock
+// sends them.
+func (ew *EventWriter) WriteChunk(native []byte) error {
+	return ew.writeEvent("chunk", struct {
+		Bytes []byte `json:"bytes"`
+	}{native})
 }
 
 func (ew *EventWriter) writeEvent(eventType string, payload any) error {
@@ -367,7 +377,8 @@ func decodeEvent(eventType string, payload []byte) (llm.Event, error) {
 			return bad(err)
 		}
 		u := usageFromWire(e.Usage)
-		ev := llm.Event{Type: llm.EventMetadata, Usage: &u, Latency: time.Duration(e.Metrics.LatencyMs) * time.Millisecond}
+		ev := llm.Event{Type: llm.EventMetadata, Usage: &u, Latency: time.Duration(e.Metrics.LatencyMs) * time.Millisecond,
+			ServiceTier: serviceTierFromWire(e.ServiceTier)}
 		if e.Trace != nil && e.Trace.PromptRouter != nil {
 			ev.InvokedModel = e.Trace.PromptRouter.InvokedModelID
 		}

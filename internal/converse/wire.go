@@ -1,6 +1,10 @@
 package converse
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/penny-gateway/penny/internal/llm"
+)
 
 // The types in this file are Bedrock's Converse and ConverseStream JSON
 // bodies, field for field, with Bedrock's exact names. Unions (content
@@ -21,6 +25,7 @@ type Request struct {
 	InferenceConfig              *InferenceConfig `json:"inferenceConfig,omitempty"`
 	ToolConfig                   *ToolConfig      `json:"toolConfig,omitempty"`
 	AdditionalModelRequestFields json.RawMessage  `json:"additionalModelRequestFields,omitempty"`
+	ServiceTier                  *ServiceTier     `json:"serviceTier,omitempty"`
 }
 
 // Message is one conversation turn.
@@ -154,11 +159,31 @@ type SpecificTool struct {
 
 // Response is the body of a successful Converse answer.
 type Response struct {
-	Output     Output  `json:"output"`
-	StopReason string  `json:"stopReason"`
-	Usage      Usage   `json:"usage"`
-	Metrics    Metrics `json:"metrics"`
-	Trace      *Trace  `json:"trace,omitempty"`
+	Output      Output       `json:"output"`
+	StopReason  string       `json:"stopReason"`
+	Usage       Usage        `json:"usage"`
+	Metrics     Metrics      `json:"metrics"`
+	Trace       *Trace       `json:"trace,omitempty"`
+	ServiceTier *ServiceTier `json:"serviceTier,omitempty"`
+}
+
+// ServiceTier is the tier asked for, or in an answer the tier served.
+type ServiceTier struct {
+	Type string `json:"type"`
+}
+
+func serviceTierWire(t llm.ServiceTier) *ServiceTier {
+	if t == "" {
+		return nil
+	}
+	return &ServiceTier{Type: string(t)}
+}
+
+func serviceTierFromWire(t *ServiceTier) llm.ServiceTier {
+	if t == nil {
+		return ""
+	}
+	return llm.ServiceTier(t.Type)
 }
 
 // Output is a union of which Bedrock defines only message.
@@ -174,6 +199,14 @@ type Usage struct {
 	TotalTokens           int  `json:"totalTokens"`
 	CacheReadInputTokens  *int `json:"cacheReadInputTokens,omitempty"`
 	CacheWriteInputTokens *int `json:"cacheWriteInputTokens,omitempty"`
+	// CacheDetails splits the cache writes by TTL ("5m", "1h").
+	CacheDetails []CacheDetail `json:"cacheDetails,omitempty"`
+}
+
+// CacheDetail is the cache-write tokens of one TTL.
+type CacheDetail struct {
+	InputTokens int    `json:"inputTokens"`
+	TTL         string `json:"ttl"`
 }
 
 // Metrics is the upstream latency in milliseconds.
@@ -253,9 +286,10 @@ type MessageStopEvent struct {
 
 // MetadataEvent is the payload of the final metadata frame.
 type MetadataEvent struct {
-	Usage   Usage   `json:"usage"`
-	Metrics Metrics `json:"metrics"`
-	Trace   *Trace  `json:"trace,omitempty"`
+	Usage       Usage        `json:"usage"`
+	Metrics     Metrics      `json:"metrics"`
+	Trace       *Trace       `json:"trace,omitempty"`
+	ServiceTier *ServiceTier `json:"serviceTier,omitempty"`
 }
 
 // ErrorBody is the JSON body of an error answer and the payload of an

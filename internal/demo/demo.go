@@ -23,9 +23,9 @@ import (
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/texttable"
 )
 
@@ -103,12 +103,11 @@ type Result struct {
 // by a routing agent, and the recommendations without and with caching.
 // With router "" the learned route is left out.
 func Routes(router string) []config.Route {
-	off, on := false, true
 	routes := []config.Route{
 		{Config: route.Config{Name: "reco-nocache", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}}},
-			Cache: &cache.Policy{Enabled: false}, PromptCache: &off},
+			Cache: &cache.Policy{Enabled: false}, PromptCache: &config.PromptCache{Enabled: false}},
 		{Config: route.Config{Name: "reco", Baseline: "nova-lite", Strategy: "fixed", Tiers: []route.Tier{{Name: "lite", Model: "nova-lite"}}},
-			Cache: &cache.Policy{Enabled: true}, PromptCache: &on},
+			Cache: &cache.Policy{Enabled: true}, PromptCache: &config.PromptCache{Enabled: true}},
 		{Config: route.Config{Name: "support-all-pro", Baseline: "nova-pro", Strategy: "fixed",
 			Tiers: []route.Tier{{Name: "pro", Model: "nova-pro"}}}},
 		{Config: route.Config{Name: "support", Baseline: "nova-pro", Strategy: "rules",

@@ -10,7 +10,7 @@ import (
 
 	"github.com/penny-gateway/penny/internal/demo"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite"
 )
 
 const requests = 40
@@ -133,12 +133,12 @@ func checkRouting(t *testing.T, res *demo.Result) {
 // ledgerCount counts the records in the ledger file, behind the demo's back.
 func ledgerCount(t *testing.T, path string) int64 {
 	t.Helper()
-	s, err := sqlite.Open(path)
+	db, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	sums, err := s.Summarize(context.Background(), ledger.SummaryQuery{By: ledger.ByAll})
+	defer db.Close()
+	sums, err := sqlite.NewLedgerStore(db).Summarize(context.Background(), ledger.SummaryQuery{By: ledger.ByAll})
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("Summarize = %v, %v", sums, err)
 	}

@@ -82,6 +82,13 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 func checkCapabilities(m *catalog.Model, req *llm.Request) error {
 	c := m.Capabilities
 	switch {
+	case req.Native != nil:
+		// A native body is the model's own: Bedrock checks it.
+		return nil
+	case req.Embed != nil && !c.Embeddings:
+		return llm.Errorf(llm.KindValidation, "model %s does not make embeddings; use an embedding model (see `penny models`)", m.ID)
+	case req.Embed != nil:
+		return nil
 	case !c.Chat:
 		return llm.Errorf(llm.KindValidation, "model %s does not support chat (Converse); it is a %s model", m.ID, kindName(m))
 	case req.Meta.Stream && !c.Streaming:

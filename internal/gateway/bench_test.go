@@ -15,10 +15,10 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/dispatch"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/loadtest"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 const benchBody = `{"system":[{"text":"You are the support assistant of Acme Cloud. Answer briefly."}],` +
@@ -34,7 +34,7 @@ func BenchmarkConverseRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stub.Close()
-	store := sqlitetest.MustOpen(b)
+	store := sqlitetest.MustOpenLedger(b)
 	w := ledger.NewWriter(store, ledger.WriterOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer w.Close(context.Background())
 	p, err := bedrock.New(context.Background(), bedrock.Options{Region: "us-east-1", BaseEndpoint: stub.URL(),

@@ -16,12 +16,12 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/dispatch"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/route"
+	"github.com/penny-gateway/penny/internal/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/tokens"
 )
 
@@ -29,7 +29,7 @@ import (
 type env struct {
 	t      *testing.T
 	URL    string
-	Store  *sqlite.Store
+	Store  *sqlite.LedgerStore
 	Ledger *ledger.Writer
 	Fake   *bedrocktest.Server // set when the upstream is the fake Bedrock
 	Server *Server
@@ -50,7 +50,7 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	cat := catalog.MustBuiltin()
-	store := sqlitetest.MustOpen(t)
+	store := sqlitetest.MustOpenLedger(t)
 	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { w.Close(context.Background()) })
 	tbl, err := route.NewTable(o.routes, cat.CanonicalID)

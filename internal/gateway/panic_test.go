@@ -12,8 +12,8 @@ import (
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 // panicky is an upstream with a bug: it panics.
@@ -30,7 +30,7 @@ func (panickyStream) Close() error             { return nil }
 // TestPanicsAreRecorded: a bug below the gateway neither loses the ledger
 // record nor takes the process down.
 func TestPanicsAreRecorded(t *testing.T) {
-	store := sqlitetest.MustOpen(t)
+	store := sqlitetest.MustOpenLedger(t)
 	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 5 * time.Millisecond})
 	defer w.Close(context.Background())
 	s, err := New(Options{Catalog: catalog.MustBuiltin(), Recorder: w, Upstream: panicky{},

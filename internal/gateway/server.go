@@ -141,6 +141,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	m.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), modelsDenied))
 	m.HandleFunc("POST /v1/messages", s.handleMessages)
 	m.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
@@ -189,9 +190,10 @@ func (s *Server) routes() {
 	}
 	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
+	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/messages", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/messages/count_tokens", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models)"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models)"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)

@@ -1,6 +1,6 @@
 // Package keys is Penny's API keys: who a caller is (a tenant, cost-allocation
 // tags) and the limits that apply to them. It holds the domain types, the
-// Store interface the storage packages implement (internal/keys/sqlite), and
+// Store interface the storage packages implement (internal/sqlite), and
 // the making and hashing of the secrets a key is used with.
 //
 // # What a key is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"go/build"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,20 +138,5 @@ func TestContext(t *testing.T) {
 	}
 	if !errors.Is(errors.Join(ErrNotFound), ErrNotFound) {
 		t.Error("ErrNotFound")
-	}
-}
-
-// TestDependencies keeps package keys free of storage and HTTP: stores live
-// in subpackages named after their technology, verification in auth.
-func TestDependencies(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if imp == "database/sql" || imp == "net/http" || strings.HasPrefix(imp, "modernc.org/") ||
-			strings.HasPrefix(imp, "github.com/aws/") {
-			t.Errorf("package keys imports %s", imp)
-		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 // discardStore appends instantly, so the benchmarks below measure the
@@ -48,7 +48,7 @@ func BenchmarkWriterWriteParallel(b *testing.B) {
 // BenchmarkWriterSQLite measures sustained throughput into a real SQLite
 // file: once the queue is full, Write runs at the store's pace.
 func BenchmarkWriterSQLite(b *testing.B) {
-	s := sqlitetest.MustOpen(b)
+	s := sqlitetest.MustOpenLedger(b)
 	w := ledger.NewWriter(s, ledger.WriterOptions{Logger: quietLogger()})
 	r := record("bench")
 	ctx := context.Background()

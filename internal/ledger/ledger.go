@@ -1,5 +1,5 @@
 // Package ledger records what every request through Penny did and cost: one
-// Record per request, stored by a Store (package ledger/sqlite by default)
+// Record per request, stored by a Store (package internal/sqlite by default)
 // behind a batched asynchronous Writer that never drops a record.
 //
 // Each Record carries the actual cost and the baseline cost (what the
@@ -53,6 +53,12 @@ type Record struct {
 	OutputTokens     int
 	CacheReadTokens  int
 	CacheWriteTokens int
+	// CacheWrite1hTokens is the part of CacheWriteTokens written with the
+	// 1-hour TTL.
+	CacheWrite1hTokens int
+	// ServiceTier is the Bedrock service tier the request was served and
+	// priced at ("" for the default tier when Bedrock did not say).
+	ServiceTier string
 	// Latency is the whole request as Penny saw it; TTFT is the time to the
 	// first streamed token (zero when not streamed).
 	Latency time.Duration
@@ -96,6 +102,8 @@ func (r *Record) Usage() llm.Usage {
 		OutputTokens:     r.OutputTokens,
 		CacheReadTokens:  r.CacheReadTokens,
 		CacheWriteTokens: r.CacheWriteTokens,
+
+		CacheWrite1hTokens: r.CacheWrite1hTokens,
 	}
 }
 
@@ -114,9 +122,6 @@ type Store interface {
 	Summarize(ctx context.Context, q SummaryQuery) ([]Summary, error)
 	// Records returns the records matching q, newest first, with their tags.
 	Records(ctx context.Context, q RecordQuery) ([]Record, error)
-	// Close releases the store. It must not be called while other methods
-	// are running.
-	Close() error
 }
 
 // RecordQuery selects records. Zero fields do not filter.
@@ -216,6 +221,7 @@ const (
 	ByStatus   = "status"
 	ByProvider = "provider"
 	ByMode     = "mode"
+	ByTier     = "tier"
 	ByCache    = "cache"
 	ByStrategy = "strategy"
 )
@@ -234,7 +240,8 @@ type Grouping struct {
 // ParseGrouping parses a SummaryQuery.By:
 //
 //   - "model", "route", "tenant", "key" (API key id), "api", "status",
-//     "provider", "mode", "cache", "strategy": the record's field of that
+//     "provider", "mode", "tier" (service tier, ” read as default),
+//     "cache", "strategy": the record's field of that
 //     name (strategy is the combination of cost levers that applied, e.g.
 //     "routing,prompt_cache");
 //   - "day": the UTC date of Record.Time, "2006-01-02";
@@ -249,13 +256,13 @@ func ParseGrouping(by string) (Grouping, error) {
 	switch by {
 	case "", ByAll:
 		return Grouping{Dim: ByAll}, nil
-	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByCache, ByStrategy:
+	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByTier, ByCache, ByStrategy:
 		return Grouping{Dim: by}, nil
 	}
 	if len(by) > len(ByTagKey) && by[:len(ByTagKey)] == ByTagKey {
 		return Grouping{Dim: ByTagKey, TagKey: by[len(ByTagKey):]}, nil
 	}
 	return Grouping{}, llm.Errorf(llm.KindValidation,
-		"ledger: %w %q: want model, route, tenant, key, day, tag, tag:KEY, api, status, provider, mode, cache or all",
+		"ledger: %w %q: want model, route, tenant, key, day, tag, tag:KEY, api, status, provider, mode, tier, cache, strategy or all",
 		ErrUnknownGrouping, by)
 }

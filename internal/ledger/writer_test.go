@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 // gatedStore is a real store whose Append waits until the gate opens. It
@@ -87,7 +87,7 @@ func TestWriterConcurrent(t *testing.T) {
 	const goroutines, perGoroutine = 16, 150
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := sqlitetest.MustOpen(t)
+			s := sqlitetest.MustOpenLedger(t)
 			tt.opts.Logger = quietLogger()
 			w := ledger.NewWriter(s, tt.opts)
 
@@ -134,7 +134,7 @@ func TestWriterConcurrent(t *testing.T) {
 }
 
 func TestWriterBackpressure(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	g := newGatedStore(s)
 	w := ledger.NewWriter(g, ledger.WriterOptions{QueueSize: 2, BatchSize: 1, Logger: quietLogger()})
 	ctx := context.Background()
@@ -182,7 +182,7 @@ func TestWriterBackpressure(t *testing.T) {
 }
 
 func TestWriterCloseDrains(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	// Neither the interval nor the batch size would write anything.
 	w := ledger.NewWriter(s, ledger.WriterOptions{BatchSize: 10000, FlushInterval: time.Hour, Logger: quietLogger()})
 	ctx := context.Background()
@@ -214,7 +214,7 @@ func TestWriterCloseDrains(t *testing.T) {
 }
 
 func TestWriterCloseReleasesBlockedWrites(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	g := newGatedStore(s)
 	w := ledger.NewWriter(g, ledger.WriterOptions{QueueSize: 1, BatchSize: 1, Logger: quietLogger()})
 	ctx := context.Background()
@@ -251,7 +251,7 @@ func TestWriterCloseReleasesBlockedWrites(t *testing.T) {
 }
 
 func TestWriterFlush(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	w := ledger.NewWriter(s, ledger.WriterOptions{BatchSize: 4, FlushInterval: time.Hour, Logger: quietLogger()})
 	defer w.Close(context.Background())
 	ctx := context.Background()
@@ -282,7 +282,7 @@ func TestWriterFlush(t *testing.T) {
 }
 
 func TestWriterFlushInterval(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	w := ledger.NewWriter(s, ledger.WriterOptions{BatchSize: 1000, FlushInterval: 10 * time.Millisecond, Logger: quietLogger()})
 	defer w.Close(context.Background())
 	for i := range 3 {
@@ -313,7 +313,7 @@ func TestWriterRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := sqlitetest.MustOpen(t)
+			s := sqlitetest.MustOpenLedger(t)
 			f := &flakyStore{Store: s}
 			f.failures.Store(tt.failures)
 			var logs bytes.Buffer
@@ -360,7 +360,7 @@ func TestWriterRetries(t *testing.T) {
 }
 
 func TestWriterCloseReportsLoss(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	f := &flakyStore{Store: s}
 	f.failures.Store(1 << 40)
 	w := ledger.NewWriter(f, ledger.WriterOptions{MaxAttempts: 2, RetryBackoff: time.Millisecond, Logger: quietLogger()})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/build"
 	"reflect"
 	"testing"
 	"time"
@@ -119,19 +118,4 @@ func (f invokerFunc) Stream(ctx context.Context, r *Request) (Stream, error) {
 		return nil, err
 	}
 	return &SliceStream{Events: EventsOf(resp)}, nil
-}
-
-// TestDependencies keeps the core types free of I/O, HTTP and storage.
-func TestDependencies(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := map[string]bool{"context": true, "encoding/json": true, "errors": true, "fmt": true, "io": true,
-		"strconv": true, "strings": true, "time": true}
-	for _, imp := range pkg.Imports {
-		if !allowed[imp] {
-			t.Errorf("internal/llm imports %s; it must depend on nothing but basic standard packages", imp)
-		}
-	}
 }

@@ -30,7 +30,13 @@ type candidate struct {
 // req or anything req points to: the slices it extends are new, the others
 // are shared with req. With n == 0 the copy is *req as is. A model without
 // PromptCache gets none.
-func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Request, n int) {
+//
+// ttl is the TTL of the inserted checkpoints: "" (Bedrock's default, five
+// minutes) or "1h". TTLs may not increase along tools → system → messages,
+// so a 1-hour checkpoint is placed only before every 5-minute one the
+// client set; later places get a 5-minute checkpoint, and only after the
+// client's own 1-hour ones.
+func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request, ttl string) (out llm.Request, n int) {
 	out = *req
 	pc := m.Capabilities.PromptCache
 	if pc == nil {
@@ -52,6 +58,7 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 		total    int
 		existing []int // prefix tokens of the client's checkpoints
 		after1h  = -1  // the longest prefix a client 1h checkpoint covers
+		first5m  = -1  // the shortest prefix a client 5-minute checkpoint covers
 		cands    [4]candidate
 		nc       int
 	)
@@ -59,6 +66,8 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 		existing = append(existing, total)
 		if cp != nil && cp.TTL == "1h" {
 			after1h = total
+		} else if first5m < 0 {
+			first5m = total
 		}
 	}
 	if req.Tools != nil {
@@ -114,6 +123,9 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 	if budget <= 0 || total < pc.MinTokens {
 		return out, 0
 	}
+	// long reports whether a checkpoint at prefix tokens gets the 1-hour
+	// TTL: asked for, and before every client 5-minute checkpoint.
+	long := func(tokens int) bool { return ttl == "1h" && (first5m < 0 || tokens < first5m) }
 	// Choose by priority: system, tools, history, final turn.
 	var chosen [4]candidate
 	taken := existing
@@ -127,8 +139,11 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 			if n == budget || !want(k) {
 				continue
 			}
-			if k.tokens < pc.MinTokens || k.tokens <= 0 || k.tokens <= after1h || slices.Contains(taken, k.tokens) {
+			if k.tokens < pc.MinTokens || k.tokens <= 0 || slices.Contains(taken, k.tokens) {
 				continue
+			}
+			if !long(k.tokens) && k.tokens <= after1h {
+				continue // a 5-minute checkpoint before a 1-hour one
 			}
 			taken = append(taken, k.tokens)
 			chosen[n] = k
@@ -140,20 +155,24 @@ func Insert(c *tokens.Counter, m *catalog.Model, req *llm.Request) (out llm.Requ
 	}
 	copiedMessages := false
 	for _, k := range chosen[:n] {
+		cp := &llm.CachePoint{}
+		if long(k.tokens) {
+			cp.TTL = "1h"
+		}
 		switch k.place {
 		case atTools:
 			tc := *req.Tools
-			tc.Tools = appendClipped(tc.Tools, llm.Tool{CachePoint: &llm.CachePoint{}})
+			tc.Tools = appendClipped(tc.Tools, llm.Tool{CachePoint: cp})
 			out.Tools = &tc
 		case atSystem:
-			out.System = appendClipped(req.System, llm.SystemBlock{CachePoint: &llm.CachePoint{}})
+			out.System = appendClipped(req.System, llm.SystemBlock{CachePoint: cp})
 		case atMessage:
 			if !copiedMessages {
 				out.Messages = slices.Clone(req.Messages)
 				copiedMessages = true
 			}
 			msg := &out.Messages[k.msg]
-			msg.Content = appendClipped(msg.Content, llm.Block{Type: llm.BlockCachePoint, CachePoint: &llm.CachePoint{}})
+			msg.Content = appendClipped(msg.Content, llm.Block{Type: llm.BlockCachePoint, CachePoint: cp})
 		}
 	}
 	return out, n

@@ -34,6 +34,7 @@ package promptcache
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"github.com/penny-gateway/penny/internal/catalog"
@@ -52,13 +53,22 @@ type Options struct {
 	Catalog *catalog.Catalog
 	// Counter estimates the prefix lengths. Required.
 	Counter *tokens.Counter
-	// Enabled, if set, is asked per request (e.g. by route) whether to
-	// insert checkpoints; nil means always.
-	Enabled func(*llm.Request) bool
+	// PolicyFor, if set, is asked per request (e.g. by route) whether to
+	// insert checkpoints and with which TTL; nil means always, with
+	// Bedrock's default TTL.
+	PolicyFor func(*llm.Request) Policy
 	// Stats, if set, counts what the stage did, for metrics.
 	Stats *Stats
 	// Logger receives a debug line per request changed; default: discard.
 	Logger *slog.Logger
+}
+
+// Policy says whether and how the stage inserts checkpoints.
+type Policy struct {
+	Enabled bool
+	// TTL is "" (Bedrock's default, five minutes) or "1h", for models that
+	// offer it; a model without the 1-hour TTL gets the default.
+	TTL string
 }
 
 // Stats counts the stage's work. It is safe for concurrent use; the zero
@@ -93,7 +103,11 @@ type stage struct {
 
 // prepare returns the request to send on, and false when it is req itself.
 func (s *stage) prepare(ctx context.Context, req *llm.Request) (*llm.Request, bool) {
-	if s.o.Enabled != nil && !s.o.Enabled(req) {
+	p := Policy{Enabled: true}
+	if s.o.PolicyFor != nil {
+		p = s.o.PolicyFor(req)
+	}
+	if !p.Enabled {
 		return req, false
 	}
 	if req.Meta.Mode == llm.ModeBatch || req.Meta.Mode == llm.ModeProvisioned {
@@ -103,7 +117,11 @@ func (s *stage) prepare(ctx context.Context, req *llm.Request) (*llm.Request, bo
 	if err != nil || t.Model == nil || t.Mode != llm.ModeOnDemand {
 		return req, false // unknown ids are the dispatcher's to reject
 	}
-	up, n := Insert(s.o.Counter, t.Model, req)
+	ttl := p.TTL
+	if pc := t.Model.Capabilities.PromptCache; ttl == "1h" && (pc == nil || !slices.Contains(pc.TTLs, "1h")) {
+		ttl = ""
+	}
+	up, n := Insert(s.o.Counter, t.Model, req, ttl)
 	if n == 0 {
 		return req, false
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,7 +146,7 @@ func TestInsert(t *testing.T) {
 			req := tc.req
 			req.Model = tc.model
 			before := deepCopy(t, &req)
-			out, n := promptcache.Insert(c, m, &req)
+			out, n := promptcache.Insert(c, m, &req, "")
 			if got := where(&out); !reflect.DeepEqual(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
 				t.Fatalf("checkpoints = %v, want %v", got, tc.want)
 			}
@@ -156,7 +157,7 @@ func TestInsert(t *testing.T) {
 				t.Errorf("Insert changed its input")
 			}
 			// Idempotent: a second pass adds nothing.
-			again, n2 := promptcache.Insert(c, m, &out)
+			again, n2 := promptcache.Insert(c, m, &out, "")
 			if n2 != 0 || !reflect.DeepEqual(where(&again), where(&out)) {
 				t.Errorf("second pass inserted %d: %v", n2, where(&again))
 			}
@@ -204,7 +205,7 @@ func TestNoSharedSpareCapacity(t *testing.T) {
 	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: content}, assistant("ok"), user("q"))
 	tc := &llm.ToolConfig{Tools: tools}
 	req := llm.Request{Model: "sonnet-4", System: system, Tools: tc, Messages: msgs}
-	out, n := promptcache.Insert(c, m, &req)
+	out, n := promptcache.Insert(c, m, &req, "")
 	if n != 4 {
 		t.Fatalf("inserted %d, want 4", n)
 	}
@@ -249,7 +250,7 @@ func TestStage(t *testing.T) {
 	route := ""
 	rec := &recorder{}
 	inv := llm.Chain(rec, promptcache.Stage(promptcache.Options{Catalog: cat, Counter: c, Stats: stats,
-		Enabled: func(r *llm.Request) bool { return r.Meta.Route != "off" }}))
+		PolicyFor: func(r *llm.Request) promptcache.Policy { return promptcache.Policy{Enabled: r.Meta.Route != "off"} }}))
 	sysPrompt := prose(t, "s", 1500)
 	mk := func(model string) *llm.Request {
 		return &llm.Request{Model: model, System: []llm.SystemBlock{{Text: sysPrompt}}, Messages: []llm.Message{user("hi")}, Meta: llm.Meta{Route: route}}
@@ -385,3 +386,87 @@ type nop struct{}
 
 func (nop) Invoke(context.Context, *llm.Request) (*llm.Response, error) { return &llm.Response{}, nil }
 func (nop) Stream(context.Context, *llm.Request) (llm.Stream, error)    { return nil, nil }
+
+// ttls lists the TTL of every checkpoint of r in prompt order (tools,
+// system, messages), "5m" for the default.
+func ttls(r *llm.Request) []string {
+	var out []string
+	add := func(cp *llm.CachePoint) {
+		if cp.TTL == "" {
+			out = append(out, "5m")
+		} else {
+			out = append(out, cp.TTL)
+		}
+	}
+	if r.Tools != nil {
+		for _, t := range r.Tools.Tools {
+			if t.CachePoint != nil {
+				add(t.CachePoint)
+			}
+		}
+	}
+	for _, s := range r.System {
+		if s.CachePoint != nil {
+			add(s.CachePoint)
+		}
+	}
+	for _, m := range r.Messages {
+		for _, b := range m.Content {
+			if b.CachePoint != nil {
+				add(b.CachePoint)
+			}
+		}
+	}
+	return out
+}
+
+// TestInsertOneHour: with the 1-hour TTL asked for, inserted checkpoints
+// get it where no client 5-minute checkpoint comes before, and never make
+// TTLs increase along tools → system → messages.
+func TestInsertOneHour(t *testing.T) {
+	c := counter(t)
+	m := *model(t, "sonnet-4")
+	pc := *m.Capabilities.PromptCache
+	pc.TTLs = []string{"5m", "1h"}
+	m.Capabilities.PromptCache = &pc
+	sys := prose(t, "s", 1500)
+	doc := prose(t, "doc", 1500)
+	mk := func(toolCP, sysCP *llm.CachePoint) *llm.Request {
+		tools := []llm.Tool{tool(t, "lookup", 1200)}
+		if toolCP != nil {
+			tools = append(tools, llm.Tool{CachePoint: toolCP})
+		}
+		system := []llm.SystemBlock{{Text: sys}}
+		if sysCP != nil {
+			system = append(system, llm.SystemBlock{CachePoint: sysCP})
+		}
+		return &llm.Request{Model: "sonnet-4", Tools: &llm.ToolConfig{Tools: tools}, System: system,
+			Messages: []llm.Message{user(doc), assistant("ok"), user("next question")}}
+	}
+	for _, tc := range []struct {
+		name          string
+		toolCP, sysCP *llm.CachePoint
+		ttl           string
+		want          []string
+	}{
+		{"default TTL", nil, nil, "", []string{"5m", "5m", "5m", "5m"}},
+		{"all 1h", nil, nil, "1h", []string{"1h", "1h", "1h", "1h"}},
+		{"after the client's 5m checkpoint, 5m", &llm.CachePoint{}, nil, "1h", []string{"5m", "5m", "5m", "5m"}},
+		{"after the client's 1h checkpoint, 1h", nil, &llm.CachePoint{TTL: "1h"}, "1h", []string{"1h", "1h", "1h", "1h"}},
+		{"default TTL never before the client's 1h", nil, &llm.CachePoint{TTL: "1h"}, "", []string{"1h", "5m", "5m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _ := promptcache.Insert(c, &m, mk(tc.toolCP, tc.sysCP), tc.ttl)
+			got := ttls(&out)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("TTLs %v, want %v", got, tc.want)
+			}
+			rank := map[string]int{"1h": 2, "5m": 1}
+			for i := 1; i < len(got); i++ {
+				if rank[got[i]] > rank[got[i-1]] {
+					t.Errorf("TTL increases at %d: %v", i, got)
+				}
+			}
+		})
+	}
+}

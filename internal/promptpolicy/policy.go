@@ -111,6 +111,11 @@ type stage struct {
 }
 
 func (s *stage) apply(req *llm.Request) {
+	if req.Embed != nil || req.Native != nil {
+		// Embeddings have no answer length or format, and a native body
+		// is the model's own: the policies do not apply.
+		return
+	}
 	p := s.o.Default
 	if s.o.PolicyFor != nil {
 		if rp, ok := s.o.PolicyFor(req); ok {

@@ -44,7 +44,8 @@ type Checkpoint struct {
 // CountRequest estimates the input tokens of r: the system prompt, every
 // message's content (text, tool uses and results, images, documents,
 // reasoning), the tool specifications as JSON, and MessageOverhead per
-// message and ToolOverhead per tool. Cache points count nothing.
+// message and ToolOverhead per tool; the texts of an embeddings request;
+// a native body as a whole. Cache points count nothing.
 func (c *Counter) CountRequest(r *llm.Request) int {
 	n, _ := c.CountCheckpoints(r)
 	return n
@@ -89,6 +90,16 @@ func (c *Counter) CountCheckpoints(r *llm.Request) (total int, cps []Checkpoint)
 			}
 			total += c.CountBlock(b)
 		}
+	}
+	if e := r.Embed; e != nil {
+		for _, t := range e.Texts {
+			total += c.Count(t)
+		}
+	}
+	if n := r.Native; n != nil {
+		// A native body's prompt is somewhere in its JSON: the whole body
+		// is an upper bound.
+		total += c.Count(string(n.Body))
 	}
 	return total, cps
 }

@@ -1,6 +1,6 @@
 // Package bedrock is Penny's upstream for Amazon Bedrock: an llm.Invoker
 // that calls the Bedrock runtime's Converse and ConverseStream APIs through
-// the AWS SDK.
+// the AWS SDK, and InvokeModel for embeddings and model-native bodies.
 //
 // The SDK's own retries are off: retrying, fallback and circuit breaking
 // are Penny's stages' decisions, made on the typed *llm.Error this package
@@ -183,8 +183,15 @@ type credentialsError struct{ err error }
 func (e *credentialsError) Error() string { return "retrieve AWS credentials: " + e.err.Error() }
 func (e *credentialsError) Unwrap() error { return e.err }
 
-// Invoke calls Converse with req.Model as the model id.
+// Invoke calls Converse with req.Model as the model id; embeddings and
+// native bodies go through InvokeModel (invoke.go).
 func (p *Provider) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	switch {
+	case req.Embed != nil:
+		return p.embed(ctx, req)
+	case req.Native != nil:
+		return p.invokeNative(ctx, req)
+	}
 	in, err := converseInput(req)
 	if err != nil {
 		return nil, err
@@ -209,6 +216,12 @@ var errIdleTimeout = errors.New("bedrock: stream idle timeout")
 // the answer starts are returned here; a mid-stream exception is returned
 // by the Stream's Recv as an *llm.Error.
 func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	switch {
+	case req.Embed != nil:
+		return nil, llm.Errorf(llm.KindUnsupported, "embeddings are not streamed")
+	case req.Native != nil:
+		return p.streamNative(ctx, req)
+	}
 	in, err := converseStreamInput(req)
 	if err != nil {
 		return nil, err

@@ -150,6 +150,7 @@ func eventFromSDK(ev types.ConverseStreamOutput) (out llm.Event, skip bool, err 
 		if t := v.Value.Trace; t != nil && t.PromptRouter != nil {
 			e.InvokedModel = aws.ToString(t.PromptRouter.InvokedModelId)
 		}
+		e.ServiceTier = tierFromSDK(v.Value.ServiceTier)
 		return e, false, nil
 	}
 	return llm.Event{}, true, nil

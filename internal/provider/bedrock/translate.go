@@ -36,6 +36,7 @@ func converseInput(req *llm.Request) (*bedrockruntime.ConverseInput, error) {
 		InferenceConfig:              in.config,
 		ToolConfig:                   in.tools,
 		AdditionalModelRequestFields: in.additional,
+		ServiceTier:                  tierToSDK(req.ServiceTier),
 	}, nil
 }
 
@@ -51,6 +52,7 @@ func converseStreamInput(req *llm.Request) (*bedrockruntime.ConverseStreamInput,
 		InferenceConfig:              in.config,
 		ToolConfig:                   in.tools,
 		AdditionalModelRequestFields: in.additional,
+		ServiceTier:                  tierToSDK(req.ServiceTier),
 	}, nil
 }
 
@@ -284,19 +286,44 @@ func responseFromOutput(out *bedrockruntime.ConverseOutput) (*llm.Response, erro
 	if out.Trace != nil && out.Trace.PromptRouter != nil {
 		resp.InvokedModel = aws.ToString(out.Trace.PromptRouter.InvokedModelId)
 	}
+	resp.ServiceTier = tierFromSDK(out.ServiceTier)
 	return resp, nil
+}
+
+// tierToSDK asks for a service tier; "" leaves it to Bedrock (default).
+func tierToSDK(t llm.ServiceTier) *types.ServiceTier {
+	if t == "" {
+		return nil
+	}
+	return &types.ServiceTier{Type: types.ServiceTierType(t)}
+}
+
+// tierFromSDK is the tier Bedrock says it served, "" when it did not say.
+func tierFromSDK(t *types.ServiceTier) llm.ServiceTier {
+	if t == nil {
+		return ""
+	}
+	return llm.ServiceTier(t.Type)
 }
 
 func usageFromSDK(u *types.TokenUsage) llm.Usage {
 	if u == nil {
 		return llm.Usage{}
 	}
-	return llm.Usage{
+	out := llm.Usage{
 		InputTokens:      int(aws.ToInt32(u.InputTokens)),
 		OutputTokens:     int(aws.ToInt32(u.OutputTokens)),
 		CacheReadTokens:  int(aws.ToInt32(u.CacheReadInputTokens)),
 		CacheWriteTokens: int(aws.ToInt32(u.CacheWriteInputTokens)),
 	}
+	// cacheDetails splits the cache writes by TTL; 1-hour writes are
+	// priced higher than 5-minute ones.
+	for _, d := range u.CacheDetails {
+		if d.Ttl == types.CacheTTLOneHour {
+			out.CacheWrite1hTokens += int(aws.ToInt32(d.InputTokens))
+		}
+	}
+	return out
 }
 
 // blockFromSDK maps an answer's content block. Kinds llm.Block cannot hold

@@ -50,11 +50,13 @@ func newPromptCache() *promptCache {
 
 // apply looks the checkpoints of one request up at time now and records
 // them. The longest prefix still alive is read; the tokens from there to
-// the last checkpoint are written. Every checkpoint's TTL starts anew, as a
-// read refreshes an entry on Bedrock too.
-func (c *promptCache) apply(model string, cps []checkpoint, now time.Time) (read, write int) {
+// the last checkpoint are written, write1h of them up to the last 1-hour
+// checkpoint (TTLs do not increase along the prompt, so those come
+// first). Every checkpoint's TTL starts anew, as a read refreshes an
+// entry on Bedrock too.
+func (c *promptCache) apply(model string, cps []checkpoint, now time.Time) (read, write, write1h int) {
 	if len(cps) == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,6 +67,11 @@ func (c *promptCache) apply(model string, cps []checkpoint, now time.Time) (read
 		}
 	}
 	write = cps[len(cps)-1].tokens - read
+	for _, cp := range cps {
+		if cp.ttl == ttlLong && cp.tokens > read {
+			write1h = cp.tokens - read
+		}
+	}
 	for _, cp := range cps {
 		k := cacheKey{model, cp.hash}
 		exp := now.Add(cp.ttl)
@@ -77,7 +84,7 @@ func (c *promptCache) apply(model string, cps []checkpoint, now time.Time) (read
 	if c.writes >= sweepEvery || len(c.entries) > maxCacheEntries {
 		c.sweep(now)
 	}
-	return read, write
+	return read, write, write1h
 }
 
 // sweep drops expired entries, then arbitrary ones while over the bound.

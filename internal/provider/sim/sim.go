@@ -92,6 +92,12 @@ func New(cat *catalog.Catalog, counter *tokens.Counter, opts Options) *Provider 
 // Upstream; a cancelled ctx ends the wait with a KindCanceled or
 // KindTimeout error.
 func (p *Provider) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	switch {
+	case req.Embed != nil:
+		return p.embed(ctx, req)
+	case req.Native != nil:
+		return p.native(ctx, req)
+	}
 	c, err := p.prepare(ctx, req, false)
 	if err != nil {
 		return nil, err
@@ -107,6 +113,16 @@ func (p *Provider) Invoke(ctx context.Context, req *llm.Request) (*llm.Response,
 // a mid-stream fault is returned by Recv. The stream paces its events
 // inside Recv, without a goroutine.
 func (p *Provider) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
+	switch {
+	case req.Embed != nil:
+		return nil, validation("The model is unsupported for streaming.")
+	case req.Native != nil:
+		resp, err := p.native(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return nativeStream(resp), nil
+	}
 	c, err := p.prepare(ctx, req, true)
 	if err != nil {
 		return nil, err
@@ -155,7 +171,7 @@ func (p *Provider) prepare(ctx context.Context, req *llm.Request, stream bool) (
 	content, stop, out := p.answer(m, req, rng)
 
 	u := llm.Usage{OutputTokens: out}
-	u.CacheReadTokens, u.CacheWriteTokens = p.cache.apply(m.ID, honoured, p.now())
+	u.CacheReadTokens, u.CacheWriteTokens, u.CacheWrite1hTokens = p.cache.apply(m.ID, honoured, p.now())
 	u.InputTokens = total - u.CacheReadTokens - u.CacheWriteTokens
 
 	ttft, speed := latency(m, u, rng.Float64())

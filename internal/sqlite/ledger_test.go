@@ -2,19 +2,16 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 var (
@@ -40,7 +37,7 @@ func fixture() []ledger.Record {
 			Time: day1.Add(11 * time.Hour), RequestID: "r2", Tenant: "acme", KeyID: "k2", Route: "chat",
 			API: "converse", ModelRequested: "nova-pro", Model: "nova-pro", BaselineModel: "nova-pro",
 			Provider: "bedrock", Mode: "on_demand", Status: ledger.StatusOK, HTTPStatus: 200,
-			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20,
+			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20, CacheWrite1hTokens: 15, ServiceTier: "flex",
 			Latency: 300 * time.Millisecond, Cost: 5000, BaselineCost: 5000,
 			Cache: "miss", Tags: map[string]string{"team": "ads"},
 		},
@@ -89,7 +86,7 @@ func appendFixture(t *testing.T, s ledger.Store) []ledger.Record {
 }
 
 func TestSummarize(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	appendFixture(t, s)
 	fix := fixture()
 
@@ -135,6 +132,10 @@ func TestSummarize(t *testing.T) {
 		{"mode", ledger.SummaryQuery{By: "mode"}, []ledger.Summary{
 			sum("on_demand", 4, 1, 1, 300, 150, 10, 20, 6000, 13000, 135),
 			sum("batch", 1, 0, 0, 1000, 500, 0, 0, 2000, 8000, 1200),
+		}},
+		{"tier, unrecorded as default", ledger.SummaryQuery{By: "tier"}, []ledger.Summary{
+			sum("flex", 1, 0, 0, 200, 100, 0, 20, 5000, 5000, 300),
+			sum("default", 4, 1, 1, 1100, 550, 10, 0, 3000, 16000, 360),
 		}},
 		{"cache, ties by key", ledger.SummaryQuery{By: "cache"}, []ledger.Summary{
 			sum("miss", 3, 0, 0, 1300, 650, 10, 20, 8000, 17000, 540),
@@ -191,7 +192,7 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestSummarizeTotalMatchesAll(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	appendFixture(t, s)
 	all, err := s.Summarize(context.Background(), ledger.SummaryQuery{By: "all"})
 	if err != nil || len(all) != 1 {
@@ -209,7 +210,7 @@ func TestSummarizeTotalMatchesAll(t *testing.T) {
 }
 
 func TestSummarizeUnknownGrouping(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	for _, by := range []string{"bogus", "tag:", "Model", "tags"} {
 		_, err := s.Summarize(context.Background(), ledger.SummaryQuery{By: by})
 		if !errors.Is(err, ledger.ErrUnknownGrouping) || llm.KindOf(err) != llm.KindValidation {
@@ -219,7 +220,7 @@ func TestSummarizeUnknownGrouping(t *testing.T) {
 }
 
 func TestAppendRecordsRoundTrip(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	recs := appendFixture(t, s)
 	for i, r := range recs {
 		if r.ID == 0 {
@@ -273,7 +274,7 @@ func TestAppendRecordsRoundTrip(t *testing.T) {
 }
 
 func TestRecordsSameTimeNewestIDFirst(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	at := day1.Add(time.Hour)
 	recs := []ledger.Record{{Time: at, RequestID: "a"}, {Time: at, RequestID: "b"}}
 	if err := s.Append(context.Background(), recs); err != nil {
@@ -292,11 +293,12 @@ func TestRecordsSameTimeNewestIDFirst(t *testing.T) {
 // checks that none of the batch is stored.
 func TestAppendIsAtomic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "penny.db")
-	s, err := sqlite.Open(path)
+	db, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer db.Close()
+	s := sqlite.NewLedgerStore(db)
 	execRaw(t, path, `CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.request_id = 'poison'
 		BEGIN SELECT RAISE(ABORT, 'poisoned record'); END`)
 
@@ -325,209 +327,8 @@ func TestAppendIsAtomic(t *testing.T) {
 }
 
 func TestAppendEmpty(t *testing.T) {
-	s := sqlitetest.MustOpen(t)
+	s := sqlitetest.MustOpenLedger(t)
 	if err := s.Append(context.Background(), nil); err != nil {
 		t.Errorf("Append(nil) = %v", err)
 	}
-}
-
-func TestMigrationsIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "penny.db")
-	for i := range 3 {
-		s, err := sqlite.Open(path)
-		if err != nil {
-			t.Fatalf("open %d: %v", i, err)
-		}
-		if err := s.Append(context.Background(), fixture()); err != nil {
-			t.Fatalf("append %d: %v", i, err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatalf("close %d: %v", i, err)
-		}
-	}
-	var versions, requests int
-	var mode string
-	queryRaw(t, path, `SELECT COUNT(*) FROM schema_migrations`, &versions)
-	queryRaw(t, path, `SELECT COUNT(*) FROM requests`, &requests)
-	queryRaw(t, path, `PRAGMA journal_mode`, &mode)
-	if versions != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", versions)
-	}
-	if requests != 3*len(fixture()) {
-		t.Errorf("requests has %d rows, want %d", requests, 3*len(fixture()))
-	}
-	if mode != "wal" {
-		t.Errorf("journal_mode = %q, want wal", mode)
-	}
-}
-
-func TestSchemaTooNew(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "penny.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	execRaw(t, path, `INSERT INTO schema_migrations (version, name, applied_us) VALUES (999, 'future.sql', 0)`)
-
-	_, err = sqlite.Open(path)
-	if !errors.Is(err, sqlite.ErrSchemaTooNew) {
-		t.Fatalf("Open of a newer schema: err = %v, want ErrSchemaTooNew", err)
-	}
-}
-
-func TestOpenURL(t *testing.T) {
-	dir := t.TempDir()
-	t.Chdir(dir)
-	tests := []struct {
-		url  string
-		file string // expected database file, "" for in-memory
-	}{
-		{"sqlite://" + filepath.Join(dir, "abs.db"), "abs.db"},
-		{"sqlite://rel.db", "rel.db"},
-		{"sqlite:bare.db", "bare.db"},
-		{filepath.Join(dir, "plain.db"), "plain.db"},
-		{"odd?name#.db", "odd?name#.db"},
-		{"sqlite::memory:", ""},
-		{":memory:", ""},
-		{"sqlite://:memory:", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			s, err := sqlite.OpenURL(tt.url)
-			if err != nil {
-				t.Fatalf("OpenURL: %v", err)
-			}
-			defer s.Close()
-			appendFixture(t, s)
-			got, err := s.Summarize(context.Background(), ledger.SummaryQuery{})
-			if err != nil || len(got) != 1 || got[0].Requests != 5 {
-				t.Errorf("Summarize = %+v, %v; want 5 requests", got, err)
-			}
-			if tt.file != "" {
-				if _, err := os.Stat(filepath.Join(dir, tt.file)); err != nil {
-					t.Errorf("database file: %v", err)
-				}
-			}
-		})
-	}
-
-	for _, bad := range []string{"", "sqlite://", "sqlite:", "postgres://localhost/penny", "sqlite://p.db?mode=ro"} {
-		if s, err := sqlite.OpenURL(bad); err == nil {
-			s.Close()
-			t.Errorf("OpenURL(%q) succeeded, want an error", bad)
-		}
-	}
-}
-
-func TestParsePath(t *testing.T) {
-	tests := []struct {
-		url, path string
-	}{
-		{"sqlite:///var/lib/penny.db", "/var/lib/penny.db"},
-		{"sqlite://rel/penny.db", "rel/penny.db"},
-		{"sqlite:bare.db", "bare.db"},
-		{"/plain/penny.db", "/plain/penny.db"},
-		{"penny.db", "penny.db"},
-		{"odd?name#.db", "odd?name#.db"},
-		{"sqlite::memory:", sqlite.MemoryPath},
-		{"sqlite://:memory:", sqlite.MemoryPath},
-		{":memory:", sqlite.MemoryPath},
-	}
-	for _, tt := range tests {
-		got, err := sqlite.ParsePath(tt.url)
-		if err != nil || got != tt.path {
-			t.Errorf("ParsePath(%q) = %q, %v; want %q", tt.url, got, err, tt.path)
-		}
-	}
-}
-
-func TestParsePathErrors(t *testing.T) {
-	tests := []struct {
-		url  string
-		kind llm.ErrorKind
-		want string // in the message
-		not  string // must not be in the message
-	}{
-		{"", llm.KindValidation, "names no database", ""},
-		{"sqlite://", llm.KindValidation, "names no database", ""},
-		{"sqlite:", llm.KindValidation, "names no database", ""},
-		{"sqlite://p.db?mode=ro", llm.KindValidation, "query parameters are not supported", ""},
-		{"mysql://localhost/penny", llm.KindValidation, "is not a sqlite:// URL or a file path", ""},
-		{"postgres://localhost/penny", llm.KindUnsupported, "PostgreSQL ledgers are not supported yet; use sqlite://", ""},
-		{"postgresql://penny:s3cret@db.example.com:5432/penny", llm.KindUnsupported,
-			"postgresql://penny:xxxxx@db.example.com:5432/penny", "s3cret"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			_, err := sqlite.ParsePath(tt.url)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if k := llm.KindOf(err); k != tt.kind {
-				t.Errorf("kind = %s, want %s", k, tt.kind)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.want)
-			}
-			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
-				t.Errorf("err = %q leaks %q", err, tt.not)
-			}
-		})
-	}
-}
-
-func TestOpenMissingDirectory(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		path, want string
-	}{
-		{filepath.Join(dir, "no", "such", "penny.db"), "directory " + filepath.Join(dir, "no", "such") + " does not exist"},
-		{filepath.Join(file, "penny.db"), file + " is not a directory"},
-	}
-	for _, tt := range tests {
-		s, err := sqlite.Open(tt.path)
-		if err == nil {
-			s.Close()
-			t.Errorf("Open(%q) succeeded", tt.path)
-			continue
-		}
-		if !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Open(%q): err = %q, want it to contain %q", tt.path, err, tt.want)
-		}
-		if fi, err := os.Stat(filepath.Dir(tt.path)); err == nil && fi.IsDir() {
-			t.Errorf("Open(%q) created the directory", tt.path)
-		}
-	}
-}
-
-// execRaw and queryRaw reach the database file behind the store's back.
-func execRaw(t *testing.T, path, query string) {
-	t.Helper()
-	db := rawDB(t, path)
-	if _, err := db.Exec(query); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-}
-
-func queryRaw(t *testing.T, path, query string, dest any) {
-	t.Helper()
-	db := rawDB(t, path)
-	if err := db.QueryRow(query).Scan(dest); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-}
-
-func rawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

@@ -1,4 +1,4 @@
-package sqlitedb
+package sqlite
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// CheckDir fails with a clear message when the directory that would hold
+// checkDir fails with a clear message when the directory that would hold
 // the database file does not exist, which SQLite would only report as
 // "unable to open database file".
-func CheckDir(path string) error {
+func checkDir(path string) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	switch {
@@ -26,8 +26,8 @@ func CheckDir(path string) error {
 	return nil
 }
 
-// FileURI returns path as a SQLite "file:" URI, escaping the characters
+// fileURI returns path as a SQLite "file:" URI, escaping the characters
 // that would otherwise end the path.
-func FileURI(path string) string {
+func fileURI(path string) string {
 	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

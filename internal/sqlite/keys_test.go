@@ -13,22 +13,29 @@ import (
 	"time"
 
 	"github.com/penny-gateway/penny/internal/keys"
-	"github.com/penny-gateway/penny/internal/keys/sqlite"
 	"github.com/penny-gateway/penny/internal/ledger"
-	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 var ctx = context.Background()
 
-func mustOpen(tb testing.TB, path string, o sqlite.Options) *sqlite.Store {
+// mustOpenKeys opens the database at path and returns it with its key
+// store. The database is closed when the test ends, unless the test has
+// closed it.
+func mustOpenKeys(tb testing.TB, path string, o sqlite.KeyOptions) (*sqlite.DB, *sqlite.KeyStore) {
 	tb.Helper()
-	s, err := sqlite.Open(path, o)
+	db, err := sqlite.Open(path)
 	if err != nil {
-		tb.Fatalf("open keys: %v", err)
+		tb.Fatalf("open database: %v", err)
 	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+	tb.Cleanup(func() { db.Close() })
+	s, err := sqlite.NewKeyStore(ctx, db, o)
+	if err != nil {
+		tb.Fatalf("key store: %v", err)
+	}
+	return db, s
 }
 
 func newKey(tb testing.TB, s keys.Store, k keys.Key, now time.Time) (keys.Record, keys.Secret) {
@@ -43,8 +50,11 @@ func newKey(tb testing.TB, s keys.Store, k keys.Key, now time.Time) (keys.Record
 	return rec, sec
 }
 
-func TestStore(t *testing.T) {
-	s := mustOpen(t, filepath.Join(t.TempDir(), "penny.db"), sqlite.Options{})
+func TestKeyStore(t *testing.T) {
+	s, err := sqlite.NewKeyStore(ctx, sqlitetest.MustOpen(t), sqlite.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	a, secA := newKey(t, s, keys.Key{Name: "chat", Tenant: "acme", Tags: map[string]string{"team": "support", "app": "chat"},
 		Limits: keys.Limits{BudgetMonth: 500 * llm.Dollar, RPM: 600, TPM: 200000}}, t0)
@@ -125,11 +135,11 @@ func TestSealed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "penny.db")
 	sealer, _ := keys.NewSealer([]byte("server secret of at least 16 bytes"))
 
-	plainStore := mustOpen(t, path, sqlite.Options{})
+	plainDB, plainStore := mustOpenKeys(t, path, sqlite.KeyOptions{})
 	plain, _ := newKey(t, plainStore, keys.Key{Tenant: "acme"}, time.Now())
-	plainStore.Close()
+	plainDB.Close()
 
-	s := mustOpen(t, path, sqlite.Options{Sealer: sealer})
+	sealedDB, s := mustOpenKeys(t, path, sqlite.KeyOptions{Sealer: sealer})
 	sealed, sec := newKey(t, s, keys.Key{Tenant: "acme"}, time.Now())
 	if got, err := s.ByID(ctx, sealed.ID); err != nil || got.SigningSecret != sec.SecretAccessKey {
 		t.Errorf("ByID(sealed) = %+v, %v", got, err)
@@ -140,7 +150,7 @@ func TestSealed(t *testing.T) {
 	if n, err := s.SealedKeys(ctx); n != 1 || err != nil {
 		t.Errorf("SealedKeys = %d, %v", n, err)
 	}
-	s.Close()
+	sealedDB.Close()
 
 	// Nothing in the file gives the sealed secret away.
 	db, err := sql.Open("sqlite", path)
@@ -157,111 +167,55 @@ func TestSealed(t *testing.T) {
 	}
 
 	// Without the server secret: bearer tokens work, SigV4 secrets do not open.
-	noSealer := mustOpen(t, path, sqlite.Options{})
+	noSealerDB, noSealer := mustOpenKeys(t, path, sqlite.KeyOptions{})
 	if _, err := noSealer.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
 		t.Errorf("ByToken without sealer: %v", err)
 	}
 	if _, err := noSealer.ByID(ctx, sealed.ID); !errors.Is(err, keys.ErrSealed) {
 		t.Errorf("ByID without sealer err = %v, want ErrSealed", err)
 	}
-	// A wrong server secret is refused at open.
+	// A wrong server secret is refused when the store is made.
 	wrong, _ := keys.NewSealer([]byte("a different server secret......"))
-	if _, err := sqlite.Open(path, sqlite.Options{Sealer: wrong}); err == nil || !strings.Contains(err.Error(), keys.SecretEnv) {
-		t.Errorf("open with a wrong server secret: err = %v", err)
+	if _, err := sqlite.NewKeyStore(ctx, noSealerDB, sqlite.KeyOptions{Sealer: wrong}); err == nil || !strings.Contains(err.Error(), keys.SecretEnv) {
+		t.Errorf("key store with a wrong server secret: err = %v", err)
 	}
 }
 
-// TestSharesLedgerFile opens the keys and the ledger on one file, in both
-// orders, and checks that each sees its own data and survives reopening.
-func TestSharesLedgerFile(t *testing.T) {
-	for _, keysFirst := range []bool{true, false} {
-		t.Run(fmt.Sprintf("keysFirst=%v", keysFirst), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "penny.db")
-			var ks *sqlite.Store
-			var ls *ledgersqlite.Store
-			var err error
-			openKeys := func() { ks = mustOpen(t, path, sqlite.Options{}) }
-			openLedger := func() {
-				if ls, err = ledgersqlite.OpenURL("sqlite://" + path); err != nil {
-					t.Fatalf("open ledger after keys: %v", err)
-				}
-			}
-			if keysFirst {
-				openKeys()
-				openLedger()
-			} else {
-				openLedger()
-				openKeys()
-			}
-			rec, sec := newKey(t, ks, keys.Key{Tenant: "acme"}, time.Now())
-			if err := ls.Append(ctx, []ledger.Record{{Time: time.Now().UTC(), RequestID: "r1", Tenant: "acme", KeyID: rec.ID, Status: ledger.StatusOK}}); err != nil {
-				t.Fatal(err)
-			}
-			ks.Close()
-			ls.Close()
-
-			// Reopen both, the other way round.
-			if keysFirst {
-				openLedger()
-				openKeys()
-			} else {
-				openKeys()
-				openLedger()
-			}
-			defer ls.Close()
-			if _, err := ks.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
-				t.Errorf("key lost: %v", err)
-			}
-			recs, err := ls.Records(ctx, ledger.RecordQuery{})
-			if err != nil || len(recs) != 1 || recs[0].KeyID != rec.ID {
-				t.Errorf("ledger records = %+v, %v", recs, err)
-			}
-			db, _ := sql.Open("sqlite", path)
-			defer db.Close()
-			for table, want := range map[string]int{"schema_migrations": 1, "api_keys_migrations": 1} {
-				var n int
-				if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil || n != want {
-					t.Errorf("%s has %d rows (%v), want %d", table, n, err, want)
-				}
-			}
-		})
-	}
-}
-
-func TestSchemaTooNew(t *testing.T) {
+// TestSharesLedgerDB writes a key and a ledger record through one DB,
+// reopens the file and finds both.
+func TestSharesLedgerDB(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "penny.db")
-	mustOpen(t, path, sqlite.Options{}).Close()
-	db, _ := sql.Open("sqlite", path)
-	if _, err := db.Exec(`INSERT INTO api_keys_migrations (version, name, applied_us) VALUES (99, 'future.sql', 0)`); err != nil {
+	db, ks := mustOpenKeys(t, path, sqlite.KeyOptions{})
+	rec, sec := newKey(t, ks, keys.Key{Tenant: "acme"}, time.Now())
+	if err := sqlite.NewLedgerStore(db).Append(ctx, []ledger.Record{{Time: time.Now().UTC(), RequestID: "r1", Tenant: "acme", KeyID: rec.ID, Status: ledger.StatusOK}}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	if _, err := sqlite.Open(path, sqlite.Options{}); !errors.Is(err, sqlite.ErrSchemaTooNew) {
-		t.Errorf("open err = %v, want ErrSchemaTooNew", err)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
-	// The ledger does not care about the keys schema's version.
-	ls, err := ledgersqlite.Open(path)
-	if err != nil {
-		t.Fatalf("ledger: %v", err)
+
+	db, ks = mustOpenKeys(t, path, sqlite.KeyOptions{})
+	if _, err := ks.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
+		t.Errorf("key lost: %v", err)
 	}
-	ls.Close()
+	recs, err := sqlite.NewLedgerStore(db).Records(ctx, ledger.RecordQuery{})
+	if err != nil || len(recs) != 1 || recs[0].KeyID != rec.ID {
+		t.Errorf("ledger records = %+v, %v", recs, err)
+	}
 }
 
-// TestConcurrentProcesses runs two key stores (as `penny keys` and `penny
-// serve` would) and a ledger on one file at once.
+// TestConcurrentProcesses opens one file twice, as `penny keys` and `penny
+// serve` would, and uses the key stores of both and the ledger of one at
+// once.
 func TestConcurrentProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "penny.db")
-	s1 := mustOpen(t, path, sqlite.Options{})
-	s2 := mustOpen(t, path, sqlite.Options{})
-	ls, err := ledgersqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ls.Close()
+	db1, s1 := mustOpenKeys(t, path, sqlite.KeyOptions{})
+	_, s2 := mustOpenKeys(t, path, sqlite.KeyOptions{})
+	ls := sqlite.NewLedgerStore(db1)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := range 20 {
-		s := []*sqlite.Store{s1, s2}[i%2]
+		s := []*sqlite.KeyStore{s1, s2}[i%2]
 		wg.Go(func() {
 			rec, sec, _ := keys.New(keys.Key{Tenant: "acme"}, time.Now())
 			if err := s.Create(ctx, rec); err != nil {
@@ -291,25 +245,22 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 }
 
-func TestOpenURL(t *testing.T) {
-	dir := t.TempDir()
-	s, err := sqlite.OpenURL("sqlite://"+filepath.Join(dir, "p.db"), sqlite.Options{})
-	if err != nil {
+// TestInMemory puts keys and ledger records in one in-memory database,
+// which lives on a single connection.
+func TestInMemory(t *testing.T) {
+	db, ks := mustOpenKeys(t, sqlite.MemoryPath, sqlite.KeyOptions{})
+	rec, sec := newKey(t, ks, keys.Key{Tenant: "acme"}, time.Now())
+	if ks, _ := ks.List(ctx, keys.Filter{}); len(ks) != 1 {
+		t.Errorf("memory store lists %d keys", len(ks))
+	}
+	ls := sqlite.NewLedgerStore(db)
+	if err := ls.Append(ctx, []ledger.Record{{Time: time.Now().UTC(), RequestID: "r1", KeyID: rec.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	if s.Path() != filepath.Join(dir, "p.db") {
-		t.Errorf("Path = %s", s.Path())
+	if _, err := ks.ByToken(ctx, keys.HashToken(sec.Token)); err != nil {
+		t.Errorf("ByToken: %v", err)
 	}
-	s.Close()
-	if _, err := sqlite.OpenURL("postgres://x/y", sqlite.Options{}); llm.KindOf(err) != llm.KindUnsupported {
-		t.Errorf("postgres err = %v", err)
-	}
-	if _, err := sqlite.Open(filepath.Join(dir, "missing", "p.db"), sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("missing dir err = %v", err)
-	}
-	m := mustOpen(t, sqlite.MemoryPath, sqlite.Options{})
-	newKey(t, m, keys.Key{Tenant: "acme"}, time.Now())
-	if ks, _ := m.List(ctx, keys.Filter{}); len(ks) != 1 {
-		t.Errorf("memory store lists %d keys", len(ks))
+	if recs, err := ls.Records(ctx, ledger.RecordQuery{}); err != nil || len(recs) != 1 {
+		t.Errorf("Records = %+v, %v", recs, err)
 	}
 }

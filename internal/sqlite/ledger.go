@@ -4,18 +4,29 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
 )
 
+// LedgerStore is a ledger.Store in a DB: tables requests and request_tags.
+// It is safe for concurrent use.
+type LedgerStore struct {
+	db *DB
+}
+
+var _ ledger.Store = (*LedgerStore)(nil)
+
+// NewLedgerStore returns the ledger in db. The store has no resources of its
+// own: closing db ends it.
+func NewLedgerStore(db *DB) *LedgerStore { return &LedgerStore{db: db} }
+
 // Append stores records in one transaction and, on success, sets their IDs.
 // On failure nothing is stored and the IDs are left unchanged.
-func (s *Store) Append(ctx context.Context, records []ledger.Record) error {
+func (s *LedgerStore) Append(ctx context.Context, records []ledger.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	tx, err := s.db.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: append: %w", err)
 	}
@@ -39,8 +50,9 @@ const insertRecordSQL = `INSERT INTO requests (
 	model_requested, model, baseline_model, provider, mode,
 	status, error_kind, http_status, error_message,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts,
+	service_tier, cache_write_1h_tokens
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertTagSQL = `INSERT INTO request_tags (request_id, key, value) VALUES (?, ?, ?)`
 
@@ -66,7 +78,8 @@ func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids
 			r.ModelRequested, r.Model, r.BaselineModel, r.Provider, r.Mode,
 			r.Status, r.ErrorKind, r.HTTPStatus, r.ErrorMessage,
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens,
-			micros(r.Latency), micros(r.TTFT), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts)
+			r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts,
+			r.ServiceTier, r.CacheWrite1hTokens)
 		if err != nil {
 			return fmt.Errorf("record %q: %w", r.RequestID, err)
 		}
@@ -86,5 +99,3 @@ func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids
 	}
 	return nil
 }
-
-func micros(d time.Duration) int64 { return d.Microseconds() }

@@ -1,11 +1,13 @@
-// Package sqlite is the SQLite implementation of ledger.Store, on the pure-Go
-// driver modernc.org/sqlite.
+// Package sqlite keeps Penny's stores in one SQLite database, on the pure-Go
+// driver modernc.org/sqlite: a DB is the database, opened once per process,
+// and LedgerStore (a ledger.Store) and KeyStore (a keys.Store) are stores
+// over it. The interfaces they implement live in the domain packages.
 //
 // A file database runs in WAL mode with synchronous=NORMAL: one connection
 // does every write, in BEGIN IMMEDIATE transactions, while a pool of
 // read-only connections serves queries without blocking it. Other processes
-// (e.g. `penny report` next to `penny serve`) may read the same file at the
-// same time.
+// (e.g. `penny report` or `penny keys` next to `penny serve`) may use the
+// same file at the same time.
 package sqlite
 
 import (
@@ -19,9 +21,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
-	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
-	"github.com/penny-gateway/penny/internal/sqlitedb"
 )
 
 // MemoryPath is the path of a private in-memory database, for tests. It
@@ -32,29 +32,28 @@ const MemoryPath = ":memory:"
 // (another process writing, a checkpoint) before failing with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
-// Store is a ledger.Store in a SQLite database. It is safe for concurrent use.
-type Store struct {
+// DB is a SQLite database holding every store's tables. It is safe for
+// concurrent use; the stores made from it share its connections.
+type DB struct {
 	path string
 	wdb  *sql.DB // exactly one connection: all writes
 	rdb  *sql.DB // read-only pool; wdb itself for an in-memory database
 }
 
-var _ ledger.Store = (*Store)(nil)
-
 // Open opens, creating if needed, the SQLite database at path (MemoryPath
-// for an in-memory one) and migrates its schema to the latest version. It
-// fails with an error wrapping ErrSchemaTooNew when the database was
-// migrated by a newer Penny.
-func Open(path string) (*Store, error) {
+// for an in-memory one) and migrates every schema (the ledger's and the
+// keys') to its latest version. It fails with an error wrapping
+// ErrSchemaTooNew when a newer Penny migrated one of them.
+func Open(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
 	if path != MemoryPath {
-		if err := sqlitedb.CheckDir(path); err != nil {
+		if err := checkDir(path); err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 	}
-	s := &Store{path: path}
+	s := &DB{path: path}
 	ctx := context.Background()
 
 	if path == MemoryPath {
@@ -71,7 +70,7 @@ func Open(path string) (*Store, error) {
 		s.wdb, s.rdb = db, db
 	} else {
 		common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
-		w, err := sql.Open("sqlite", sqlitedb.FileURI(path)+"?"+common+
+		w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"+
 			"&_txlock=immediate")
 		if err != nil {
@@ -88,7 +87,7 @@ func Open(path string) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
-		r, err := sql.Open("sqlite", sqlitedb.FileURI(path)+"?"+common+"&_pragma=query_only(1)")
+		r, err := sql.Open("sqlite", fileURI(path)+"?"+common+"&_pragma=query_only(1)")
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -107,7 +106,7 @@ func Open(path string) (*Store, error) {
 }
 
 // OpenURL opens the database a storage URL names (see ParsePath).
-func OpenURL(url string) (*Store, error) {
+func OpenURL(url string) (*DB, error) {
 	path, err := ParsePath(url)
 	if err != nil {
 		return nil, err
@@ -168,18 +167,18 @@ func redact(url string) string {
 	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
-// Path returns the path the store was opened with.
-func (s *Store) Path() string { return s.path }
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
 
-// Close closes the database. It must not be called while other methods are
-// running.
-func (s *Store) Close() error {
+// Close closes the database. It must not be called while it or a store
+// made from it is in use.
+func (db *DB) Close() error {
 	// Let SQLite refresh the query planner's statistics if it thinks they
 	// are stale; cheap, and best effort.
-	_, _ = s.wdb.Exec("PRAGMA optimize")
+	_, _ = db.wdb.Exec("PRAGMA optimize")
 	var err error
-	if s.rdb != nil && s.rdb != s.wdb {
-		err = s.rdb.Close()
+	if db.rdb != nil && db.rdb != db.wdb {
+		err = db.rdb.Close()
 	}
-	return errors.Join(err, s.wdb.Close())
+	return errors.Join(err, db.wdb.Close())
 }

@@ -1,13 +1,3 @@
-// Package sqlite is the SQLite implementation of keys.Store, on the pure-Go
-// driver modernc.org/sqlite.
-//
-// Keys live in the ledger's database file (see internal/ledger/sqlite), so
-// that `penny keys` and `penny serve` pointed at one database see the same
-// keys. The keys schema is versioned on its own, in table
-// api_keys_migrations, next to the ledger's schema_migrations: the two
-// stores may be opened in either order, by one process or several.
-//
-// How SigV4 secrets are kept at rest, and why, is described in package keys.
 package sqlite
 
 import (
@@ -18,20 +8,9 @@ import (
 	"fmt"
 	"time"
 
-	_ "modernc.org/sqlite" // registers driver "sqlite"
-
 	"github.com/penny-gateway/penny/internal/keys"
-	ledgersqlite "github.com/penny-gateway/penny/internal/ledger/sqlite"
 	"github.com/penny-gateway/penny/internal/llm"
-	"github.com/penny-gateway/penny/internal/sqlitedb"
 )
-
-// MemoryPath is the path of a private in-memory database, for tests.
-const MemoryPath = ledgersqlite.MemoryPath
-
-// busyTimeout is how long a statement waits for another connection's lock
-// (the ledger's writer, another process) before failing with SQLITE_BUSY.
-const busyTimeout = 10 * time.Second
 
 // Secret forms of the secret_form column.
 const (
@@ -39,94 +18,47 @@ const (
 	formSealed = "aes256gcm"
 )
 
-// Options configure a Store.
-type Options struct {
+// KeyOptions configure a KeyStore.
+type KeyOptions struct {
 	// Sealer, if set, seals the SigV4 secrets of new keys and opens sealed
 	// ones. Without it new secrets are stored in plain text and sealed
 	// ones cannot be used for SigV4 (ByID fails with keys.ErrSealed).
 	Sealer *keys.Sealer
 }
 
-// Store is a keys.Store in a SQLite database. It is safe for concurrent use.
-type Store struct {
-	path   string
-	db     *sql.DB
+// KeyStore is a keys.Store in a DB: table api_keys, next to the ledger's
+// tables, so that `penny keys` and `penny serve` pointed at one database see
+// the same keys. It is safe for concurrent use.
+//
+// How SigV4 secrets are kept at rest, and why, is described in package keys.
+type KeyStore struct {
+	db     *DB
 	sealer *keys.Sealer
 }
 
-var _ keys.Store = (*Store)(nil)
+var _ keys.Store = (*KeyStore)(nil)
 
-// Open opens, creating if needed, the SQLite database at path (MemoryPath for
-// an in-memory one) and migrates its keys schema to the latest version. It
-// fails with an error wrapping ErrSchemaTooNew when a newer Penny migrated
-// the keys schema, and when o.Sealer cannot open the secrets already sealed
-// in the database (a wrong server key secret).
-func Open(path string, o Options) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("sqlite: empty database path")
-	}
-	var dsn string
-	if path == MemoryPath {
-		dsn = ":memory:"
-	} else {
-		if err := sqlitedb.CheckDir(path); err != nil {
-			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-		}
-		// WAL, like the ledger (the mode is a property of the file; whoever
-		// opens it first sets it). _txlock=immediate makes transactions take
-		// the write lock at BEGIN, so they wait for the ledger's writer
-		// instead of failing half way.
-		dsn = sqlitedb.FileURI(path) + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
-			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	if path == MemoryPath {
-		// Every connection to ":memory:" is a database of its own.
-		db.SetMaxOpenConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-	} else {
-		// Keys are read once per cache TTL per key and written rarely; a
-		// small pool is plenty.
-		db.SetMaxOpenConns(4)
-	}
-	db.SetMaxIdleConns(2)
-	s := &Store{path: path, db: db, sealer: o.Sealer}
-	ctx := context.Background()
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+// NewKeyStore returns the key store in db. It fails when o.Sealer cannot
+// open the secrets already sealed in the database (a wrong server key
+// secret). The store has no resources of its own: closing db ends it.
+func NewKeyStore(ctx context.Context, db *DB, o KeyOptions) (*KeyStore, error) {
+	s := &KeyStore{db: db, sealer: o.Sealer}
 	if err := s.checkSealer(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite: keys in %s: %w", db.path, err)
 	}
 	return s, nil
-}
-
-// OpenURL opens the database a storage URL names, read exactly as the
-// ledger reads it (ledger/sqlite.ParsePath), so both find the same file.
-func OpenURL(url string, o Options) (*Store, error) {
-	path, err := ledgersqlite.ParsePath(url)
-	if err != nil {
-		return nil, err
-	}
-	return Open(path, o)
 }
 
 // checkSealer fails when the sealer cannot open a secret sealed earlier, so
 // a wrong PENNY_KEYS_SECRET stops the server at start-up instead of
 // failing every SigV4 request.
-func (s *Store) checkSealer(ctx context.Context) error {
+func (s *KeyStore) checkSealer(ctx context.Context) error {
 	if s.sealer == nil {
 		return nil
 	}
 	var id string
 	var sealed []byte
-	err := s.db.QueryRowContext(ctx, `SELECT id, secret FROM api_keys WHERE secret_form = ? ORDER BY created_us DESC LIMIT 1`,
+	err := s.db.rdb.QueryRowContext(ctx, `SELECT id, secret FROM api_keys WHERE secret_form = ? ORDER BY created_us DESC LIMIT 1`,
 		formSealed).Scan(&id, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
@@ -140,15 +72,8 @@ func (s *Store) checkSealer(ctx context.Context) error {
 	return nil
 }
 
-// Path returns the path the store was opened with.
-func (s *Store) Path() string { return s.path }
-
-// Close closes the database. It must not be called while other methods are
-// running.
-func (s *Store) Close() error { return s.db.Close() }
-
 // Create implements keys.Store.
-func (s *Store) Create(ctx context.Context, r keys.Record) error {
+func (s *KeyStore) Create(ctx context.Context, r keys.Record) error {
 	if err := keys.Validate(&r.Key); err != nil {
 		return err
 	}
@@ -163,7 +88,7 @@ func (s *Store) Create(ctx context.Context, r keys.Record) error {
 	if s.sealer != nil {
 		form, secret = formSealed, s.sealer.Seal(r.ID, r.SigningSecret)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO api_keys
+	_, err = s.db.wdb.ExecContext(ctx, `INSERT INTO api_keys
 		(id, name, tenant, tags, budget_month_nano, rpm, tpm, token_sha256, secret_form, secret, created_us, last_used_us, revoked_us)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Name, r.Tenant, string(tags), int64(r.Limits.BudgetMonth), r.Limits.RPM, r.Limits.TPM,
@@ -177,12 +102,12 @@ func (s *Store) Create(ctx context.Context, r keys.Record) error {
 // keyColumns are the columns of a keys.Key, in keyRow.dest's order.
 const keyColumns = `id, name, tenant, tags, budget_month_nano, rpm, tpm, created_us, last_used_us, revoked_us`
 
-// recordColumns add the secrets of a keys.Record.
-const recordColumns = keyColumns + `, token_sha256, secret_form, secret`
+// keyRecordColumns add the secrets of a keys.Record.
+const keyRecordColumns = keyColumns + `, token_sha256, secret_form, secret`
 
 // ByToken implements keys.Store.
-func (s *Store) ByToken(ctx context.Context, h keys.TokenHash) (*keys.Record, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM api_keys WHERE token_sha256 = ?`, h[:])
+func (s *KeyStore) ByToken(ctx context.Context, h keys.TokenHash) (*keys.Record, error) {
+	row := s.db.rdb.QueryRowContext(ctx, `SELECT `+keyRecordColumns+` FROM api_keys WHERE token_sha256 = ?`, h[:])
 	r, err := s.scanRecord(row, false)
 	if err != nil {
 		return nil, fmt.Errorf("key by token: %w", err)
@@ -191,8 +116,8 @@ func (s *Store) ByToken(ctx context.Context, h keys.TokenHash) (*keys.Record, er
 }
 
 // ByID implements keys.Store.
-func (s *Store) ByID(ctx context.Context, id string) (*keys.Record, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM api_keys WHERE id = ?`, id)
+func (s *KeyStore) ByID(ctx context.Context, id string) (*keys.Record, error) {
+	row := s.db.rdb.QueryRowContext(ctx, `SELECT `+keyRecordColumns+` FROM api_keys WHERE id = ?`, id)
 	r, err := s.scanRecord(row, true)
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", id, err)
@@ -200,9 +125,9 @@ func (s *Store) ByID(ctx context.Context, id string) (*keys.Record, error) {
 	return r, nil
 }
 
-// scanRecord reads one row of recordColumns; withSecret opens the SigV4
+// scanRecord reads one row of keyRecordColumns; withSecret opens the SigV4
 // secret, which the bearer path does not need.
-func (s *Store) scanRecord(row *sql.Row, withSecret bool) (*keys.Record, error) {
+func (s *KeyStore) scanRecord(row *sql.Row, withSecret bool) (*keys.Record, error) {
 	var (
 		kr           keyRow
 		hash, secret []byte
@@ -272,7 +197,7 @@ func (kr *keyRow) key() (keys.Key, error) {
 }
 
 // List implements keys.Store.
-func (s *Store) List(ctx context.Context, f keys.Filter) ([]keys.Key, error) {
+func (s *KeyStore) List(ctx context.Context, f keys.Filter) ([]keys.Key, error) {
 	q := `SELECT ` + keyColumns + ` FROM api_keys WHERE 1 = 1`
 	var args []any
 	if f.Tenant != "" {
@@ -283,7 +208,7 @@ func (s *Store) List(ctx context.Context, f keys.Filter) ([]keys.Key, error) {
 		q += ` AND revoked_us = 0`
 	}
 	q += ` ORDER BY created_us, id`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
@@ -307,8 +232,8 @@ func (s *Store) List(ctx context.Context, f keys.Filter) ([]keys.Key, error) {
 }
 
 // Revoke implements keys.Store.
-func (s *Store) Revoke(ctx context.Context, id string, t time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_us = ? WHERE id = ? AND revoked_us = 0`, micros(t), id)
+func (s *KeyStore) Revoke(ctx context.Context, id string, t time.Time) error {
+	res, err := s.db.wdb.ExecContext(ctx, `UPDATE api_keys SET revoked_us = ? WHERE id = ? AND revoked_us = 0`, micros(t), id)
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
@@ -316,7 +241,7 @@ func (s *Store) Revoke(ctx context.Context, id string, t time.Time) error {
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one)
+	err = s.db.wdb.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("revoke key %s: %w", id, keys.ErrNotFound)
 	}
@@ -327,9 +252,9 @@ func (s *Store) Revoke(ctx context.Context, id string, t time.Time) error {
 }
 
 // MarkUsed implements keys.Store.
-func (s *Store) MarkUsed(ctx context.Context, id string, t time.Time) error {
+func (s *KeyStore) MarkUsed(ctx context.Context, id string, t time.Time) error {
 	us := micros(t)
-	if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_us = ? WHERE id = ? AND last_used_us < ?`, us, id, us); err != nil {
+	if _, err := s.db.wdb.ExecContext(ctx, `UPDATE api_keys SET last_used_us = ? WHERE id = ? AND last_used_us < ?`, us, id, us); err != nil {
 		return fmt.Errorf("mark key %s used: %w", id, err)
 	}
 	return nil
@@ -338,9 +263,9 @@ func (s *Store) MarkUsed(ctx context.Context, id string, t time.Time) error {
 // SealedKeys returns how many keys that are not revoked have a sealed
 // SigV4 secret, so a command can warn when it runs without the server key
 // secret that opens them.
-func (s *Store) SealedKeys(ctx context.Context) (int, error) {
+func (s *KeyStore) SealedKeys(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE secret_form = ? AND revoked_us = 0`, formSealed).Scan(&n)
+	err := s.db.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE secret_form = ? AND revoked_us = 0`, formSealed).Scan(&n)
 	return n, err
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/ledger/sqlite/sqlitetest"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 // BenchmarkAppend appends batches of 256 records, the Writer's default
@@ -17,7 +17,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	for _, tags := range []int{0, 2} {
 		b.Run(fmt.Sprintf("batch=256/tags=%d", tags), func(b *testing.B) {
-			s := sqlitetest.MustOpen(b)
+			s := sqlitetest.MustOpenLedger(b)
 			batch := make([]ledger.Record, 256)
 			rng := rand.New(rand.NewPCG(1, 2))
 			now := day1
@@ -46,7 +46,7 @@ func BenchmarkAppend(b *testing.B) {
 
 // BenchmarkSummarize groups 100k records by model and by tag.
 func BenchmarkSummarize(b *testing.B) {
-	s := sqlitetest.MustOpen(b)
+	s := sqlitetest.MustOpenLedger(b)
 	ctx := context.Background()
 	models := []string{"nova-micro", "nova-lite", "nova-pro", "claude-haiku", "claude-sonnet"}
 	batch := make([]ledger.Record, 1000)

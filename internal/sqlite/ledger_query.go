@@ -23,6 +23,7 @@ var groupExprs = map[string]string{
 	ledger.ByStatus:   "r.status",
 	ledger.ByProvider: "r.provider",
 	ledger.ByMode:     "r.mode",
+	ledger.ByTier:     "CASE r.service_tier WHEN '' THEN 'default' ELSE r.service_tier END",
 	ledger.ByCache:    "r.cache",
 	ledger.ByStrategy: "r.strategy",
 	ledger.ByDay:      "strftime('%Y-%m-%d', r.time_us / 1000000, 'unixepoch')",
@@ -33,7 +34,7 @@ var groupExprs = map[string]string{
 
 // Summarize aggregates the matching records in SQL, grouped by q.By, sorted
 // by cost descending then key.
-func (s *Store) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.Summary, error) {
+func (s *LedgerStore) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.Summary, error) {
 	g, err := ledger.ParseGrouping(q.By)
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (s *Store) Summarize(ctx context.Context, q ledger.SummaryQuery) ([]ledger.
 	GROUP BY k
 	ORDER BY SUM(r.cost_nano) DESC, k`
 
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	rows, err := s.db.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: summarize by %s: %w", q.By, err)
 	}
@@ -129,14 +130,15 @@ const recordColumns = `r.id, r.time_us, r.request_id, r.tenant, r.key_id, r.rout
 	r.model_requested, r.model, r.baseline_model, r.provider, r.mode,
 	r.status, r.error_kind, r.http_status, r.error_message,
 	r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens,
-	r.latency_us, r.ttft_us, r.cost_nano, r.baseline_cost_nano, r.cache, r.strategy, r.usage_estimated, r.prompt_hash, r.prompt_tokens_saved, r.attempts`
+	r.latency_us, r.ttft_us, r.cost_nano, r.baseline_cost_nano, r.cache, r.strategy, r.usage_estimated, r.prompt_hash, r.prompt_tokens_saved, r.attempts,
+	r.service_tier, r.cache_write_1h_tokens`
 
 // Records returns the matching records, newest first (ties broken by ID,
 // highest first), with their tags.
-func (s *Store) Records(ctx context.Context, q ledger.RecordQuery) ([]ledger.Record, error) {
+func (s *LedgerStore) Records(ctx context.Context, q ledger.RecordQuery) ([]ledger.Record, error) {
 	// One read transaction, so the tags come from the same snapshot as the
 	// records even while appends go on.
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.db.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: records: %w", err)
 	}
@@ -177,7 +179,8 @@ func queryRecords(ctx context.Context, tx *sql.Tx, q ledger.RecordQuery) ([]ledg
 			&r.ModelRequested, &r.Model, &r.BaselineModel, &r.Provider, &r.Mode,
 			&r.Status, &r.ErrorKind, &r.HTTPStatus, &r.ErrorMessage,
 			&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens,
-			&latUS, &ttUS, &cost, &baseline, &r.Cache, &r.Strategy, &r.UsageEstimated, &r.PromptHash, &r.PromptTokensSaved, &r.Attempts); err != nil {
+			&latUS, &ttUS, &cost, &baseline, &r.Cache, &r.Strategy, &r.UsageEstimated, &r.PromptHash, &r.PromptTokensSaved, &r.Attempts,
+			&r.ServiceTier, &r.CacheWrite1hTokens); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMicro(timeUS).UTC()

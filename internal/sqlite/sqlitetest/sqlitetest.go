@@ -1,0 +1,32 @@
+// Package sqlitetest opens real SQLite databases for tests.
+package sqlitetest
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/penny-gateway/penny/internal/sqlite"
+)
+
+// MustOpen opens a fresh file database in a temporary directory, so tests
+// exercise WAL and the reader pool as production does, and closes it when
+// the test ends. It fails the test if the database cannot be opened.
+func MustOpen(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "penny.db"))
+	if err != nil {
+		tb.Fatalf("open database: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("close database: %v", err)
+		}
+	})
+	return db
+}
+
+// MustOpenLedger returns the ledger store of a database MustOpen opened.
+func MustOpenLedger(tb testing.TB) *sqlite.LedgerStore {
+	tb.Helper()
+	return sqlite.NewLedgerStore(MustOpen(tb))
+}
