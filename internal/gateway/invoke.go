@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,17 +88,16 @@ func (a *invokeAPI) decode(c *call, r *http.Request, body []byte) (*llm.Request,
 	default:
 		req = &llm.Request{Native: &llm.NativeBody{Body: bytes.Clone(body),
 			ContentType: r.Header.Get("Content-Type"), Accept: invokeAccept(r, a.streamed)}}
+		if t, err := c.s.opts.Catalog.Resolve(c.requested); err == nil && t.Model != nil {
+			// Routing may pick another model: it must be of this family.
+			req.Native.Family = t.Model.Vendor
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if req.Embed != nil && a.streamed {
 		return nil, llm.Errorf(llm.KindValidation, "embedding models do not stream: call /model/%s/invoke", c.requested)
-	}
-	if a.family != familyNative {
-		if err := jsonOnly(r, a.streamed); err != nil {
-			return nil, err
-		}
 	}
 	if err := invokeHeaders(r, req); err != nil {
 		return nil, err
@@ -159,21 +157,6 @@ func invokeAccept(r *http.Request, streamed bool) string {
 		return r.Header.Get(hdrStreamAccept)
 	}
 	return r.Header.Get("Accept")
-}
-
-// jsonOnly refuses a translated body sent or accepted as something other
-// than JSON.
-func jsonOnly(r *http.Request, streamed bool) error {
-	for _, h := range []struct{ name, v string }{{"Content-Type", r.Header.Get("Content-Type")}, {"Accept", invokeAccept(r, streamed)}} {
-		if h.v == "" {
-			continue
-		}
-		mt, _, err := mime.ParseMediaType(strings.Split(h.v, ",")[0])
-		if err != nil || (mt != "application/json" && mt != "*/*") {
-			return llm.Errorf(llm.KindValidation, "%s %q: this model's body is JSON (application/json)", h.name, h.v)
-		}
-	}
-	return nil
 }
 
 // invokeHeaders applies InvokeModel's request headers: the service tier,
