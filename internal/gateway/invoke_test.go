@@ -328,15 +328,24 @@ func TestInvokeErrors(t *testing.T) {
 		status            int
 	}{
 		{"no max_tokens", "claude-3-5-haiku", `{"anthropic_version":"bedrock-2023-05-31","messages":[{"role":"user","content":"hi"}]}`,
-			func(err error) bool { var v *types.ValidationException; return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "max_tokens") },
+			func(err error) bool {
+				var v *types.ValidationException
+				return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "max_tokens")
+			},
 			llm.KindValidation, 400},
 		{"model in body", "claude-3-5-haiku", `{"anthropic_version":"bedrock-2023-05-31","model":"x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
-			func(err error) bool { var v *types.ValidationException; return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "model") },
+			func(err error) bool {
+				var v *types.ValidationException
+				return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "model")
+			},
 			llm.KindValidation, 400},
 		{"unknown model", "anthropic.claude-99", `{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
 			func(err error) bool { var v *types.ResourceNotFoundException; return errors.As(err, &v) }, llm.KindNotFound, 404},
 		{"bad nova body", "nova-lite", `{"schemaVersion":"messages-v2","messages":[]}`,
-			func(err error) bool { var v *types.ValidationException; return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "schemaVersion") },
+			func(err error) bool {
+				var v *types.ValidationException
+				return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "schemaVersion")
+			},
 			llm.KindValidation, 400},
 		{"embeddings do not stream", "titan-embed-text-v2", `{"inputText":"x"}`, nil, llm.KindValidation, 400},
 	}
