@@ -103,7 +103,7 @@ keeps every content word, with its saving in tokens, percent and dollars.`,
 					SavedCost: (cost - lean).String()})
 			}
 			fmt.Fprintf(out, "%s: %d tokens; on %s ($%s/1M input) $%s per %s calls\n",
-				args[0], rep.Tokens, m.ID, rate(m.Prices.Input), cost, groupInt(o.calls))
+				args[0], rep.Tokens, m.ID, m.Rates(catalog.Terms{}).Input.String(), cost, groupInt(o.calls))
 			if len(rep.Findings) == 0 {
 				fmt.Fprintln(out, "\nNo findings.")
 			} else {
@@ -166,7 +166,7 @@ input cost per --calls calls on --model of each, and B's difference from A.`,
 					B:          side{File: args[1], Tokens: n[1], Cost: cost[1].String()},
 					DiffTokens: diff, DiffPercent: pct, DiffCost: (cost[1] - cost[0]).String()})
 			}
-			fmt.Fprintf(out, "On %s ($%s/1M input), per %s calls:\n", m.ID, rate(m.Prices.Input), groupInt(o.calls))
+			fmt.Fprintf(out, "On %s ($%s/1M input), per %s calls:\n", m.ID, m.Rates(catalog.Terms{}).Input.String(), groupInt(o.calls))
 			w := max(len(args[0]), len(args[1]), len("B - A"))
 			fmt.Fprintf(out, "  %-*s  %7s  %14s\n", w, "PROMPT", "TOKENS", "COST $")
 			fmt.Fprintf(out, "  %-*s  %7d  %14s\n", w, args[0], n[0], cost[0])

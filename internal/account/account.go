@@ -43,7 +43,9 @@ type invoker struct {
 
 // price settles req's bill for usage u and returns it. invoked, if set, is
 // the model a Bedrock prompt router chose: req.Model then points at it.
-func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, tier llm.ServiceTier) llm.Bill {
+// served is the service tier the upstream reported; when it reported none,
+// the tier asked for is assumed.
+func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, served llm.ServiceTier) llm.Bill {
 	cat := a.o.Catalog
 	if invoked != "" {
 		if t, err := cat.Resolve(invoked); err == nil && t.Model != nil {
@@ -55,24 +57,27 @@ func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, tier llm.
 			}
 		}
 	}
-	mode := req.Meta.Mode
-	if mode == "" {
-		mode = llm.ModeOnDemand
+	if served == "" {
+		served = req.ServiceTier
 	}
-	bill := llm.Bill{Usage: u, ServiceTier: tier}
+	terms := catalog.TermsOf(req, served)
+	bill := llm.Bill{Usage: u, ServiceTier: served}
 	// A response-cache hit called no model: it costs nothing, and its
 	// baseline is what the original answer's tokens would have cost.
 	if req.Meta.Cache != llm.CacheHit {
 		if m := model(cat, req.Model); m != nil {
-			bill.Cost = m.Cost(u, mode)
+			c, exact := m.Cost(u, terms)
+			bill.Cost, bill.PriceEstimated = c, !exact
 		}
 	}
 	// Calls made on the request's behalf (a routing agent, a cascade's
-	// rejected attempt) are charged to it; the baseline is unchanged: the
-	// application would have made one call.
+	// rejected attempt) are charged to it, on demand at the default tier;
+	// the baseline is unchanged: the application would have made one call.
 	for _, x := range req.Meta.Extra {
 		if m := model(cat, x.Model); m != nil {
-			bill.Cost += m.Cost(x.Usage, mode)
+			c, exact := m.Cost(x.Usage, catalog.Terms{Mode: terms.Mode})
+			bill.Cost += c
+			bill.PriceEstimated = bill.PriceEstimated || !exact
 		}
 	}
 	base := req.Meta.BaselineModel

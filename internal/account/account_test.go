@@ -33,6 +33,12 @@ func (u upstream) Stream(_ context.Context, req *llm.Request) (llm.Stream, error
 	return &llm.SliceStream{Events: u.events, Err: u.err}, nil
 }
 
+// cost is m's on-demand price for u at the default tier.
+func cost(m *catalog.Model, u llm.Usage) llm.Money {
+	c, _ := m.Cost(u, catalog.Terms{})
+	return c
+}
+
 func newReq(model string) *llm.Request {
 	return &llm.Request{Model: model, Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock("Where is my order?")}}}}
 }
@@ -62,13 +68,13 @@ func TestInvokePricesAndBills(t *testing.T) {
 		wantBillUsage llm.Usage
 	}{
 		{"answered", upstream{resp: &llm.Response{Usage: u}}, llm.CacheMiss,
-			micro.Model.Cost(u, llm.ModeOnDemand), pro.Model.BaselineCost(u), false, u},
+			cost(micro.Model, u), pro.Model.BaselineCost(u), false, u},
 		{"with a routing agent's call", upstream{resp: &llm.Response{Usage: u}, extra: []llm.Charge{{Model: "nova-micro", Usage: agent, Why: llm.ChargeRoutingAgent}}}, llm.CacheMiss,
-			micro.Model.Cost(u, llm.ModeOnDemand) + micro.Model.Cost(agent, llm.ModeOnDemand), pro.Model.BaselineCost(u), false, u},
+			cost(micro.Model, u) + cost(micro.Model, agent), pro.Model.BaselineCost(u), false, u},
 		{"a cache hit costs nothing", upstream{resp: &llm.Response{Usage: u}}, llm.CacheHit,
 			0, pro.Model.BaselineCost(u), false, u},
 		{"failed, but the agent's call was billed", upstream{err: llm.Errorf(llm.KindThrottled, "slow down"), extra: []llm.Charge{{Model: "nova-micro", Usage: agent, Why: llm.ChargeRoutingAgent}}}, llm.CacheMiss,
-			micro.Model.Cost(agent, llm.ModeOnDemand), 0, true, llm.Usage{}},
+			cost(micro.Model, agent), 0, true, llm.Usage{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +104,7 @@ func TestPromptRouterChoice(t *testing.T) {
 		t.Fatal(err)
 	}
 	lite, _ := catalog.MustBuiltin().Resolve("nova-lite")
-	if req.Model != "nova-lite" || req.Meta.BaselineModel != "nova-lite" || req.Meta.Bill.Cost != lite.Model.Cost(u, llm.ModeOnDemand) {
+	if req.Model != "nova-lite" || req.Meta.BaselineModel != "nova-lite" || req.Meta.Bill.Cost != cost(lite.Model, u) {
 		t.Errorf("model %s baseline %s bill %+v", req.Model, req.Meta.BaselineModel, req.Meta.Bill)
 	}
 }

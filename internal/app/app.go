@@ -68,7 +68,7 @@ type App struct {
 	region   string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	cache  cache.Backend
 	// stopTracing flushes and stops trace export.
 	stopTracing func(context.Context) error
@@ -328,7 +328,7 @@ func (a *App) Listen() error {
 		return fmt.Errorf("listen %s: %w", a.Config.Listen, err)
 	}
 	a.listener = ln
-	base, cancel := context.WithCancel(context.Background())
+	base, cancel := context.WithCancelCause(context.Background())
 	a.cancel = cancel
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -388,10 +388,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.srv != nil {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			a.Log.Warn("shutdown: cancelling requests still in flight", "err", err)
-			a.cancel()
+			// Cancelled with a cause, streams end with an error event
+			// or exception frame saying so rather than a bare close;
+			// give the handlers a moment to write it.
+			a.cancel(gateway.ErrShutdown)
+			grace, stop := context.WithTimeout(context.Background(), 2*time.Second)
+			a.Gateway.Wait(grace)
+			stop()
 			a.srv.Close()
 		}
-		a.cancel()
+		a.cancel(gateway.ErrShutdown)
 	}
 	// Handlers write their record as they return; wait for the last ones.
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)

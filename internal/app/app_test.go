@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
@@ -182,7 +186,10 @@ func TestShutdownCancelsOverdueStreams(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %s", d)
 	}
-	<-got
+	// The client is told why its stream ended: an SSE error event.
+	if body := <-got; !strings.Contains(body, `"error"`) || !strings.Contains(body, "shutting down") {
+		t.Errorf("stream cut by shutdown ended without an error event: ...%s", body[max(0, len(body)-300):])
+	}
 	store := openStore(t, cfg.Database)
 	recs, err := store.Records(context.Background(), ledger.RecordQuery{})
 	if err != nil {
@@ -261,4 +268,43 @@ func openKeys(t *testing.T, url string) (*sqlite.DB, *sqlite.KeyStore) {
 		t.Fatal(err)
 	}
 	return db, ks
+}
+
+// TestShutdownConverseStreamGetsException: a ConverseStream cut by a
+// shutdown ends with an exception frame the AWS SDK surfaces as a typed
+// error, not a bare close.
+func TestShutdownConverseStreamGetsException(t *testing.T) {
+	cfg := simConfig(t, 5)
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	sdk := bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
+	out, err := sdk.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{ModelId: aws.String("nova-pro"),
+		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{
+			&types.ContentBlockMemberText{Value: "Write a long essay, step by step, on the history of networking."}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range out.GetStream().Events() {
+		}
+		done <- out.GetStream().Err()
+	}()
+	time.Sleep(3 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var su *types.ServiceUnavailableException
+	if err := <-done; !errors.As(err, &su) || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("stream error %v, want ServiceUnavailableException saying Penny is shutting down", err)
+	}
 }

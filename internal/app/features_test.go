@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
@@ -186,7 +187,7 @@ func TestAgentAndCascade(t *testing.T) {
 		t.Errorf("cascade record: strategy %q model %q attempts %q", rec.Strategy, rec.Model, rec.Attempts)
 	}
 	tg, _ := a.Catalog.Resolve("nova-pro")
-	if strongOnly := tg.Model.Cost(rec.Usage(), "on_demand"); rec.Cost <= strongOnly {
+	if strongOnly, _ := tg.Model.Cost(rec.Usage(), catalog.Terms{}); rec.Cost <= strongOnly {
 		t.Errorf("cascade cost %s does not include the rejected cheap attempt (strong alone %s)", rec.Cost, strongOnly)
 	}
 }

@@ -24,9 +24,10 @@ import (
 // up to the last cache point (tools, then system, then messages, Bedrock's
 // order) is a cache write the first time this server sees it for the model
 // and a cache read afterwards; InputTokens counts only the rest, as Bedrock
-// bills. MaxTokens truncates the answer with stop reason max_tokens.
+// bills. MaxTokens truncates the answer with stop reason max_tokens. The
+// service tier asked for is the tier served.
 func (s *Server) Echo(modelID string, req *llm.Request) (*llm.Response, error) {
-	resp := &llm.Response{Message: llm.Message{Role: llm.RoleAssistant}, StopReason: llm.StopEndTurn}
+	resp := &llm.Response{Message: llm.Message{Role: llm.RoleAssistant}, StopReason: llm.StopEndTurn, ServiceTier: req.ServiceTier}
 	if len(req.Messages) == 0 {
 		return nil, llm.Errorf(llm.KindValidation, "messages: must contain at least one message")
 	}

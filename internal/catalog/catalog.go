@@ -1,18 +1,13 @@
-// Package catalog knows Penny's Bedrock models, their capabilities and
-// prices, and owns all money math: the cost of a Usage under a consumption
-// mode. The built-in catalog is an embedded data file; a user file can
-// override or add models.
+// Package catalog knows Penny's Bedrock models, their capabilities, prices
+// and lifecycle, and owns all money math: the cost of a Usage under the
+// Terms a request was served on. The built-in catalog is an embedded data
+// file; a user file can override (merge into) or add models.
 package catalog
 
 import (
-	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -58,17 +53,22 @@ type Model struct {
 	BedrockID string   `yaml:"bedrock_id"`
 	Aliases   []string `yaml:"aliases"`
 	// InferenceProfiles lists the geographic prefixes ("us", "eu", "apac",
-	// "global") of cross-region inference profiles for this model.
+	// "jp", "global") of cross-region inference profiles for this model.
 	InferenceProfiles []string `yaml:"inference_profiles"`
 	// RequiresProfile is true when Bedrock serves the model on demand only
 	// through a cross-region inference profile.
-	RequiresProfile bool         `yaml:"requires_profile"`
-	Tier            Tier         `yaml:"tier"`
+	RequiresProfile bool `yaml:"requires_profile"`
+	Tier            Tier `yaml:"tier"`
+	// ContextWindow and MaxOutputTokens are in tokens; 0 is unknown.
 	ContextWindow   int          `yaml:"context_window"`
 	MaxOutputTokens int          `yaml:"max_output_tokens"`
 	Capabilities    Capabilities `yaml:"capabilities"`
 	Prices          Prices       `yaml:"prices"`
+	Lifecycle       Lifecycle    `yaml:"lifecycle"`
 	Performance     Performance  `yaml:"performance"`
+	// Sources are the keys, in the catalog's sources, of where the model's
+	// facts (ids, profiles, limits, capabilities) come from.
+	Sources []string `yaml:"sources"`
 	// Provider names the upstream that serves this model ("bedrock" by
 	// default; a config may point a model at an OpenAI-compatible upstream).
 	Provider string `yaml:"provider"`
@@ -83,8 +83,25 @@ type Capabilities struct {
 	Images     bool `yaml:"images"`
 	Documents  bool `yaml:"documents"`
 	Batch      bool `yaml:"batch"`
+	// ServiceTiers lists the service tiers besides default that Bedrock
+	// offers for the model ("flex", "priority", "reserved").
+	ServiceTiers []llm.ServiceTier `yaml:"service_tiers"`
 	// PromptCache is nil when the model has no Bedrock prompt caching.
 	PromptCache *PromptCache `yaml:"prompt_cache"`
+}
+
+// OffersTier reports whether Bedrock serves m at tier; the default tier
+// ("" or "default") always.
+func (c Capabilities) OffersTier(tier llm.ServiceTier) bool {
+	if tier == "" || tier == llm.TierDefault {
+		return true
+	}
+	for _, t := range c.ServiceTiers {
+		if t == tier {
+			return true
+		}
+	}
+	return false
 }
 
 // PromptCache describes Bedrock prompt caching for a model.
@@ -97,7 +114,8 @@ type PromptCache struct {
 	TTLs []string `yaml:"ttls"`
 }
 
-// Performance holds typical latency figures, used by the simulator.
+// Performance holds typical latency figures, used by the simulator. They
+// are estimates from public benchmarks, not AWS guarantees.
 type Performance struct {
 	TTFTMillis      int `yaml:"ttft_ms"`
 	OutputTokensSec int `yaml:"output_tokens_per_sec"`
@@ -106,54 +124,33 @@ type Performance struct {
 // TTFT returns the typical time to first token.
 func (p Performance) TTFT() time.Duration { return time.Duration(p.TTFTMillis) * time.Millisecond }
 
-// Prices are per 1,000,000 tokens.
-type Prices struct {
-	Input       Rate `yaml:"input"`
-	Output      Rate `yaml:"output"`
-	BatchInput  Rate `yaml:"batch_input"`
-	BatchOutput Rate `yaml:"batch_output"`
-	CacheRead   Rate `yaml:"cache_read"`
-	CacheWrite  Rate `yaml:"cache_write"`
-	// BatchEstimated is true when AWS lists no batch price for the model and
-	// the batch rates are 50 % of on-demand.
-	BatchEstimated bool `yaml:"batch_estimated"`
+// Source is where catalog facts come from.
+type Source struct {
+	Title string `yaml:"title" json:"title"`
+	URL   string `yaml:"url" json:"url,omitempty"`
+	// AsOf is the date (YYYY-MM-DD) the source was read.
+	AsOf string `yaml:"as_of" json:"as_of"`
+	// Note qualifies the source, e.g. that it is secondary and to verify.
+	Note string `yaml:"note" json:"note,omitempty"`
 }
-
-// Rate is a price in nano-dollars per 1,000,000 tokens. In YAML it is
-// written as an exact decimal number of dollars, e.g. "0.035".
-type Rate int64
-
-// UnmarshalYAML parses a decimal dollar amount exactly.
-func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
-	m, err := ParseDollars(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*r = Rate(m)
-	return nil
-}
-
-// Dollars returns the rate in US dollars per 1M tokens, as a Money.
-func (r Rate) Dollars() llm.Money { return llm.Money(r) }
 
 // Catalog is a set of models with lookup by every name Bedrock or a user
 // may use for them. It is immutable after loading and safe for concurrent use.
 type Catalog struct {
 	Source string
 	AsOf   string
-	models []*Model
-	byName map[string]*Model
-}
-
-type file struct {
-	Source string   `yaml:"source"`
-	AsOf   string   `yaml:"as_of"`
-	Models []*Model `yaml:"models"`
+	// Sources are the catalog's sources by key.
+	Sources map[string]Source
+	models  []*Model
+	byName  map[string]*Model
+	// raw holds each model's YAML mapping by id, so that a user file's
+	// entry can be merged into it.
+	raw map[string]*yaml.Node
 }
 
 // Builtin returns the embedded catalog.
 func Builtin() (*Catalog, error) {
-	c, err := parse(builtinYAML)
+	c, err := Parse(builtinYAML)
 	if err != nil {
 		return nil, fmt.Errorf("built-in catalog: %w", err)
 	}
@@ -170,109 +167,6 @@ func MustBuiltin() *Catalog {
 	return c
 }
 
-// Load returns the built-in catalog with the models of a user file merged
-// in: a model whose id exists replaces the built-in entry, others are added.
-// The file is decoded strictly: unknown keys are errors.
-func Load(path string) (*Catalog, error) {
-	base, err := Builtin()
-	if err != nil {
-		return nil, err
-	}
-	if path == "" {
-		return base, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	user, err := parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", path, err)
-	}
-	return base.Merge(user)
-}
-
-// Merge returns a catalog with other's models replacing or added to c's.
-func (c *Catalog) Merge(other *Catalog) (*Catalog, error) {
-	byID := map[string]*Model{}
-	var order []string
-	for _, m := range c.models {
-		byID[m.ID] = m
-		order = append(order, m.ID)
-	}
-	for _, m := range other.models {
-		if _, ok := byID[m.ID]; !ok {
-			order = append(order, m.ID)
-		}
-		byID[m.ID] = m
-	}
-	models := make([]*Model, 0, len(order))
-	for _, id := range order {
-		models = append(models, byID[id])
-	}
-	out := &Catalog{Source: c.Source, AsOf: c.AsOf}
-	if other.Source != "" {
-		out.Source = c.Source + "; " + other.Source
-	}
-	return out, out.index(models)
-}
-
-func parse(data []byte) (*Catalog, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var f file
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	c := &Catalog{Source: f.Source, AsOf: f.AsOf}
-	return c, c.index(f.Models)
-}
-
-// index validates models and builds the name index.
-func (c *Catalog) index(models []*Model) error {
-	c.models = models
-	c.byName = map[string]*Model{}
-	add := func(name string, m *Model) error {
-		key := strings.ToLower(name)
-		if prev, ok := c.byName[key]; ok && prev != m {
-			return fmt.Errorf("name %q is used by both %s and %s", name, prev.ID, m.ID)
-		}
-		c.byName[key] = m
-		return nil
-	}
-	for i, m := range models {
-		if m == nil || m.ID == "" {
-			return fmt.Errorf("models[%d]: id is required", i)
-		}
-		if m.BedrockID == "" && m.Provider == "" {
-			return fmt.Errorf("model %s: bedrock_id is required", m.ID)
-		}
-		if m.Tier.Rank() == 0 {
-			return fmt.Errorf("model %s: tier %q is not one of economy, standard, premium, frontier", m.ID, m.Tier)
-		}
-		if m.Provider == "" {
-			m.Provider = "bedrock"
-		}
-		if m.Prices.Input < 0 || m.Prices.Output < 0 || m.Prices.BatchInput < 0 || m.Prices.BatchOutput < 0 ||
-			m.Prices.CacheRead < 0 || m.Prices.CacheWrite < 0 {
-			return fmt.Errorf("model %s: prices must not be negative", m.ID)
-		}
-		names := append([]string{m.ID}, m.Aliases...)
-		if m.BedrockID != "" {
-			names = append(names, m.BedrockID)
-			for _, geo := range m.InferenceProfiles {
-				names = append(names, geo+"."+m.BedrockID)
-			}
-		}
-		for _, n := range names {
-			if err := add(n, m); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // Models returns every model, in catalog order.
 func (c *Catalog) Models() []*Model { return c.models }
 
@@ -284,8 +178,8 @@ func (c *Catalog) Sorted() []*Model {
 		if a.Tier.Rank() != b.Tier.Rank() {
 			return a.Tier.Rank() < b.Tier.Rank()
 		}
-		if a.Prices.Input != b.Prices.Input {
-			return a.Prices.Input < b.Prices.Input
+		if a.Prices.Input.Rate != b.Prices.Input.Rate {
+			return a.Prices.Input.Rate < b.Prices.Input.Rate
 		}
 		return a.ID < b.ID
 	})

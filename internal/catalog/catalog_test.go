@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,21 +15,26 @@ func TestBuiltinHasRequiredModels(t *testing.T) {
 	c := MustBuiltin()
 	for _, id := range []string{"nova-micro", "nova-lite", "nova-pro", "nova-premier", "claude-3-haiku",
 		"claude-3-5-haiku", "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4", "llama3-1-8b",
-		"llama3-1-70b", "llama3-3-70b", "mistral-small", "mistral-large", "titan-embed-text-v2"} {
+		"llama3-1-70b", "llama3-3-70b", "mistral-small", "mistral-large", "titan-embed-text-v2",
+		"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-opus-4-1", "claude-sonnet-4-6", "claude-opus-4-6",
+		"nova-2-lite", "gpt-oss-20b", "gpt-oss-120b", "deepseek-r1", "deepseek-v3-1", "qwen3-32b", "qwen3-235b",
+		"qwen3-coder-480b", "llama4-maverick", "llama4-scout"} {
 		tg, err := c.Resolve(id)
 		if err != nil {
 			t.Errorf("%s: %v", id, err)
 			continue
 		}
 		m := tg.Model
-		if m.Prices.Input <= 0 {
+		if m.Prices.Input.Rate <= 0 {
 			t.Errorf("%s: no input price", id)
 		}
-		if m.Capabilities.Chat && (m.Prices.Output <= 0 || m.MaxOutputTokens <= 0 || m.Performance.OutputTokensSec <= 0) {
-			t.Errorf("%s: chat model without output price, max output or speed", id)
+		if m.Capabilities.Chat && (m.Prices.Output.Rate <= 0 || m.Performance.OutputTokensSec <= 0) {
+			t.Errorf("%s: chat model without output price or speed", id)
 		}
-		if m.ContextWindow <= 0 {
-			t.Errorf("%s: no context window", id)
+		// Limits are 0 only where no source gives them; Claude and Nova
+		// have theirs.
+		if (m.Vendor == "anthropic" || m.Vendor == "amazon") && (m.ContextWindow <= 0 || m.Capabilities.Chat && m.MaxOutputTokens <= 0) {
+			t.Errorf("%s: no context window or max output", id)
 		}
 	}
 	if c.AsOf == "" || c.Source == "" {
@@ -68,8 +74,8 @@ func TestCost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := get(tc.model).Cost(tc.usage, tc.mode).String()
-			if got != tc.want {
+			got, _ := get(tc.model).Cost(tc.usage, Terms{Mode: tc.mode})
+			if got.String() != tc.want {
 				t.Errorf("cost = %s, want %s", got, tc.want)
 			}
 		})
@@ -81,8 +87,8 @@ func TestPriceRatios(t *testing.T) {
 	get := func(id string) *Model { tg, _ := c.Resolve(id); return tg.Model }
 	micro, pro := get("nova-micro"), get("nova-pro")
 	// Nova Pro / Nova Micro ≈ 22.9 on input and output.
-	for _, pair := range [][2]Rate{{pro.Prices.Input, micro.Prices.Input}, {pro.Prices.Output, micro.Prices.Output}} {
-		ratio := float64(pair[0]) / float64(pair[1])
+	for _, pair := range [][2]Price{{pro.Prices.Input, micro.Prices.Input}, {pro.Prices.Output, micro.Prices.Output}} {
+		ratio := float64(pair[0].Rate) / float64(pair[1].Rate)
 		if ratio < 22.8 || ratio > 23.0 {
 			t.Errorf("pro/micro ratio = %.2f, want about 22.9", ratio)
 		}
@@ -90,35 +96,79 @@ func TestPriceRatios(t *testing.T) {
 	for _, m := range c.Models() {
 		p := m.Prices
 		if pc := m.Capabilities.PromptCache; pc != nil {
-			switch m.Vendor {
-			case "amazon": // reads at 25 % of input, writes at the input rate
-				if p.CacheRead*4 != p.Input || p.CacheWrite != p.Input {
-					t.Errorf("%s: Nova cache rates %d/%d for input %d", m.ID, p.CacheRead, p.CacheWrite, p.Input)
+			sets := map[string]RateSet{"": p.RateSet}
+			if p.LongContext != nil {
+				sets["long context "] = p.LongContext.RateSet
+			}
+			if g := p.Global; g != nil {
+				sets["global "] = g.RateSet
+				if g.LongContext != nil {
+					sets["global long context "] = *g.LongContext
 				}
-			case "anthropic": // writes at 125 %, reads at 10 %
-				if p.CacheWrite*4 != p.Input*5 || p.CacheRead*10 != p.Input {
-					t.Errorf("%s: Claude cache rates %d/%d for input %d", m.ID, p.CacheRead, p.CacheWrite, p.Input)
+			}
+			for name, set := range sets {
+				if err := cacheRatios(m.Vendor, set, hasTTL1h(pc)); err != nil {
+					t.Errorf("%s: %scache rates: %v", m.ID, name, err)
 				}
 			}
 			if pc.MinTokens <= 0 || pc.MaxCheckpoints != 4 {
 				t.Errorf("%s: prompt cache %+v", m.ID, pc)
 			}
 		}
-		if m.Capabilities.Batch && (p.BatchInput*2 != p.Input || p.BatchOutput*2 != p.Output) {
+		if m.Capabilities.Batch && p.BatchInput.Known &&
+			(p.BatchInput.Rate*2 != p.Input.Rate || p.BatchOutput.Rate*2 != p.Output.Rate) {
 			t.Errorf("%s: batch rates are not half of on-demand", m.ID)
 		}
 	}
 }
 
+func hasTTL1h(pc *PromptCache) bool {
+	for _, t := range pc.TTLs {
+		if t == "1h" {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheRatios checks AWS's prompt-caching rules against a rate set: Nova
+// reads at 25 % of input and writes at the input rate; Claude reads at
+// 10 %, writes at 125 % for five minutes and 200 % for an hour.
+func cacheRatios(vendor string, s RateSet, oneHour bool) error {
+	in := s.Input.Rate
+	switch vendor {
+	case "amazon":
+		if !s.CacheRead.Known || s.CacheRead.Rate*4 != in || s.CacheWrite.Rate != in {
+			return fmt.Errorf("Nova read %s write %s for input %s", s.CacheRead, s.CacheWrite, s.Input)
+		}
+	case "anthropic":
+		if !s.CacheWrite.Known || s.CacheWrite.Rate*4 != in*5 || s.CacheRead.Rate*10 != in {
+			return fmt.Errorf("Claude read %s write %s for input %s", s.CacheRead, s.CacheWrite, s.Input)
+		}
+		if oneHour && (!s.CacheWrite1h.Known || s.CacheWrite1h.Rate != in*2) {
+			return fmt.Errorf("Claude 1-hour write %s for input %s", s.CacheWrite1h, s.Input)
+		}
+	}
+	if !oneHour && s.CacheWrite1h.Known {
+		return fmt.Errorf("a 1-hour write price without the 1h TTL")
+	}
+	return nil
+}
+
 func TestBaselineCostIgnoresCache(t *testing.T) {
 	pro := MustBuiltin().mustModel(t, "nova-pro")
 	u := llm.Usage{InputTokens: 100, CacheReadTokens: 900, OutputTokens: 10}
-	if got, want := pro.BaselineCost(u), pro.Cost(llm.Usage{InputTokens: 1000, OutputTokens: 10}, llm.ModeOnDemand); got != want {
+	if got, want := pro.BaselineCost(u), cost(pro, llm.Usage{InputTokens: 1000, OutputTokens: 10}, Terms{}); got != want {
 		t.Errorf("baseline = %s, want %s", got, want)
 	}
-	if pro.Cost(u, llm.ModeOnDemand) >= pro.BaselineCost(u) {
+	if cost(pro, u, Terms{}) >= pro.BaselineCost(u) {
 		t.Error("cached cost should be below baseline")
 	}
+}
+
+func cost(m *Model, u llm.Usage, t Terms) llm.Money {
+	c, _ := m.Cost(u, t)
+	return c
 }
 
 func (c *Catalog) mustModel(t *testing.T, id string) *Model {
@@ -147,6 +197,8 @@ func TestResolve(t *testing.T) {
 		{"eu.amazon.nova-pro-v1:0", "nova-pro", "eu.amazon.nova-pro-v1:0", KindInferenceProfile, ""},
 		{"arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0", "nova-lite", "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0", KindBase, ""},
 		{"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0", KindInferenceProfile, ""},
+		{"global.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", KindInferenceProfile, ""},
+		{"claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "anthropic.claude-sonnet-4-5-20250929-v1:0", KindCatalog, ""},
 		{"arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1", "", "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1", KindPromptRouter, ""},
 		{"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", "", "", "", llm.KindNotFound},
 		{"gpt-4o", "", "", "", llm.KindNotFound},
@@ -184,6 +236,11 @@ func TestUpstreamForRegion(t *testing.T) {
 		{"claude-sonnet-4", "eu-central-1", "eu.anthropic.claude-sonnet-4-20250514-v1:0"},
 		{"claude-sonnet-4", "ap-northeast-1", "apac.anthropic.claude-sonnet-4-20250514-v1:0"},
 		{"nova-premier", "eu-west-1", "us.amazon.nova-premier-v1:0"},
+		// Tokyo prefers the jp. profile; never global. unless it is the only one.
+		{"claude-sonnet-4-5", "ap-northeast-1", "jp.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+		{"claude-opus-4-6", "ap-southeast-2", "apac.anthropic.claude-opus-4-6-v1"},
+		{"claude-haiku-4-5", "ap-northeast-1", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{"nova-2-lite", "eu-west-1", "us.amazon.nova-2-lite-v1:0"},
 	}
 	for _, tc := range cases {
 		if got := c.mustModel(t, tc.model).UpstreamFor(tc.region); got != tc.want {
@@ -201,17 +258,7 @@ func TestLoadUserFile(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", `
-source: "our negotiated prices"
-models:
-  - id: nova-micro
-    bedrock_id: amazon.nova-micro-v1:0
-    aliases: ["arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/support"]
-    tier: economy
-    context_window: 128000
-    max_output_tokens: 10000
-    capabilities: {chat: true, streaming: true}
-    prices: {input: "0.03", output: "0.12"}
+	good := write("good.yaml", "source: \"our negotiated prices\"\n"+readmeExample+`
   - id: my-finetune
     bedrock_id: "arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abc"
     tier: standard
@@ -227,7 +274,7 @@ models:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg.Model.ID != "nova-micro" || tg.Model.Prices.Input.Dollars().String() != "0.030000" || tg.Kind != KindApplicationProfile {
+	if tg.Model.ID != "nova-micro" || tg.Model.Prices.Input.String() != "0.03" || tg.Kind != KindApplicationProfile {
 		t.Errorf("override not applied: %+v", tg)
 	}
 	if _, err := c.Resolve("nova-pro"); err != nil {
@@ -241,7 +288,8 @@ models:
 		{"unknown key", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    pricez: {}\n", "pricez"},
 		{"float price", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    prices: {input: 1e-3}\n", "not a decimal"},
 		{"bad tier", "models:\n  - id: x\n    bedrock_id: y\n    tier: cheap\n", "tier"},
-		{"clash", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    aliases: [nova-pro]\n", "nova-pro"},
+		{"clash", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n    prices: {input: \"1\"}\n    aliases: [nova-pro]\n", "nova-pro"},
+		{"no price", "models:\n  - id: x\n    bedrock_id: y\n    tier: economy\n", "input price is required"},
 	}
 	for _, tc := range bad {
 		_, err := Load(write(tc.name+".yaml", tc.body))
@@ -283,7 +331,7 @@ func BenchmarkCost(b *testing.B) {
 	b.ReportAllocs()
 	var sink llm.Money
 	for b.Loop() {
-		sink += m.Cost(u, llm.ModeOnDemand) + m.BaselineCost(u)
+		sink += cost(m, u, Terms{}) + m.BaselineCost(u)
 	}
 	_ = sink
 }
@@ -304,4 +352,41 @@ func (c *Catalog) mustModelB(b *testing.B, id string) *Model {
 		b.Fatal(err)
 	}
 	return tg.Model
+}
+
+// Compare is the one "cheaper" rule govern's downgrade and fallback's
+// allow_more_expensive use.
+func TestCompare(t *testing.T) {
+	c := MustBuiltin()
+	cases := []struct {
+		a, b  string
+		terms Terms
+		want  PriceOrder
+	}{
+		{"nova-micro", "nova-lite", Terms{}, PriceCheaper},
+		{"nova-lite", "nova-micro", Terms{}, PriceDearer},
+		{"nova-pro", "nova-pro", Terms{}, PriceSame},
+		// Llama 3.1 8B $0.22/$0.22 against Nova Lite $0.06/$0.24.
+		{"llama3-1-8b", "nova-lite", Terms{}, PriceMixed},
+		// Same input price, cheaper output: cheaper (dearer on neither).
+		{"claude-3-7-sonnet", "claude-3-5-sonnet", Terms{}, PriceSame},
+		{"nova-micro", "nova-lite", Terms{Mode: llm.ModeBatch}, PriceCheaper},
+		// Provisioned has no per-token price: on-demand rates decide.
+		{"nova-micro", "nova-lite", Terms{Mode: llm.ModeProvisioned}, PriceCheaper},
+		{"nova-lite", "nova-micro", Terms{Tier: llm.TierReserved}, PriceDearer},
+	}
+	for _, tc := range cases {
+		if got := Compare(c.mustModel(t, tc.a), c.mustModel(t, tc.b), tc.terms); got != tc.want {
+			t.Errorf("Compare(%s, %s, %+v) = %d, want %d", tc.a, tc.b, tc.terms, got, tc.want)
+		}
+	}
+	if Compare(nil, c.mustModel(t, "nova-micro"), Terms{}) != PriceUnknown || Compare(c.mustModel(t, "nova-micro"), nil, Terms{}).NotDearer() {
+		t.Error("a model without a price must compare as unknown, not as no dearer")
+	}
+	// Dearer on neither, cheaper on one is cheaper.
+	a := &Model{Prices: Prices{RateSet: RateSet{Input: Known(3), Output: Known(10)}}}
+	b := &Model{Prices: Prices{RateSet: RateSet{Input: Known(3), Output: Known(15)}}}
+	if Compare(a, b, Terms{}) != PriceCheaper || Compare(b, a, Terms{}) != PriceDearer {
+		t.Error("equal input, cheaper output should be cheaper")
+	}
 }

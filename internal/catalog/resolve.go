@@ -10,13 +10,14 @@ import (
 type TargetKind string
 
 const (
-	KindCatalog            TargetKind = "catalog"                       // a Penny id or alias
-	KindBase               TargetKind = "base-model"                    // a Bedrock base model id or ARN
-	KindInferenceProfile   TargetKind = "inference-profile"             // a cross-region inference profile id or ARN
-	KindApplicationProfile TargetKind = "application-inference-profile" // an application inference profile ARN
-	KindProvisioned        TargetKind = "provisioned-model"             // a Provisioned Throughput ARN
-	KindPromptRouter       TargetKind = "prompt-router"                 // a Bedrock Intelligent Prompt Routing ARN
-	geoUS, geoEU, geoAPAC             = "us", "eu", "apac"
+	KindCatalog                  TargetKind = "catalog"                       // a Penny id or alias
+	KindBase                     TargetKind = "base-model"                    // a Bedrock base model id or ARN
+	KindInferenceProfile         TargetKind = "inference-profile"             // a cross-region inference profile id or ARN
+	KindApplicationProfile       TargetKind = "application-inference-profile" // an application inference profile ARN
+	KindProvisioned              TargetKind = "provisioned-model"             // a Provisioned Throughput ARN
+	KindPromptRouter             TargetKind = "prompt-router"                 // a Bedrock Intelligent Prompt Routing ARN
+	geoUS, geoEU, geoAPAC, geoJP            = "us", "eu", "apac", "jp"
+	geoGlobal                               = "global"
 )
 
 // Target is a resolved model id: the catalog model that prices it and the id
@@ -32,6 +33,9 @@ type Target struct {
 	// Mode is the consumption mode the id implies (provisioned-model ARNs
 	// are Provisioned Throughput).
 	Mode llm.Mode
+	// Global is true when the id names a global. cross-region inference
+	// profile, which some models price apart (see Terms.Global).
+	Global bool
 }
 
 // Resolve maps any model id a client may send to a Target: a Penny id or
@@ -55,6 +59,7 @@ func (c *Catalog) Resolve(id string) (Target, error) {
 			t.Kind, t.UpstreamID = KindBase, id
 		case isProfileID(id, m):
 			t.Kind, t.UpstreamID = KindInferenceProfile, id
+			t.Global = IsGlobalProfile(id)
 		}
 		return t, nil
 	}
@@ -63,6 +68,15 @@ func (c *Catalog) Resolve(id string) (Target, error) {
 	}
 	return Target{}, llm.Errorf(llm.KindNotFound,
 		"model %q is not in Penny's catalog: use a catalog id or alias (see `penny models` or GET /v1/models), a Bedrock model id, or add it to the catalog file", id)
+}
+
+// IsGlobalProfile reports whether id, a model id or inference-profile ARN,
+// names a global. cross-region inference profile.
+func IsGlobalProfile(id string) bool {
+	if strings.HasPrefix(id, "arn:") {
+		_, id, _ = strings.Cut(id, "/")
+	}
+	return len(id) > len(geoGlobal) && strings.EqualFold(id[:len(geoGlobal)+1], geoGlobal+".")
 }
 
 func isProfileID(id string, m *Model) bool {
@@ -95,7 +109,8 @@ func (c *Catalog) resolveARN(arn string) (Target, error) {
 		}
 	case "inference-profile":
 		if m, ok := c.byName[strings.ToLower(rid)]; ok {
-			return Target{Model: m, UpstreamID: arn, Kind: KindInferenceProfile, Mode: llm.ModeOnDemand}, nil
+			return Target{Model: m, UpstreamID: arn, Kind: KindInferenceProfile, Mode: llm.ModeOnDemand,
+				Global: IsGlobalProfile(rid)}, nil
 		}
 	case "prompt-router", "default-prompt-router":
 		return Target{UpstreamID: arn, Kind: KindPromptRouter, Mode: llm.ModeOnDemand}, nil
@@ -121,22 +136,33 @@ func aliasKind(id string) (TargetKind, llm.Mode) {
 }
 
 // UpstreamFor returns the id to call for m in region when a client named
-// it by catalog id or alias: the region's cross-region inference profile
-// when the model is only served on demand through one, else the base id.
+// it by catalog id or alias: the region's geographic cross-region inference
+// profile (Tokyo and Osaka prefer jp., then apac.) when the model is only
+// served on demand through one, else the base id. It picks global. only for
+// a model with no other profile: global sends data outside the geography.
 func (m *Model) UpstreamFor(region string) string {
 	if !m.RequiresProfile || m.BedrockID == "" {
 		return m.BedrockID
 	}
-	geo := geoUS
+	geos := []string{geoUS}
 	switch {
 	case strings.HasPrefix(region, "eu-"):
-		geo = geoEU
+		geos = []string{geoEU}
+	case strings.HasPrefix(region, "ap-northeast-1"), strings.HasPrefix(region, "ap-northeast-3"):
+		geos = []string{geoJP, geoAPAC}
 	case strings.HasPrefix(region, "ap-"):
-		geo = geoAPAC
+		geos = []string{geoAPAC}
+	}
+	for _, geo := range geos {
+		for _, g := range m.InferenceProfiles {
+			if g == geo {
+				return geo + "." + m.BedrockID
+			}
+		}
 	}
 	for _, g := range m.InferenceProfiles {
-		if g == geo {
-			return geo + "." + m.BedrockID
+		if g != geoGlobal {
+			return g + "." + m.BedrockID
 		}
 	}
 	if len(m.InferenceProfiles) > 0 {

@@ -6,6 +6,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -20,6 +21,8 @@ type Options struct {
 	Simulate llm.Invoker
 	// Region picks cross-region inference profiles for catalog aliases.
 	Region string
+	// Now is the clock of lifecycle checks (default time.Now).
+	Now func() time.Time
 }
 
 // New returns the dispatcher. On return from its methods req.Model is
@@ -32,7 +35,7 @@ func New(o Options) (llm.Invoker, error) {
 	if o.Simulate == nil && len(o.Providers) == 0 {
 		return nil, errors.New("dispatch: no provider is configured")
 	}
-	return &dispatcher{cat: o.Catalog, providers: o.Providers, simulate: o.Simulate, region: o.Region}, nil
+	return &dispatcher{cat: o.Catalog, providers: o.Providers, simulate: o.Simulate, region: o.Region, now: o.Now}, nil
 }
 
 type dispatcher struct {
@@ -41,6 +44,8 @@ type dispatcher struct {
 	// simulate, if set, answers every model.
 	simulate llm.Invoker
 	region   string
+	// now is the clock lifecycle checks use; nil is time.Now.
+	now func() time.Time
 }
 
 func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error) {
@@ -58,6 +63,13 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 	}
 	providerName := "bedrock"
 	if t.Model != nil {
+		// Routes resolve before the dispatcher: a retired id a route maps
+		// elsewhere never gets here.
+		warning, err := t.Model.CheckServable(d.clock())
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Meta.ModelWarning = warning
 		if err := checkCapabilities(t.Model, req); err != nil {
 			return nil, nil, err
 		}
@@ -67,6 +79,7 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 			req.Meta.BaselineModel = req.Model
 		}
 	}
+	req.Meta.UpstreamModel = up.Model
 	if d.simulate != nil {
 		req.Meta.Provider = "sim"
 		return d.simulate, &up, nil
@@ -77,6 +90,13 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 	}
 	req.Meta.Provider = providerName
 	return p, &up, nil
+}
+
+func (d *dispatcher) clock() time.Time {
+	if d.now == nil {
+		return time.Now()
+	}
+	return d.now()
 }
 
 func checkCapabilities(m *catalog.Model, req *llm.Request) error {

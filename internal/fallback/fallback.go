@@ -23,9 +23,11 @@
 //     deadline to generate is not cut off here (per-call timeouts are the
 //     provider's job, and cutting a stream mid-answer would be worse).
 //   - It never falls back to a model whose input or output price is higher
-//     than the routed model's unless the list says allow_more_expensive; a
-//     model whose price is unknown (not in the catalog, a prompt router)
-//     counts as more expensive. Skipped models are logged, not recorded.
+//     than the routed model's (catalog.Compare under the request's mode and
+//     tier: batch requests compare batch prices) unless the list says
+//     allow_more_expensive; a model whose price is unknown (not in the
+//     catalog, a prompt router) counts as more expensive. Skipped models are
+//     logged, not recorded.
 //   - Every failed call is appended to req.Meta.Attempts (the id called,
 //     the error kind, the latency). A model skipped because its circuit
 //     breaker is open is recorded too, as kind "unavailable" with zero
@@ -298,6 +300,7 @@ func (s *stage) plan(req *llm.Request) (plan, bool) {
 	}
 	p := plan{list: l.withDefaults()}
 	orig, _ := s.resolve(req.Model)
+	terms := catalog.Terms{Mode: req.Meta.Mode, Tier: req.ServiceTier}
 	seen := map[string]bool{}
 	add := func(id string, m *catalog.Model, key string) {
 		if !seen[key] {
@@ -311,7 +314,7 @@ func (s *stage) plan(req *llm.Request) (plan, bool) {
 		if seen[key] {
 			continue
 		}
-		if !l.AllowMoreExpensive && moreExpensive(orig, m) {
+		if !l.AllowMoreExpensive && moreExpensive(orig, m, terms) {
 			p.skipped = append(p.skipped, id)
 			seen[key] = true
 			continue
@@ -336,13 +339,11 @@ func (s *stage) resolve(id string) (*catalog.Model, string) {
 
 func (s *stage) key(id string) string { _, k := s.resolve(id); return k }
 
-// moreExpensive reports whether m may cost more per token than orig. An
+// moreExpensive reports whether m may cost more per token than orig under
+// t: unless catalog.Compare finds it no dearer on input and output. An
 // unknown price on either side counts as more expensive.
-func moreExpensive(orig, m *catalog.Model) bool {
-	if orig == nil || m == nil {
-		return true
-	}
-	return m.Prices.Input > orig.Prices.Input || m.Prices.Output > orig.Prices.Output
+func moreExpensive(orig, m *catalog.Model, t catalog.Terms) bool {
+	return !catalog.Compare(m, orig, t).NotDearer()
 }
 
 // backoff returns the full-jitter wait before the retry that follows n calls.

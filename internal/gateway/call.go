@@ -50,6 +50,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	fe.start(c, r)
 	ctx, cancel := c.ctx(r)
 	defer cancel()
+	c.reqCtx = r.Context()
 	ctx, err := c.authenticate(ctx, r, nil)
 	if err != nil {
 		// Refused before the body was read: close the connection rather
@@ -119,6 +120,24 @@ type call struct {
 	headerErr error
 	// key is the authenticated Penny key, when auth is on.
 	key *keys.Key
+	// reqCtx is the HTTP request's context, whose cause tells a shutdown
+	// from a client that went away.
+	reqCtx context.Context
+}
+
+// ErrShutdown is the cause the server's base context is cancelled with
+// when a graceful shutdown runs out of time: requests still running end
+// with an error saying so, in their API's format.
+var ErrShutdown = errors.New("Penny is shutting down; retry the request")
+
+// streamEnd names what cut a stream short: a cancellation caused by a
+// shutdown becomes an unavailable error the client is told about, and
+// any other error is returned as it is.
+func (c *call) streamEnd(err error) error {
+	if llm.KindOf(err) == llm.KindCanceled && c.reqCtx != nil && errors.Is(context.Cause(c.reqCtx), ErrShutdown) {
+		return &llm.Error{Kind: llm.KindUnavailable, Message: ErrShutdown.Error(), Err: err}
+	}
+	return err
 }
 
 // newCall starts a request's bookkeeping. With auth off, tenant, tags,
@@ -338,6 +357,9 @@ func (c *call) finish() {
 		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
 	}
 	c.s.inflight.Done()
+	if w := c.req.Meta.ModelWarning; w != "" {
+		c.s.warnLegacy(rec.Model, w)
+	}
 	c.log(&rec)
 }
 

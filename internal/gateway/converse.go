@@ -95,6 +95,7 @@ func (converseAPI) stream(c *call, w http.ResponseWriter, p *eventPump, first ll
 			break
 		}
 	}
+	err = c.streamEnd(err)
 	if !errors.Is(err, io.EOF) && llm.KindOf(err) != llm.KindCanceled {
 		ew.WriteError(err)
 		ew.Flush()

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/penny-gateway/penny/internal/bedrocktest"
+	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -300,5 +301,46 @@ func TestConverseBadInput(t *testing.T) {
 	}
 	if n := e.Fake.CallCount(); n != 0 {
 		t.Errorf("bad input reached the upstream %d times", n)
+	}
+}
+
+// TestServiceTierAndGlobalPricing: the tier a Converse client asks for
+// reaches Bedrock, the tier Bedrock served is recorded, and an unpublished
+// tier price is priced at the default rate and marked estimated; a global
+// inference profile is priced at the global rate.
+func TestServiceTierAndGlobalPricing(t *testing.T) {
+	e := newEnv(t, envOptions{bedrock: true})
+	client := e.sdk()
+	ask := func(model string, tier types.ServiceTierType) (ledger.Record, *bedrockruntime.ConverseOutput) {
+		in := &bedrockruntime.ConverseInput{ModelId: aws.String(model), Messages: []types.Message{{Role: types.ConversationRoleUser,
+			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "Summarise our refund policy."}}}}}
+		if tier != "" {
+			in.ServiceTier = &types.ServiceTier{Type: tier}
+		}
+		var h http.Header
+		out, err := client.Converse(context.Background(), in, func(o *bedrockruntime.Options) {
+			o.APIOptions = append(o.APIOptions, func(s *middlewareStack) error { return captureHeaders(s, &h) })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.record(h.Get(HeaderRequestID)), out
+	}
+	rec, out := ask("nova-pro", types.ServiceTierTypeFlex)
+	if c, _ := e.Fake.LastCall(); !strings.Contains(string(c.Body), `"serviceTier":{"type":"flex"}`) {
+		t.Errorf("tier not sent upstream: %s", c.Body)
+	}
+	pro, _ := catalog.MustBuiltin().Resolve("nova-pro")
+	def, exact := pro.Model.Cost(rec.Usage(), catalog.Terms{})
+	if rec.ServiceTier != "flex" || !rec.PriceEstimated || rec.Cost != def || !exact || out.ServiceTier == nil || out.ServiceTier.Type != types.ServiceTierTypeFlex {
+		t.Errorf("flex: record tier %q estimated %v cost %s (default rate %s), answer tier %+v", rec.ServiceTier, rec.PriceEstimated, rec.Cost, def, out.ServiceTier)
+	}
+
+	rec, _ = ask("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "")
+	sonnet, _ := catalog.MustBuiltin().Resolve("claude-sonnet-4-5")
+	global, _ := sonnet.Model.Cost(rec.Usage(), catalog.Terms{Global: true})
+	regional, _ := sonnet.Model.Cost(rec.Usage(), catalog.Terms{})
+	if rec.UpstreamModel != "global.anthropic.claude-sonnet-4-5-20250929-v1:0" || rec.Cost != global || global >= regional || rec.PriceEstimated {
+		t.Errorf("global: upstream %q cost %s, global rate %s, regional %s", rec.UpstreamModel, rec.Cost, global, regional)
 	}
 }

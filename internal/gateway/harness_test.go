@@ -40,6 +40,7 @@ type envOptions struct {
 	simOpts  sim.Options
 	routes   []route.Config
 	stages   []llm.Stage // extra stages after routing
+	logger   *slog.Logger
 	maxBody  int64
 	timeout  time.Duration
 	fakeOpts []bedrocktest.Option
@@ -82,7 +83,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
 	s, err := New(Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Counter: counter})
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Logger: o.logger, Counter: counter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,7 @@ func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first 
 			break
 		}
 	}
+	err = c.streamEnd(err)
 	if errors.Is(err, io.EOF) {
 		bw.WriteString("data: [DONE]\n\n")
 		bw.Flush()

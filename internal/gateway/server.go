@@ -98,6 +98,27 @@ type Server struct {
 	bufs  sync.Pool
 	// inflight counts requests whose ledger record is not yet written.
 	inflight sync.WaitGroup
+	// legacyLogged is when each legacy model was last warned about.
+	legacyMu     sync.Mutex
+	legacyLogged map[string]time.Time
+}
+
+// warnLegacy logs that a legacy model was served, at most once an hour
+// per model (every answer carries the warning header).
+func (s *Server) warnLegacy(model, warning string) {
+	now := s.opts.Now()
+	s.legacyMu.Lock()
+	last, seen := s.legacyLogged[model]
+	if seen && now.Sub(last) < time.Hour {
+		s.legacyMu.Unlock()
+		return
+	}
+	if s.legacyLogged == nil {
+		s.legacyLogged = map[string]time.Time{}
+	}
+	s.legacyLogged[model] = now
+	s.legacyMu.Unlock()
+	s.log.Warn("serving a legacy model", "model", model, "warning", warning)
 }
 
 // DefaultMaxBodyBytes is the default request body limit.

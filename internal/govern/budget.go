@@ -368,15 +368,12 @@ func reached(spent, limit llm.Money, pct int) bool {
 // priced is what the stage knows of a request's price before the call.
 type priced struct {
 	model *catalog.Model // nil when req.Model is unknown or a prompt router
-	mode  llm.Mode
+	terms catalog.Terms  // the mode and tier asked for
 	est   llm.Money
 }
 
 func (b *budget) estimate(req *llm.Request) priced {
-	p := priced{mode: req.Meta.Mode}
-	if p.mode == "" {
-		p.mode = llm.ModeOnDemand
-	}
+	p := priced{terms: catalog.Terms{Mode: req.Meta.Mode, Tier: req.ServiceTier, Global: catalog.IsGlobalProfile(req.Model)}}
 	t, err := b.o.Catalog.Resolve(req.Model)
 	if err != nil || t.Model == nil {
 		return p
@@ -389,13 +386,16 @@ func (b *budget) estimate(req *llm.Request) priced {
 	if req.Config.MaxTokens != nil && *req.Config.MaxTokens > 0 {
 		out = *req.Config.MaxTokens
 	}
-	p.est = t.Model.Cost(llm.Usage{InputTokens: b.o.Counter.CountRequest(req), OutputTokens: out}, p.mode)
+	// An estimate is an estimate: a tier without a published price is
+	// held at the default tier's rates.
+	p.est, _ = t.Model.Cost(llm.Usage{InputTokens: b.o.Counter.CountRequest(req), OutputTokens: out}, p.terms)
 	return p
 }
 
 // cost prices the usage of an answer the way the gateway's account stage
-// does: on the model a prompt router chose, if any; nothing for a cache hit.
-func (b *budget) cost(req *llm.Request, p priced, u llm.Usage, invoked string) llm.Money {
+// does: on the model a prompt router chose, if any, at the tier the
+// upstream served; nothing for a cache hit.
+func (b *budget) cost(req *llm.Request, p priced, u llm.Usage, invoked string, served llm.ServiceTier) llm.Money {
 	if req.Meta.Cache == llm.CacheHit {
 		return 0
 	}
@@ -414,7 +414,8 @@ func (b *budget) cost(req *llm.Request, p priced, u llm.Usage, invoked string) l
 	if m == nil {
 		return 0
 	}
-	return m.Cost(u, p.mode)
+	c, _ := m.Cost(u, catalog.TermsOf(req, served))
+	return c
 }
 
 type budgetInvoker struct {
@@ -464,15 +465,15 @@ func (b *budget) admit(ctx context.Context, req *llm.Request) (priced, []*reserv
 		held = held[:0]
 		to := over.rule.DowngradeTo
 		t, err := b.o.Catalog.Resolve(to)
-		within := err == nil && t.Model != nil && p.model != nil && notDearer(p.model, t.Model, p.mode)
-		if !within && (err != nil || t.Model == nil || p.model == nil || !cheaper(t.Model, p.model, p.mode)) {
+		within := err == nil && t.Model != nil && p.model != nil && catalog.Compare(p.model, t.Model, p.terms).NotDearer()
+		if !within && (err != nil || t.Model == nil || p.model == nil || catalog.Compare(t.Model, p.model, p.terms) != catalog.PriceCheaper) {
 			r, err := b.reserve(ctx, over, p.est, false) // the budget error, current
 			if r != nil {
 				b.settle(r, 0) // it fits again after all: still refuse, as decided
 			}
 			var e *llm.Error
 			if errors.As(err, &e) && e.Kind == llm.KindBudget {
-				e.Message += "; its downgrade model " + to + " is not cheaper than " + req.Model + " on both input and output price"
+				e.Message += "; its downgrade model " + to + " is not cheaper than " + req.Model + " on input and output price"
 				return fail(e)
 			}
 			return fail(llm.Errorf(llm.KindBudget, "budget %q is exhausted and its downgrade model %s is not cheaper than %s",
@@ -541,7 +542,7 @@ func (bi *budgetInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Res
 		bi.b.settleAll(rs, 0)
 		return nil, err
 	}
-	bi.b.settleAll(rs, bi.b.cost(req, p, resp.Usage, resp.InvokedModel))
+	bi.b.settleAll(rs, bi.b.cost(req, p, resp.Usage, resp.InvokedModel, resp.ServiceTier))
 	return resp, nil
 }
 
@@ -561,7 +562,7 @@ func (bi *budgetInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stre
 	return &settleStream{Stream: s, settle: func(ev *llm.Event, started bool) {
 		switch {
 		case ev != nil:
-			bi.b.settleAll(rs, bi.b.cost(req, p, *ev.Usage, ev.InvokedModel))
+			bi.b.settleAll(rs, bi.b.cost(req, p, *ev.Usage, ev.InvokedModel, ev.ServiceTier))
 		case started:
 			bi.b.settleEstimate(rs) // cut short: assume the worst we admitted
 		default:

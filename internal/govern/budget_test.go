@@ -26,7 +26,8 @@ func fixture(t testing.TB) (cat *catalog.Catalog, full llm.Usage, est llm.Money)
 		t.Fatal(err)
 	}
 	full = llm.Usage{InputTokens: counter(t).CountRequest(request("nova-micro", prompt, 1000)), OutputTokens: 1000}
-	return cat, full, tr.Model.Cost(full, llm.ModeOnDemand)
+	est, _ = tr.Model.Cost(full, catalog.Terms{})
+	return cat, full, est
 }
 
 // The requirement: 100 parallel requests overshoot a budget by at
@@ -49,7 +50,7 @@ func TestBudgetConcurrent(t *testing.T) {
 			inv := Budget(BudgetOptions{Catalog: cat, Now: clk.Now})(up)
 			k := &keys.Key{ID: "PNYTEST", Tenant: "acme", Limits: keys.Limits{BudgetMonth: est*10 + est/2}}
 			tr, _ := cat.Resolve("nova-micro")
-			cost := tr.Model.Cost(tt.usage, llm.ModeOnDemand)
+			cost, _ := tr.Model.Cost(tt.usage, catalog.Terms{})
 			ctx := withKey(k)
 			var wg sync.WaitGroup
 			var ok, refused atomic.Int64

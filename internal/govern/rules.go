@@ -71,8 +71,9 @@ type BudgetRule struct {
 	Action     Action `yaml:"action"`
 	// DowngradeTo is the catalog model that requests are sent to, instead
 	// of being refused, once the budget is reached (Action downgrade). A
-	// request whose routed model is not dearer than it on both input and
-	// output price is refused instead.
+	// request whose routed model is already no dearer than it goes through
+	// as it is; one whose routed model it is not cheaper than (catalog.Compare
+	// under the request's terms) is refused instead.
 	DowngradeTo string `yaml:"downgrade_to"`
 }
 
@@ -143,7 +144,7 @@ func (r BudgetRule) validate(cat *catalog.Catalog) error {
 		if err != nil {
 			return fmt.Errorf("downgrade_to: %w", err)
 		}
-		if t.Model == nil || t.Model.Prices.Input <= 0 && t.Model.Prices.Output <= 0 {
+		if t.Model == nil || free(t.Model) {
 			return fmt.Errorf("downgrade_to %q is not a priced catalog model", r.DowngradeTo)
 		}
 	default:
@@ -267,25 +268,8 @@ func (p Period) adjective() string {
 	return "monthly"
 }
 
-// notDearer reports whether model a costs at most what b does per input
-// and per output token in mode.
-func notDearer(a, b *catalog.Model, mode llm.Mode) bool {
-	ai, ao, bi, bo := prices(a, b, mode)
-	return ai <= bi && ao <= bo
-}
-
-// cheaper reports whether to is cheaper than from on both input and output
-// price in mode.
-func cheaper(to, from *catalog.Model, mode llm.Mode) bool {
-	ti, to2, fi, fo := prices(to, from, mode)
-	return ti < fi && to2 < fo
-}
-
-// prices returns a's and b's input and output rates in mode: batch rates
-// when the mode is batch and both have them, else on-demand ones.
-func prices(a, b *catalog.Model, mode llm.Mode) (ai, ao, bi, bo catalog.Rate) {
-	if mode == llm.ModeBatch && a.Prices.BatchInput > 0 && b.Prices.BatchInput > 0 {
-		return a.Prices.BatchInput, a.Prices.BatchOutput, b.Prices.BatchInput, b.Prices.BatchOutput
-	}
-	return a.Prices.Input, a.Prices.Output, b.Prices.Input, b.Prices.Output
+// free reports whether m has no per-token price at all on demand.
+func free(m *catalog.Model) bool {
+	r := m.Rates(catalog.Terms{})
+	return r.Input.Rate <= 0 && r.Output.Rate <= 0
 }

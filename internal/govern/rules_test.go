@@ -242,7 +242,7 @@ func TestBudgetRuleDowngrade(t *testing.T) {
 			routedEst := est
 			if tt.routed != "nova-micro" {
 				r, _ := cat.Resolve(tt.routed)
-				routedEst = r.Model.Cost(full, llm.ModeOnDemand)
+				routedEst, _ = r.Model.Cost(full, catalog.Terms{})
 			}
 			var got []string
 			rec := &recorder{upstream: upstream{usage: full}, models: &got}

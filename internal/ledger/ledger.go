@@ -59,6 +59,12 @@ type Record struct {
 	// ServiceTier is the Bedrock service tier the request was served and
 	// priced at ("" for the default tier when Bedrock did not say).
 	ServiceTier string
+	// UpstreamModel is the id the upstream was called with: a base model
+	// id, an inference profile (us., global., …) or an ARN.
+	UpstreamModel string
+	// PriceEstimated is true when Cost stands in for a price the catalog
+	// does not publish (e.g. an unpublished flex or batch price).
+	PriceEstimated bool
 	// Latency is the whole request as Penny saw it; TTFT is the time to the
 	// first streamed token (zero when not streamed).
 	Latency time.Duration

@@ -52,6 +52,8 @@ func NewRecord(req *llm.Request, o Outcome) Record {
 
 		CacheWrite1hTokens: b.Usage.CacheWrite1hTokens,
 		ServiceTier:        string(b.ServiceTier),
+		UpstreamModel:      m.UpstreamModel,
+		PriceEstimated:     b.PriceEstimated,
 		Latency:            o.Finished.Sub(o.Received),
 		Cost:               b.Cost,
 		BaselineCost:       b.Baseline,

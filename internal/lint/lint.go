@@ -145,10 +145,11 @@ func Cost(m *catalog.Model, n, calls int) (llm.Money, error) {
 	if calls != 0 && total/int64(calls) != int64(n) {
 		return 0, fmt.Errorf("lint: %d tokens × %d calls overflows", n, calls)
 	}
-	if r := int64(m.Prices.Input); r > 0 && total > math.MaxInt64/r {
+	if r := int64(m.Rates(catalog.Terms{}).Input.Rate); r > 0 && total > math.MaxInt64/r {
 		return 0, fmt.Errorf("lint: %d tokens × %d calls is too large to price", n, calls)
 	}
-	return m.Cost(llm.Usage{InputTokens: int(total)}, llm.ModeOnDemand), nil
+	c, _ := m.Cost(llm.Usage{InputTokens: int(total)}, catalog.Terms{}) // on demand, input only: always exact
+	return c, nil
 }
 
 // Percent returns part/whole in tenths of a percent, rounded half away from

@@ -203,7 +203,7 @@ func TestCost(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("Cost(%d, %d) = %d, %v; want %d", tc.n, tc.calls, got, err, tc.want)
 		}
-		if want := m.Model.Cost(llm.Usage{InputTokens: tc.n * tc.calls}, llm.ModeOnDemand); got != want {
+		if want, _ := m.Model.Cost(llm.Usage{InputTokens: tc.n * tc.calls}, catalog.Terms{}); got != want {
 			t.Errorf("Cost(%d, %d) = %d, catalog says %d", tc.n, tc.calls, got, want)
 		}
 	}

@@ -245,6 +245,10 @@ type Meta struct {
 	// Provider is the upstream that answered: "bedrock", "sim", or the name
 	// of an OpenAI-compatible upstream.
 	Provider string
+	// UpstreamModel is the model id the dispatcher called: a base id, an
+	// inference profile id (us., global., …) or an ARN. Pricing reads
+	// from it whether a global profile served the request.
+	UpstreamModel string
 	// PromptTokensSaved is set by the prompt policy stage: input tokens its
 	// whitespace normalisation removed.
 	PromptTokensSaved int
@@ -302,6 +306,10 @@ type Bill struct {
 	Baseline Money
 	// ServiceTier is the tier the answer was priced at.
 	ServiceTier ServiceTier
+	// PriceEstimated is true when a price the catalog does not know (an
+	// unpublished tier or batch price) was stood in for: Cost is an
+	// estimate, not the bill.
+	PriceEstimated bool
 }
 
 // Attempt is one failed upstream call of a request that was retried.

@@ -160,7 +160,8 @@ func UnitPrice(cat *catalog.Catalog, model string) llm.Money {
 	if err != nil || t.Model == nil {
 		return math.MaxInt64
 	}
-	return t.Model.Cost(llm.Usage{InputTokens: 1000, OutputTokens: 1000}, llm.ModeOnDemand)
+	c, _ := t.Model.Cost(llm.Usage{InputTokens: 1000, OutputTokens: 1000}, catalog.Terms{})
+	return c
 }
 
 // WriteTable prints the per-model table, the judge's cost if any, and the

@@ -49,7 +49,7 @@ func Skill(m *catalog.Model) float64 {
 	if s, ok := skills[m.ID]; ok {
 		return s
 	}
-	out := m.Prices.Output.Dollars().Dollars()
+	out := m.Rates(catalog.Terms{}).Output.Rate.Dollars().Dollars()
 	if out <= 0 {
 		return 0.4
 	}

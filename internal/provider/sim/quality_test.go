@@ -38,8 +38,8 @@ func TestSkillOrder(t *testing.T) {
 		}
 	}
 	// A model the table does not know is rated by its output price.
-	cheap := &catalog.Model{ID: "mine-cheap", Prices: catalog.Prices{Output: 140_000_000}}
-	dear := &catalog.Model{ID: "mine-dear", Prices: catalog.Prices{Output: 15_000_000_000}}
+	cheap := &catalog.Model{ID: "mine-cheap", Prices: catalog.Prices{RateSet: catalog.RateSet{Output: catalog.Known(140_000_000)}}}
+	dear := &catalog.Model{ID: "mine-dear", Prices: catalog.Prices{RateSet: catalog.RateSet{Output: catalog.Known(15_000_000_000)}}}
 	if s := Skill(cheap); s != 0.40 {
 		t.Errorf("Skill at Nova Micro's price = %g, want 0.40", s)
 	}

@@ -182,6 +182,8 @@ func (p *Provider) prepare(ctx context.Context, req *llm.Request, stream bool) (
 		Latency:    (ttft + time.Duration(float64(out)/speed*float64(time.Second))).Round(time.Millisecond),
 		// InvokedModel is set for prompt routers only, as on Bedrock.
 		InvokedModel: invoked,
+		// The tier served is the tier asked for (validated above).
+		ServiceTier: req.ServiceTier,
 	}
 	return &call{resp: resp, ttft: ttft, speed: speed, midStop: mid}, nil
 }
@@ -264,6 +266,11 @@ func (p *Provider) validate(m *catalog.Model, req *llm.Request, inputTokens int,
 	}
 	if m.ContextWindow > 0 && inputTokens > m.ContextWindow {
 		return validation("Input is too long for requested model.")
+	}
+	if t := req.ServiceTier; t != "" && !caps.OffersTier(t) {
+		// Bedrock refuses a tier the model is not offered at; the message
+		// is the simulator's.
+		return validation("The service tier %s is not available for this model.", t)
 	}
 	return nil
 }
