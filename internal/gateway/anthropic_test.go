@@ -42,12 +42,12 @@ func TestMessagesThroughSDK(t *testing.T) {
 				return &llm.Response{
 					Message:    llm.Message{Role: llm.RoleAssistant, Content: []llm.Block{llm.TextBlock("Order 42 shipped.")}},
 					StopReason: llm.StopEndTurn,
-					Usage:      llm.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 2000, CacheWriteTokens: 300},
+					Usage:      llm.Usage{InputTokens: 200, OutputTokens: 20, CacheReadTokens: 2000, CacheWriteTokens: 300, CacheWrite1hTokens: 100},
 				}, nil
 			})
 			var raw *http.Response
 			msg, err := e.anthropic(h2).Messages.New(context.Background(), anthropic.MessageNewParams{
-				Model:     "claude-3-5-haiku",
+				Model:     "claude-sonnet-4-5",
 				MaxTokens: 200,
 				System: []anthropic.TextBlockParam{{Text: "You are a support agent.",
 					CacheControl: anthropic.CacheControlEphemeralParam{TTL: anthropic.CacheControlEphemeralTTLTTL1h}}},
@@ -57,24 +57,25 @@ func TestMessagesThroughSDK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if msg.Content[0].Text != "Order 42 shipped." || msg.StopReason != anthropic.StopReasonEndTurn || msg.Model != "claude-3-5-haiku" {
+			if msg.Content[0].Text != "Order 42 shipped." || msg.StopReason != anthropic.StopReasonEndTurn || msg.Model != "claude-sonnet-4-5" {
 				t.Errorf("answer %+v", msg)
 			}
-			if u := msg.Usage; u.InputTokens != 100 || u.OutputTokens != 20 || u.CacheReadInputTokens != 2000 || u.CacheCreationInputTokens != 300 ||
-				u.CacheCreation.Ephemeral5mInputTokens != 300 {
+			if u := msg.Usage; u.InputTokens != 200 || u.OutputTokens != 20 || u.CacheReadInputTokens != 2000 || u.CacheCreationInputTokens != 300 ||
+				u.CacheCreation.Ephemeral5mInputTokens != 200 || u.CacheCreation.Ephemeral1hInputTokens != 100 {
 				t.Errorf("usage %+v", u)
 			}
 			call, _ := e.Fake.LastCall()
 			r := call.Request
-			if call.ModelID != "us.anthropic.claude-3-5-haiku-20241022-v1:0" || r.System[0].Text != "You are a support agent." ||
+			if call.ModelID != "us.anthropic.claude-sonnet-4-5-20250929-v1:0" || r.System[0].Text != "You are a support agent." ||
 				r.System[1].CachePoint == nil || r.System[1].CachePoint.TTL != "1h" || r.Tools.Tools[1].CachePoint == nil ||
 				string(r.Additional) != `{"top_k":40}` || *r.Config.MaxTokens != 200 {
 				t.Errorf("upstream got %s %+v additional %s", call.ModelID, r, r.Additional)
 			}
 			rec := e.record(raw.Header.Get(HeaderRequestID))
-			// Claude 3.5 Haiku: 100 in × 0.8 + 20 out × 4 + 2000 read × 0.08 + 300 write × 1, per 1M.
-			if rec.API != "anthropic" || rec.Model != "claude-3-5-haiku" || rec.Stream || rec.CacheReadTokens != 2000 ||
-				rec.CacheWriteTokens != 300 || rec.Cost.String() != "0.000620" || raw.Header.Get("request-id") != rec.RequestID {
+			// Claude Sonnet 4.5 through the us. profile: 200 in × 3.3 + 20 out × 16.5 + 2000 read × 0.33
+			// + 200 5-minute writes × 4.125 + 100 1-hour writes × 6.6, per 1M.
+			if rec.API != "anthropic" || rec.Model != "claude-sonnet-4-5" || rec.Stream || rec.CacheReadTokens != 2000 ||
+				rec.CacheWriteTokens != 300 || rec.CacheWrite1hTokens != 100 || rec.Cost.String() != "0.003135" || raw.Header.Get("request-id") != rec.RequestID {
 				t.Errorf("ledger %+v", rec)
 			}
 		})
@@ -97,7 +98,7 @@ func TestMessagesStreamThroughSDK(t *testing.T) {
 			})
 			var raw *http.Response
 			st := e.anthropic(h2).Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
-				Model: "claude-3-5-haiku", MaxTokens: 300, Tools: orderTools(),
+				Model: "claude-haiku-4-5-20251001", MaxTokens: 300, Tools: orderTools(),
 				ToolChoice: anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{}},
 				Messages:   []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Where is order 42?"))},
 			}, option.WithResponseInto(&raw))
@@ -141,9 +142,9 @@ func TestMessagesErrors(t *testing.T) {
 		return anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: 50,
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}}
 	}
-	bad := params("claude-3-5-haiku")
+	bad := params("claude-haiku-4-5")
 	bad.Metadata = anthropic.MetadataParam{UserID: anthropic.String("u")}
-	urlImage := params("claude-3-5-haiku")
+	urlImage := params("claude-haiku-4-5")
 	urlImage.Messages = []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewImageBlock(anthropic.URLImageSourceParam{URL: "https://example.com/a.png"}))}
 	cases := []struct {
 		name   string
@@ -158,8 +159,8 @@ func TestMessagesErrors(t *testing.T) {
 		{"invalid value", bad, []option.RequestOption{option.WithJSONSet("temperature", 1.5)}, "", 400, "invalid_request_error", llm.KindValidation},
 		{"unknown field", bad, []option.RequestOption{option.WithJSONSet("frobnicate", true)}, "", 400, "invalid_request_error", llm.KindValidation},
 		{"unsupported", urlImage, nil, "", 400, "invalid_request_error", llm.KindUnsupported},
-		{"throttled upstream", params("claude-3-5-haiku"), nil, "ThrottlingException", 429, "rate_limit_error", llm.KindThrottled},
-		{"upstream down", params("claude-3-5-haiku"), nil, "ServiceUnavailableException", 529, "overloaded_error", llm.KindUnavailable},
+		{"throttled upstream", params("claude-haiku-4-5"), nil, "ThrottlingException", 429, "rate_limit_error", llm.KindThrottled},
+		{"upstream down", params("claude-haiku-4-5"), nil, "ServiceUnavailableException", 529, "overloaded_error", llm.KindUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,7 +185,7 @@ func TestMessagesErrors(t *testing.T) {
 
 	// A body that does not decode is answered and recorded with the model
 	// it named.
-	resp, err := http.Post(e.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-3-5-haiku","max_tokens":5,"messages":"hi"}`))
+	resp, err := http.Post(e.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-haiku-4-5","max_tokens":5,"messages":"hi"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +198,14 @@ func TestMessagesErrors(t *testing.T) {
 	if resp.StatusCode != 400 || body.Type != "error" || body.Error.Type != "invalid_request_error" || !strings.Contains(body.Error.Message, "messages") {
 		t.Errorf("%d %+v", resp.StatusCode, body)
 	}
-	if rec := e.record(resp.Header.Get(HeaderRequestID)); rec.ModelRequested != "claude-3-5-haiku" || rec.HTTPStatus != 400 {
+	if rec := e.record(resp.Header.Get(HeaderRequestID)); rec.ModelRequested != "claude-haiku-4-5" || rec.HTTPStatus != 400 {
 		t.Errorf("ledger %+v", rec)
 	}
 
 	// A failure after the stream started is an error event.
 	e.Fake.FailStreamAfter(3, "modelStreamErrorException", "the model stopped")
 	var raw *http.Response
-	st := e.anthropic(false).Messages.NewStreaming(context.Background(), params("claude-3-5-haiku"), option.WithResponseInto(&raw))
+	st := e.anthropic(false).Messages.NewStreaming(context.Background(), params("claude-haiku-4-5"), option.WithResponseInto(&raw))
 	for st.Next() {
 	}
 	if err := st.Err(); err == nil || !strings.Contains(err.Error(), "the model stopped") {
@@ -219,7 +220,7 @@ func TestCountTokensModelsAndProbe(t *testing.T) {
 	e := newEnv(t, envOptions{bedrock: true})
 	var raw *http.Response
 	n, err := e.anthropic(false).Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
-		Model:    "claude-3-5-haiku",
+		Model:    "claude-haiku-4-5",
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("How many tokens is this question?"))},
 	}, option.WithResponseInto(&raw))
 	if err != nil {
@@ -246,7 +247,7 @@ func TestCountTokensModelsAndProbe(t *testing.T) {
 	}
 	found := false
 	for _, m := range page.Data {
-		found = found || m.ID == "claude-3-5-haiku" && m.DisplayName == "Anthropic Claude 3.5 Haiku" && !m.CreatedAt.IsZero()
+		found = found || m.ID == "claude-haiku-4-5" && m.DisplayName == "Anthropic Claude Haiku 4.5" && !m.CreatedAt.IsZero()
 	}
 	if !found {
 		t.Errorf("models %+v", page.Data)

@@ -59,7 +59,7 @@ func fixedAnswer(model string, req *llm.Request) (*llm.Response, error) {
 			{Type: llm.BlockToolUse, ToolUse: &llm.ToolUse{ID: "tu-1", Name: "get_order", Input: []byte(`{"order_id":"42"}`)}},
 		}},
 		StopReason:  llm.StopToolUse,
-		Usage:       llm.Usage{InputTokens: 120, OutputTokens: 30, CacheReadTokens: 900, CacheWriteTokens: 100},
+		Usage:       llm.Usage{InputTokens: 120, OutputTokens: 30, CacheReadTokens: 900, CacheWriteTokens: 200},
 		Latency:     80 * time.Millisecond,
 		ServiceTier: req.ServiceTier,
 	}, nil
@@ -71,7 +71,7 @@ func TestInvokeThroughAnthropicBedrockClient(t *testing.T) {
 			e := newEnv(t, envOptions{bedrock: true, h2c: true})
 			e.Fake.SetResponder(fixedAnswer)
 			params := anthropic.MessageNewParams{
-				Model: "us.anthropic.claude-3-5-haiku-20241022-v1:0", MaxTokens: 256, Tools: orderTools(),
+				Model: "global.anthropic.claude-sonnet-4-5-20250929-v1:0", MaxTokens: 256, Tools: orderTools(),
 				System:   []anthropic.TextBlockParam{{Text: "You are a support agent.", CacheControl: anthropic.NewCacheControlEphemeralParam()}},
 				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("Where is order 42?"))},
 			}
@@ -85,19 +85,19 @@ func TestInvokeThroughAnthropicBedrockClient(t *testing.T) {
 				t.Errorf("answer %+v", msg)
 			}
 			if raw.Header.Get("X-Amzn-Bedrock-Input-Token-Count") != "120" || raw.Header.Get("X-Amzn-Bedrock-Output-Token-Count") != "30" ||
-				raw.Header.Get("X-Amzn-Bedrock-Cache-Read-Input-Token-Count") != "900" || raw.Header.Get("X-Amzn-Bedrock-Cache-Write-Input-Token-Count") != "100" ||
+				raw.Header.Get("X-Amzn-Bedrock-Cache-Read-Input-Token-Count") != "900" || raw.Header.Get("X-Amzn-Bedrock-Cache-Write-Input-Token-Count") != "200" ||
 				raw.Header.Get("X-Amzn-Bedrock-Invocation-Latency") != "80" || raw.Header.Get("x-amzn-RequestId") == "" {
 				t.Errorf("headers %v", raw.Header)
 			}
 			call, _ := e.Fake.LastCall()
-			if call.Operation != "Converse" || call.ModelID != "us.anthropic.claude-3-5-haiku-20241022-v1:0" ||
+			if call.Operation != "Converse" || call.ModelID != "global.anthropic.claude-sonnet-4-5-20250929-v1:0" ||
 				call.Request.System[1].CachePoint == nil || !strings.HasPrefix(call.Header.Get("Authorization"), "AWS4-HMAC-SHA256") {
 				t.Errorf("upstream %s %s %+v", call.Operation, call.ModelID, call.Request.System)
 			}
 			rec := e.record(raw.Header.Get(HeaderRequestID))
-			// 120 × 0.8 + 30 × 4 + 900 × 0.08 + 100 × 1 per 1M
-			if rec.API != "invoke" || rec.Model != "claude-3-5-haiku" || rec.CacheReadTokens != 900 || rec.CacheWriteTokens != 100 ||
-				rec.Cost.String() != "0.000388" || rec.Stream {
+			// At the global profile's prices: 120 × 3 + 30 × 15 + 900 × 0.3 + 200 × 3.75 per 1M
+			if rec.API != "invoke" || rec.Model != "claude-sonnet-4-5" || rec.CacheReadTokens != 900 || rec.CacheWriteTokens != 200 ||
+				rec.Cost.String() != "0.001830" || rec.Stream {
 				t.Errorf("ledger %+v", rec)
 			}
 
@@ -119,7 +119,7 @@ func TestInvokeThroughAnthropicBedrockClient(t *testing.T) {
 			if call, _ := e.Fake.LastCall(); call.Operation != "ConverseStream" {
 				t.Errorf("upstream %s", call.Operation)
 			}
-			if rec := e.record(raw.Header.Get(HeaderRequestID)); rec.API != "invoke" || !rec.Stream || rec.OutputTokens != 30 || rec.Cost.String() != "0.000388" {
+			if rec := e.record(raw.Header.Get(HeaderRequestID)); rec.API != "invoke" || !rec.Stream || rec.OutputTokens != 30 || rec.Cost.String() != "0.001830" {
 				t.Errorf("stream ledger %+v", rec)
 			}
 		})
@@ -160,7 +160,7 @@ func TestInvokeModelThroughAWSSDK(t *testing.T) {
 			ctx := context.Background()
 
 			var h http.Header
-			out, err := e.sdkOver(h2).InvokeModel(ctx, &bedrockruntime.InvokeModelInput{ModelId: aws.String("claude-3-5-haiku"),
+			out, err := e.sdkOver(h2).InvokeModel(ctx, &bedrockruntime.InvokeModelInput{ModelId: aws.String("claude-sonnet-4-5"),
 				Body: anthropicBody, ContentType: aws.String("application/json"), ServiceTier: types.ServiceTierTypePriority}, pennyHeaders(&h))
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +190,7 @@ func TestInvokeModelThroughAWSSDK(t *testing.T) {
 			// Bedrock's invocation metrics.
 			h = nil
 			st, err := e.sdkOver(h2).InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{
-				ModelId: aws.String("claude-3-5-haiku"), Body: anthropicBody, ContentType: aws.String("application/json")}, pennyHeaders(&h))
+				ModelId: aws.String("claude-sonnet-4-5"), Body: anthropicBody, ContentType: aws.String("application/json")}, pennyHeaders(&h))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestInvokeModelThroughAWSSDK(t *testing.T) {
 				Write *int  `json:"cacheWriteInputTokenCount"`
 				Lat   int64 `json:"invocationLatency"`
 			}
-			if err := json.Unmarshal(last["amazon-bedrock-invocationMetrics"], &m); err != nil || m.In != 120 || m.Out != 30 || *m.Read != 900 || *m.Write != 100 {
+			if err := json.Unmarshal(last["amazon-bedrock-invocationMetrics"], &m); err != nil || m.In != 120 || m.Out != 30 || *m.Read != 900 || *m.Write != 200 {
 				t.Errorf("metrics %s (%v)", last["amazon-bedrock-invocationMetrics"], err)
 			}
 			if rec := e.record(h.Get(HeaderRequestID)); rec.API != "invoke" || !rec.Stream || rec.OutputTokens != 30 {
@@ -327,13 +327,13 @@ func TestInvokeErrors(t *testing.T) {
 		kind              llm.ErrorKind
 		status            int
 	}{
-		{"no max_tokens", "claude-3-5-haiku", `{"anthropic_version":"bedrock-2023-05-31","messages":[{"role":"user","content":"hi"}]}`,
+		{"no max_tokens", "claude-sonnet-4-5", `{"anthropic_version":"bedrock-2023-05-31","messages":[{"role":"user","content":"hi"}]}`,
 			func(err error) bool {
 				var v *types.ValidationException
 				return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "max_tokens")
 			},
 			llm.KindValidation, 400},
-		{"model in body", "claude-3-5-haiku", `{"anthropic_version":"bedrock-2023-05-31","model":"x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+		{"model in body", "claude-sonnet-4-5", `{"anthropic_version":"bedrock-2023-05-31","model":"x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
 			func(err error) bool {
 				var v *types.ValidationException
 				return errors.As(err, &v) && strings.Contains(v.ErrorMessage(), "model")
@@ -372,7 +372,7 @@ func TestInvokeErrors(t *testing.T) {
 	// A failure after the stream started is an exception frame.
 	e.Fake.FailStreamAfter(2, "throttlingException", "too many tokens")
 	var h http.Header
-	st, err := e.sdk().InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String("claude-3-5-haiku"),
+	st, err := e.sdk().InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String("claude-sonnet-4-5"),
 		Body: []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"hello there"}]}`)}, pennyHeaders(&h))
 	if err != nil {
 		t.Fatal(err)

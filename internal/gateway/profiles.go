@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,17 +38,19 @@ type profileModel struct {
 const profileDate = "2025-01-01T00:00:00Z"
 
 // geoNames label the cross-region profile prefixes.
-var geoNames = map[string]string{"us": "US", "eu": "EU", "apac": "APAC", "global": "Global"}
+var geoNames = map[string]string{"us": "US", "eu": "EU", "apac": "APAC", "jp": "JP", "global": "Global"}
 
 // profiles lists the catalog's system-defined inference profiles callable
 // from region: its own geography's and the global ones.
 func profiles(cat *catalog.Catalog, region string) []inferenceProfile {
-	geo := "us"
+	geos := []string{"us", "global"}
 	switch {
 	case strings.HasPrefix(region, "eu-"):
-		geo = "eu"
+		geos = []string{"eu", "global"}
+	case region == "ap-northeast-1", region == "ap-northeast-3":
+		geos = []string{"jp", "apac", "global"}
 	case strings.HasPrefix(region, "ap-"):
-		geo = "apac"
+		geos = []string{"apac", "global"}
 	}
 	var out []inferenceProfile
 	for _, m := range cat.Models() {
@@ -55,7 +58,7 @@ func profiles(cat *catalog.Catalog, region string) []inferenceProfile {
 			continue
 		}
 		for _, g := range m.InferenceProfiles {
-			if g != geo && g != "global" {
+			if !slices.Contains(geos, g) {
 				continue
 			}
 			id := g + "." + m.BedrockID
