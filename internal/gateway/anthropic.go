@@ -10,7 +10,6 @@ import (
 
 	"github.com/penny-gateway/penny/internal/anthropicwire"
 	"github.com/penny-gateway/penny/internal/llm"
-	"github.com/penny-gateway/penny/internal/openaiwire"
 )
 
 // handleMessages serves POST /v1/messages, Anthropic's Messages API,
@@ -101,15 +100,9 @@ func (c *call) anthropicHeaders(w http.ResponseWriter) {
 func (c *call) anthropicError(w http.ResponseWriter, err error) {
 	err = withRetryAfter(err)
 	status, body := anthropicwire.ErrorFor(err)
-	c.err, c.status = err, status
-	c.anthropicHeaders(w)
-	c.setCostHeaders(w.Header())
+	c.errorHeaders(w, err, status)
+	w.Header().Set("request-id", c.req.Meta.RequestID)
 	body.RequestID = c.req.Meta.RequestID
-	challenge(w, status, bearerChallenge)
-	var e *llm.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))
-	}
 	writeJSON(w, status, body)
 }
 

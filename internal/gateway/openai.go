@@ -58,6 +58,14 @@ func sniffModel(body []byte) string {
 func (c *call) openaiError(w http.ResponseWriter, err error) {
 	err = withRetryAfter(err)
 	status, body := openaiwire.ErrorFor(err)
+	c.errorHeaders(w, err, status)
+	writeJSON(w, status, body)
+}
+
+// errorHeaders notes a failure answered with status and writes the headers
+// a JSON error answer carries: Penny's, the bill, a 401's challenge and a
+// Retry-After when err has a retry hint.
+func (c *call) errorHeaders(w http.ResponseWriter, err error, status int) {
 	c.err, c.status = err, status
 	c.setHeaders(w)
 	c.setCostHeaders(w.Header())
@@ -66,7 +74,6 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))
 	}
-	writeJSON(w, status, body)
 }
 
 // stream answers with server-sent events. Errors before the first event
