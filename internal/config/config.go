@@ -26,6 +26,7 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
@@ -68,9 +69,11 @@ type Config struct {
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
 	PromptCache PromptCache `yaml:"prompt_cache"`
-	Limits      Limits      `yaml:"limits"`
-	Ledger      Ledger      `yaml:"ledger"`
-	Log         Log         `yaml:"log"`
+	// Responses configures the OpenAI Responses API's stored responses.
+	Responses Responses `yaml:"responses"`
+	Limits    Limits    `yaml:"limits"`
+	Ledger    Ledger    `yaml:"ledger"`
+	Log       Log       `yaml:"log"`
 }
 
 // TLS names the certificate and key files (PEM) of the listener.
@@ -232,6 +235,16 @@ type Tracing struct {
 	Headers map[string]string `yaml:"headers"`
 }
 
+// Responses configures the responses stored for the OpenAI Responses API
+// (GET /v1/responses/{id}, previous_response_id), in the database, per
+// tenant. A request with store: false stores nothing.
+type Responses struct {
+	// Retention is how long a stored response is served; expired ones
+	// are deleted in the background (default 720h, 30 days, as OpenAI
+	// keeps them).
+	Retention Duration `yaml:"retention"`
+}
+
 // Limits protect the gateway.
 type Limits struct {
 	// MaxBodyBytes caps request bodies (default 10 MiB).
@@ -288,6 +301,7 @@ func Defaults() Config {
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
 		PromptCache: PromptCache{Enabled: true},
+		Responses:   Responses{Retention: Duration(responses.DefaultRetention)},
 	}
 }
 
@@ -408,6 +422,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_CACHE", "cache.backend"},
 	{"PENNY_OTLP_ENDPOINT", "tracing.endpoint"},
 	{"PENNY_TEMPLATES_DIR", "templates_dir"},
+	{"PENNY_RESPONSES_RETENTION", "responses.retention"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -475,6 +490,8 @@ func (c *Config) Set(field, v string) error {
 		c.Tracing.Endpoint = v
 	case "templates_dir":
 		c.TemplatesDir = v
+	case "responses.retention":
+		dur(&c.Responses.Retention)
 	case "log.requests":
 		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
@@ -605,6 +622,9 @@ func (c *Config) validateValues() []error {
 	}
 	if c.Limits.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
+	}
+	if c.Responses.Retention <= 0 {
+		errs = append(errs, errors.New("responses.retention must be positive"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

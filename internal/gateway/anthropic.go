@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -110,32 +110,31 @@ func (c *call) anthropicError(w http.ResponseWriter, err error) {
 // first event got an ordinary error response (serve); later ones an SSE
 // error event.
 func (a *anthropicMessages) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
-	h := w.Header()
-	c.anthropicHeaders(w)
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Trailer", streamTrailers)
-	w.WriteHeader(http.StatusOK)
-	sw := newSSEWriter(w)
+	w.Header().Set("request-id", c.req.Meta.RequestID)
+	sw := startSSE(c, w)
 	enc := &anthropicwire.StreamEncoder{ID: "msg_" + c.req.Meta.RequestID, Model: c.req.Model,
 		Stops: c.req.Config.StopSequences, InputTokens: c.inputEstimate()}
-	err := pumpEvents(c, p, first, sw.flush, func(ev llm.Event) error {
+	write := func(evs []anthropicwire.Event) {
+		for _, e := range evs {
+			sw.event(e.Type, json.RawMessage(e.Data))
+		}
+	}
+	err := c.relay(p, first, func(ev llm.Event) {
 		if ev.Type == llm.EventMetadata {
 			enc.Model = c.req.Model
 		}
-		sw.write(enc.Encode(ev)...)
-		return nil
-	})
+		write(enc.Encode(ev))
+	}, sw.flush)
 	switch {
 	case errors.Is(err, io.EOF):
-		sw.write(enc.Finish()...)
+		write(enc.Finish())
 		sw.bw.Flush()
 	case llm.KindOf(err) != llm.KindCanceled:
-		sw.write(anthropicwire.ErrorEvent(err))
+		write([]anthropicwire.Event{anthropicwire.ErrorEvent(err)})
 		sw.bw.Flush()
 	}
 	p.stop() // settles an early end's bill before the trailers
-	c.setCostHeaders(h)
+	c.setCostHeaders(w.Header())
 	return err
 }
 
@@ -146,56 +145,6 @@ func (c *call) inputEstimate() int {
 		return 0
 	}
 	return c.s.opts.Counter.CountRequest(c.req)
-}
-
-// pumpEvents passes the pump's events, first included, to write, flushing
-// whenever no further event is waiting, until the stream ends (io.EOF),
-// fails, or the client goes away (KindCanceled: a write or flush failed).
-func pumpEvents(c *call, p *eventPump, first llm.Event, flush func() error, write func(llm.Event) error) error {
-	ev := first
-	for {
-		c.observe(ev)
-		err := write(ev)
-		if err == nil && p.idle() {
-			err = flush()
-		}
-		if err != nil {
-			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
-		}
-		if ev, err = p.next(); err != nil {
-			return err
-		}
-	}
-}
-
-// sseWriter writes named server-sent events through a buffer.
-type sseWriter struct {
-	bw *bufio.Writer
-	rc *http.ResponseController
-}
-
-func newSSEWriter(w http.ResponseWriter) *sseWriter {
-	return &sseWriter{bw: bufio.NewWriterSize(w, 4096), rc: http.NewResponseController(w)}
-}
-
-func (s *sseWriter) write(evs ...anthropicwire.Event) {
-	for _, e := range evs {
-		s.bw.WriteString("event: ")
-		s.bw.WriteString(e.Type)
-		s.bw.WriteString("\ndata: ")
-		s.bw.Write(e.Data)
-		s.bw.WriteString("\n\n")
-	}
-}
-
-func (s *sseWriter) flush() error {
-	if err := s.bw.Flush(); err != nil {
-		return err
-	}
-	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	return nil
 }
 
 // anthropicClient reports whether r comes from an Anthropic client, which

@@ -276,11 +276,19 @@ func (a *invokeAPI) stream(c *call, w http.ResponseWriter, p *eventPump, first l
 	ew := converse.NewEventWriter(w)
 	ew.ManualFlush = true
 	chunks := a.chunker(c)
-	err := pumpEvents(c, p, first, ew.Flush, func(ev llm.Event) error {
+	var werr error // a failed write: the client went away
+	err := c.relay(p, first, func(ev llm.Event) {
 		for _, ch := range chunks(ev) {
-			if err := ew.WriteChunk(ch); err != nil {
-				return err
+			if werr == nil {
+				werr = ew.WriteChunk(ch)
 			}
+		}
+	}, func() error {
+		if werr == nil {
+			werr = ew.Flush()
+		}
+		if werr != nil {
+			return llm.Errorf(llm.KindCanceled, "client went away: %w", werr)
 		}
 		return nil
 	})
