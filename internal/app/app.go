@@ -308,6 +308,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Recorder:          monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
 		Catalog:           cat,
 		RouteNames:        routes.Names(),
+		Region:            dopts.Region,
+		Counter:           counter,
 		Logger:            log,
 		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
 		RequestTimeout:    cfg.Limits.RequestTimeout.D(),

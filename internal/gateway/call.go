@@ -36,6 +36,13 @@ type frontend interface {
 	stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error
 }
 
+// localFrontend is a frontend that may answer a decoded request itself,
+// without the chain (Anthropic's count_tokens): local reports whether it
+// did. The request is recorded as any other.
+type localFrontend interface {
+	local(c *call, w http.ResponseWriter) bool
+}
+
 // serve runs one request of frontend fe through the chain.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
 	c := s.newCall(r, api)
@@ -68,6 +75,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	}
 	if err != nil {
 		fe.fail(c, w, err)
+		return
+	}
+	if l, ok := fe.(localFrontend); ok && l.local(c, w) {
 		return
 	}
 	if !c.req.Meta.Stream {
