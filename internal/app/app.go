@@ -39,6 +39,7 @@ import (
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
 	"github.com/penny-gateway/penny/internal/servicetier"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -51,9 +52,11 @@ import (
 type App struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	DB      *sqlite.DB // the ledger and the keys; Store and Keys are made from it
+	DB      *sqlite.DB // the ledger, the keys and the stored responses; the stores are made from it
 	Store   *sqlite.LedgerStore
-	Ledger  *ledger.Writer
+	// Responses are the stored Responses API answers.
+	Responses *sqlite.ResponseStore
+	Ledger    *ledger.Writer
 	// Anomaly watches spend, request rates and repeated prompts.
 	Anomaly *anomaly.Detector
 	// Keys and Auth are nil when auth is off.
@@ -72,6 +75,9 @@ type App struct {
 	cache  cache.Backend
 	// stopTracing flushes and stops trace export.
 	stopTracing func(context.Context) error
+	// stopSweep stops the deletion of expired stored responses and waits
+	// for it.
+	stopSweep func()
 }
 
 // Options adjust assembly beyond the Config.
@@ -185,6 +191,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err := ledgerMetrics.Watch(w); err != nil {
 		return fail(err)
 	}
+	rs := sqlite.NewResponseStore(db, nil)
+	retention := cfg.Responses.Retention.D()
+	stopSweep := sweep(rs, retention, log)
+	undo = append(undo, stopSweep)
 	var ks *sqlite.KeyStore
 	var authn *auth.Authenticator
 	if cfg.AuthRequired() {
@@ -269,11 +279,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	undo = append(undo, func() { stopTracing(context.Background()) })
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
-	routeTier := forRoute(over, func(r *config.Route) *string {
-		if r.ServiceTier == "" {
+	routeTier := forRoute(over, func(r *config.Route) *servicetier.Policy {
+		if r.ServiceTier == "" && r.Latency != "tolerant" {
 			return nil
 		}
-		return &r.ServiceTier
+		return &servicetier.Policy{Tier: llm.ServiceTier(r.ServiceTier), Tolerant: r.Latency == "tolerant"}
 	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
@@ -303,30 +313,44 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
-			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
-				t, ok := routeTier(req)
-				return llm.ServiceTier(t), ok
-			}},
+			tier: servicetier.Options{Catalog: cat, PolicyFor: routeTier},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
-		Upstream:       dispatcher,
-		Recorder:       monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
-		Catalog:        cat,
-		RouteNames:     routes.Names(),
-		Logger:         log,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
-		RequestTimeout: cfg.Limits.RequestTimeout.D(),
-		AccessLog:      cfg.Log.Requests,
-		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Alerts:         func() any { return detector.Recent() },
-		Auth:           authn,
+		Upstream:          dispatcher,
+		Recorder:          monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
+		Catalog:           cat,
+		RouteNames:        routes.Names(),
+		Region:            dopts.Region,
+		Counter:           counter,
+		Logger:            log,
+		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
+		RequestTimeout:    cfg.Limits.RequestTimeout.D(),
+		AccessLog:         cfg.Log.Requests,
+		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Alerts:            func() any { return detector.Recent() },
+		Auth:              authn,
+		Responses:         rs,
+		ResponseRetention: retention,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing}, nil
+	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep}, nil
+}
+
+// sweep deletes expired stored responses in the background, at most an
+// hour (or one retention period) after they expire; they are never
+// served after that anyway. The returned func stops it and waits.
+func sweep(st responses.Store, retention time.Duration, log *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		responses.Sweep(ctx, st, responses.SweepOptions{Every: min(time.Hour, retention), Logger: log})
+	}()
+	return func() { cancel(); <-done }
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -435,6 +459,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.Auth != nil {
 		a.Auth.Close() // records the last key uses in a.DB
 	}
+	a.stopSweep()
 	if err := a.DB.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing database: %w", err))
 	}

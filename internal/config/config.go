@@ -26,6 +26,7 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
@@ -68,9 +69,11 @@ type Config struct {
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
 	PromptCache PromptCache `yaml:"prompt_cache"`
-	Limits      Limits      `yaml:"limits"`
-	Ledger      Ledger      `yaml:"ledger"`
-	Log         Log         `yaml:"log"`
+	// Responses configures the OpenAI Responses API's stored responses.
+	Responses Responses `yaml:"responses"`
+	Limits    Limits    `yaml:"limits"`
+	Ledger    Ledger    `yaml:"ledger"`
+	Log       Log       `yaml:"log"`
 }
 
 // TLS names the certificate and key files (PEM) of the listener.
@@ -96,6 +99,11 @@ type Route struct {
 	// requests ask for (default, flex, priority), unless a request names
 	// one itself.
 	ServiceTier string `yaml:"service_tier"`
+	// Latency "tolerant" sends the route's requests to Bedrock's Flex
+	// tier where the model offers it (discounted, slower), falling back
+	// to the default tier when Flex is throttled; "" or "interactive"
+	// leaves the tier alone.
+	Latency string `yaml:"latency"`
 	// Fallbacks, if set, are tried when the chosen model is throttled,
 	// unavailable, not ready or times out.
 	Fallbacks *fallback.List `yaml:"fallbacks"`
@@ -232,6 +240,16 @@ type Tracing struct {
 	Headers map[string]string `yaml:"headers"`
 }
 
+// Responses configures the responses stored for the OpenAI Responses API
+// (GET /v1/responses/{id}, previous_response_id), in the database, per
+// tenant. A request with store: false stores nothing.
+type Responses struct {
+	// Retention is how long a stored response is served; expired ones
+	// are deleted in the background (default 720h, 30 days, as OpenAI
+	// keeps them).
+	Retention Duration `yaml:"retention"`
+}
+
 // Limits protect the gateway.
 type Limits struct {
 	// MaxBodyBytes caps request bodies (default 10 MiB).
@@ -331,6 +349,7 @@ func Defaults() Config {
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
 		PromptCache: PromptCache{Enabled: true},
 		Ledger:      Ledger{OnFailure: LedgerSpool, Durability: LedgerFast, MaxWait: Duration(time.Second)},
+		Responses:   Responses{Retention: Duration(responses.DefaultRetention)},
 	}
 }
 
@@ -452,6 +471,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_CACHE", "cache.backend"},
 	{"PENNY_OTLP_ENDPOINT", "tracing.endpoint"},
 	{"PENNY_TEMPLATES_DIR", "templates_dir"},
+	{"PENNY_RESPONSES_RETENTION", "responses.retention"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -519,6 +539,8 @@ func (c *Config) Set(field, v string) error {
 		c.Tracing.Endpoint = v
 	case "templates_dir":
 		c.TemplatesDir = v
+	case "responses.retention":
+		dur(&c.Responses.Retention)
 	case "log.requests":
 		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
@@ -624,6 +646,11 @@ func (c *Config) validateValues() []error {
 				errs = append(errs, fmt.Errorf("routes %s: prompt_cache: %w", r.Name, err))
 			}
 		}
+		switch r.Latency {
+		case "", "interactive", "tolerant":
+		default:
+			errs = append(errs, fmt.Errorf("routes %s: latency %q is not interactive or tolerant", r.Name, r.Latency))
+		}
 		switch t := llm.ServiceTier(r.ServiceTier); t {
 		case "", llm.TierDefault, llm.TierFlex, llm.TierPriority:
 		default:
@@ -651,6 +678,9 @@ func (c *Config) validateValues() []error {
 		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
 	}
 	errs = append(errs, c.Ledger.validate()...)
+	if c.Responses.Retention <= 0 {
+		errs = append(errs, errors.New("responses.retention must be positive"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -58,6 +57,14 @@ func sniffModel(body []byte) string {
 func (c *call) openaiError(w http.ResponseWriter, err error) {
 	err = withRetryAfter(err)
 	status, body := openaiwire.ErrorFor(err)
+	c.errorHeaders(w, err, status)
+	writeJSON(w, status, body)
+}
+
+// errorHeaders notes a failure answered with status and writes the headers
+// a JSON error answer carries: Penny's, the bill, a 401's challenge and a
+// Retry-After when err has a retry hint.
+func (c *call) errorHeaders(w http.ResponseWriter, err error, status int) {
 	c.err, c.status = err, status
 	c.setHeaders(w)
 	c.setCostHeaders(w.Header())
@@ -66,72 +73,42 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))
 	}
-	writeJSON(w, status, body)
 }
 
 // stream answers with server-sent events. Errors before the first event
 // got a normal JSON error response (serve); later ones an SSE error event
 // (the HTTP status already sent, 200, is what the ledger records).
 func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
-	h := w.Header()
-	c.setHeaders(w)
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Trailer", streamTrailers)
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	bw := bufio.NewWriterSize(w, 4096)
+	sw := startSSE(c, w)
 	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: o.opts.IncludeUsage}
-	writeData := func(v any) {
-		b, _ := json.Marshal(v)
-		bw.WriteString("data: ")
-		bw.Write(b)
-		bw.WriteString("\n\n")
-	}
-	flush := func() error {
-		if err := bw.Flush(); err != nil {
-			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
-		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
-		}
-		return nil
-	}
-	var err error
-	ev := first
-	for {
-		c.observe(ev)
-		if ev.Type == llm.EventMetadata {
-			enc.Model = c.req.Model
+	err := c.relay(p, first, func(ev llm.Event) {
+		if m := c.invokedModel(ev); m != "" {
+			enc.Model = m // a prompt router's choice names the final chunk's model
 		}
 		for _, ch := range enc.Encode(ev) {
-			writeData(ch)
+			sw.event("", ch)
 		}
-		if p.idle() {
-			if err = flush(); err != nil {
-				break
-			}
-		}
-		if ev, err = p.next(); err != nil {
-			break
-		}
-	}
-	err = c.streamEnd(err)
+	}, sw.flush)
 	if errors.Is(err, io.EOF) {
-		bw.WriteString("data: [DONE]\n\n")
-		bw.Flush()
+		sw.bw.WriteString("data: [DONE]\n\n")
+		sw.bw.Flush()
 	} else if llm.KindOf(err) != llm.KindCanceled {
 		_, body := openaiwire.ErrorFor(err)
-		writeData(body)
-		bw.Flush()
+		sw.event("", body)
+		sw.bw.Flush()
 	}
 	p.stop() // settles an early end's bill before the trailers
-	c.setCostHeaders(h)
+	c.setCostHeaders(w.Header())
 	return err
 }
 
-// handleModels serves GET /v1/models: catalog chat models and routes.
+// handleModels serves GET /v1/models: catalog chat models and routes, in
+// Anthropic's shape when an Anthropic client asks.
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if anthropicClient(r) {
+		s.anthropicModels(w)
+		return
+	}
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	list := openaiwire.ModelList{Object: "list"}
 	for _, m := range s.opts.Catalog.Sorted() {

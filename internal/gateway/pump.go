@@ -31,6 +31,7 @@ type eventPump struct {
 	// beforeEnd, if set, is called once by next before it returns the
 	// stream's last event or its end (openStream sets the call's commit).
 	beforeEnd func() error
+	stopped   bool
 }
 
 // startPump starts reading st. ctx bounds the reads; stop cancels it.
@@ -66,11 +67,12 @@ func startPump(ctx context.Context, st llm.Stream) *eventPump {
 }
 
 // next returns the next event, blocking until there is one. Before it
-// returns the stream's last event or its clean end, it calls beforeEnd,
-// and returns beforeEnd's error instead, if any, ending the stream. The
-// last event is the metadata (usage) event when the stream is seen to end
-// right after it, so next reads one item ahead there: every frontend's
-// final bytes (Converse's metadata frame, OpenAI's [DONE], …) come after.
+// returns the stream's last event or its clean end, it stops the pump
+// (which settles the request's bill) and calls beforeEnd, returning
+// beforeEnd's error instead, if any, to end the stream with. The last
+// event is the metadata (usage) event when the stream is seen to end right
+// after it, so next reads one item ahead there: every frontend's final
+// bytes (Converse's metadata frame, OpenAI's [DONE], …) come after.
 func (p *eventPump) next() (llm.Event, error) {
 	it := p.take()
 	last := errors.Is(it.err, io.EOF) || it.err == nil && it.ev.Type == llm.EventMetadata
@@ -86,6 +88,7 @@ func (p *eventPump) next() (llm.Event, error) {
 	}
 	end := p.beforeEnd
 	p.beforeEnd = nil
+	p.stop()
 	if err := end(); err != nil {
 		return llm.Event{}, err
 	}
@@ -109,8 +112,13 @@ func (p *eventPump) take() pumped {
 func (p *eventPump) idle() bool { return p.held == nil && len(p.ch) == 0 }
 
 // stop ends the reads and closes the stream once the reader has let go
-// of it (a Stream is used by one goroutine at a time).
+// of it (a Stream is used by one goroutine at a time). It may be called
+// more than once.
 func (p *eventPump) stop() {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	p.cancel()
 	<-p.done
 	p.st.Close()
@@ -125,7 +133,6 @@ func (c *call) openStream(ctx context.Context) (*eventPump, llm.Event, error) {
 		return nil, llm.Event{}, err
 	}
 	p := startPump(ctx, st)
-	p.beforeEnd = c.commit
 	first, err := p.next()
 	if err != nil {
 		p.stop()
@@ -134,5 +141,8 @@ func (c *call) openStream(ctx context.Context) (*eventPump, llm.Event, error) {
 		}
 		return nil, llm.Event{}, err
 	}
+	// From here on the answer is the stream's: its record is written
+	// before its end is sent.
+	p.beforeEnd = c.commit
 	return p, first, nil
 }

@@ -133,6 +133,9 @@ func strategies(r *Record, m llm.Meta) string {
 	if r.Mode == string(llm.ModeBatch) {
 		s = append(s, "batch")
 	}
+	if r.ServiceTier == string(llm.TierFlex) && r.Status == StatusOK {
+		s = append(s, "flex")
+	}
 	if r.PromptTokensSaved > 0 {
 		s = append(s, "prompt_trimming")
 	}
