@@ -444,8 +444,13 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.Ledger.Close(flushCtx); err != nil {
-		errs = append(errs, fmt.Errorf("flushing ledger: %w", err))
+	closeErr := a.Ledger.Close(flushCtx)
+	if n := a.Ledger.Stats().Failed; n > 0 {
+		// Lost while draining or at any time before: a run that lost
+		// records does not end as if it had not.
+		errs = append(errs, fmt.Errorf("ledger: %d records were lost this run (see the log)", n))
+	} else if closeErr != nil {
+		errs = append(errs, fmt.Errorf("flushing ledger: %w", closeErr))
 	}
 	if err := a.stopTracing(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("flushing traces: %w", err))

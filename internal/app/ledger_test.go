@@ -119,6 +119,15 @@ func chatID(t *testing.T, a *App) (int, string, []byte) {
 	return resp.StatusCode, resp.Header.Get(gateway.HeaderRequestID), body
 }
 
+func postPath(t *testing.T, a *App, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(a.URL()+path, "application/json", strings.NewReader(body))
+	must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
 func getReady(t *testing.T, a *App) (int, string) {
 	t.Helper()
 	resp, err := http.Get(a.URL() + "/readyz")
@@ -289,8 +298,8 @@ func TestLedgerGoneSpoolsAndRestartReplays(t *testing.T) {
 }
 
 // TestLedgerRefuse: with ledger.on_failure: refuse, a Penny whose database
-// fails answers new requests 503 in each API's own format, and serves
-// again once it is back.
+// fails refuses new requests in each API's own format (OpenAI and Bedrock
+// 503, Anthropic 529), and serves again once it is back.
 func TestLedgerRefuse(t *testing.T) {
 	cfg, db := ledgerConfig(t)
 	cfg.Ledger.OnFailure = config.LedgerRefuse
@@ -318,6 +327,11 @@ func TestLedgerRefuse(t *testing.T) {
 	var su *types.ServiceUnavailableException
 	if !errors.As(err, &su) || !strings.Contains(err.Error(), "ledger") {
 		t.Errorf("Converse: %v, want a ServiceUnavailableException about the ledger", err)
+	}
+
+	resp, body = postPath(t, a, "/v1/messages", `{"model":"nova-micro","max_tokens":50,"messages":[{"role":"user","content":"Hi"}]}`)
+	if resp.StatusCode != 529 || !strings.Contains(string(body), "overloaded_error") {
+		t.Errorf("Anthropic: %d %s, want 529 overloaded_error", resp.StatusCode, body)
 	}
 
 	f.undo(t, db)
