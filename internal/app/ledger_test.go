@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,6 +26,8 @@ import (
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/logtest"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
 
 // A fault makes the database file unwritable, for real, and undoes it.
@@ -98,10 +98,10 @@ func ledgerConfig(t *testing.T) (config.Config, string) {
 }
 
 // servingLogged is serving, logging to a buffer the test reads.
-func servingLogged(t *testing.T, cfg config.Config) (*App, *syncBuffer) {
+func servingLogged(t *testing.T, cfg config.Config) (*App, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
-	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	logs := &logtest.Buffer{}
+	a, err := New(context.Background(), cfg, Options{Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestLedgerRefuse(t *testing.T) {
 // connection, as another process can, while requests keep coming: with
 // ledger.max_wait 200ms no request waits for the lock, in either
 // durability mode, and every request is in the ledger once it is
-// released. (scripts/faults/stall.sh runs the 40 s, 500 req/s version.)
+// released. (`scripts/faults/run.sh stall` runs the 40 s, 500 req/s version.)
 func TestLedgerStallIsBounded(t *testing.T) {
 	for _, durability := range []string{config.LedgerFast, config.LedgerStrict} {
 		t.Run(durability, func(t *testing.T) {
@@ -354,7 +354,7 @@ func TestLedgerStallIsBounded(t *testing.T) {
 			cfg.Ledger.MaxWait = config.Duration(200 * time.Millisecond)
 			a := startApp(t, cfg)
 			chatID(t, a) // warm up
-			lock := holdWriteLock(t, db)
+			lock := sqlitetest.HoldWriteLock(t, db)
 			var (
 				mu   sync.Mutex
 				lat  []time.Duration
@@ -395,19 +395,6 @@ func TestLedgerStallIsBounded(t *testing.T) {
 			}
 		})
 	}
-}
-
-// holdWriteLock takes the database's write lock from another connection
-// until the returned transaction ends (or the test does).
-func holdWriteLock(t *testing.T, path string) *sql.Tx {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	tx, err := db.Begin()
-	must(t, err)
-	t.Cleanup(func() { tx.Rollback() })
-	return tx
 }
 
 // TestStrictRecordBeforeTheEnd: with ledger.durability: strict, a
@@ -493,22 +480,4 @@ func untilBytes(b string) func(*bufio.Reader) error {
 			}
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

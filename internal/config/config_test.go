@@ -202,15 +202,8 @@ func TestPromptCacheSetting(t *testing.T) {
 			want: PromptCache{Enabled: true}, route: &PromptCache{Enabled: true, TTL: "1h"}},
 		{body: "routes:\n  - name: r\n    baseline: nova-pro\n    tiers: [{model: nova-lite}]\n    service_tier: turbo\n", wantErr: `service_tier "turbo"`},
 	} {
-		c, err := Load(write(t, tc.body), env(nil))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%q: err %v, want %q", tc.body, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.body, err)
+		c, _, ok := loadCase(t, tc.body, tc.wantErr)
+		if !ok {
 			continue
 		}
 		if c.PromptCache != tc.want || (tc.route != nil && (c.Routes[0].PromptCache == nil || *c.Routes[0].PromptCache != *tc.route || c.Routes[0].ServiceTier != "flex")) {
@@ -233,16 +226,8 @@ func TestLedgerSettings(t *testing.T) {
 		{body: "ledger: {max_wait: 0s}\n", wantErr: "ledger.max_wait must be positive"},
 		{body: "ledger: {on_falure: spool}\n", wantErr: `unknown key "on_falure"`},
 	} {
-		p := write(t, tc.body)
-		c, err := Load(p, env(nil))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%q: err %v, want %q", tc.body, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.body, err)
+		c, p, ok := loadCase(t, tc.body, tc.wantErr)
+		if !ok {
 			continue
 		}
 		if tc.want.SpoolPath != "" {
@@ -253,4 +238,24 @@ func TestLedgerSettings(t *testing.T) {
 			t.Errorf("%q: ledger %+v, want %+v", tc.body, c.Ledger, tc.want)
 		}
 	}
+}
+
+// loadCase loads body as a config file. With wantErr, it checks that the
+// load fails saying so; otherwise that it succeeds. ok says the case goes
+// on to check the config c (loaded from path).
+func loadCase(t *testing.T, body, wantErr string) (c Config, path string, ok bool) {
+	t.Helper()
+	path = write(t, body)
+	c, err := Load(path, env(nil))
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: err %v, want %q", body, err, wantErr)
+		}
+		return c, path, false
+	case err != nil:
+		t.Errorf("%q: %v", body, err)
+		return c, path, false
+	}
+	return c, path, true
 }

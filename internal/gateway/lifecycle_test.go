@@ -1,41 +1,21 @@
 package gateway
 
 import (
-	"bytes"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/penny-gateway/penny/internal/ledger"
+	"github.com/penny-gateway/penny/internal/logtest"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestModelLifecycle: a retired model is refused before any call, naming
 // its replacement; a legacy one is served with a warning header on every
 // answer and one log line an hour.
 func TestModelLifecycle(t *testing.T) {
-	var logs syncBuffer
-	e := newEnv(t, envOptions{logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs logtest.Buffer
+	e := newEnv(t, envOptions{logger: logs.Logger()})
 	post := func(model string) (*http.Response, string) {
 		resp, err := http.Post(e.URL+"/v1/chat/completions", "application/json",
 			strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))

@@ -3,11 +3,9 @@ package ledger_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,26 +16,10 @@ import (
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/logtest"
 	"github.com/penny-gateway/penny/internal/sqlite"
+	"github.com/penny-gateway/penny/internal/sqlite/sqlitetest"
 )
-
-// sickStore is a real store behind a switch that makes Append fail the
-// way a full disk does. It stands in for disk faults a test cannot cause
-// without privileges; internal/app's tests cause real ones where they can
-// (an immutable file, a removed directory, a held lock).
-type sickStore struct {
-	ledger.Store
-	sick    atomic.Bool
-	appends atomic.Int64
-}
-
-func (s *sickStore) Append(ctx context.Context, recs []ledger.Record) error {
-	s.appends.Add(1)
-	if s.sick.Load() {
-		return errors.New("sqlite: append: commit: database or disk is full (13)")
-	}
-	return s.Store.Append(ctx, recs)
-}
 
 // fileLedger opens a ledger in a temporary directory and returns it and
 // the path of a spool next to it.
@@ -95,7 +77,7 @@ func spoolLines(t *testing.T, path string) int {
 // back the spool is replayed, each record stored once, and emptied.
 func TestWriterSpoolsWhileTheStoreFails(t *testing.T) {
 	s, _, spool := fileLedger(t)
-	sick := &sickStore{Store: s}
+	sick := &flakyStore{Store: s}
 	w := openWriter(t, sick, ledger.WriterOptions{SpoolPath: spool, BatchSize: 10, FlushInterval: time.Millisecond,
 		RetryBackoff: 20 * time.Millisecond})
 	ctx := context.Background()
@@ -106,7 +88,7 @@ func TestWriterSpoolsWhileTheStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sick.sick.Store(true)
+	sick.failures.Store(1 << 40)
 	const n = 95
 	for i := range n {
 		if err := w.Write(ctx, record(fmt.Sprint("during-", i))); err != nil {
@@ -120,7 +102,7 @@ func TestWriterSpoolsWhileTheStoreFails(t *testing.T) {
 	if st.Spooled != n || st.InSpool != n || st.Failed != 0 || st.Queued != 0 {
 		t.Errorf("Stats = %+v, want %d spooled, in the spool, none lost", st, n)
 	}
-	if h.OK || !strings.Contains(h.Err, "disk is full") || h.Since.IsZero() {
+	if h.OK || !strings.Contains(h.Err, "disk on fire") || h.Since.IsZero() {
 		t.Errorf("Health = %+v, want not OK, saying why and since when", h)
 	}
 	if err := w.Ready(); err == nil || !strings.Contains(err.Error(), "95 records kept in the spool") {
@@ -133,7 +115,7 @@ func TestWriterSpoolsWhileTheStoreFails(t *testing.T) {
 		t.Errorf("%d records in the store while it fails, want 1", got)
 	}
 
-	sick.sick.Store(false)
+	sick.failures.Store(0)
 	eventually(t, "the spool to be replayed", func() bool { return w.Stats().InSpool == 0 && w.Health().OK })
 	if err := w.Write(ctx, record("after")); err != nil {
 		t.Fatal(err)
@@ -222,7 +204,7 @@ func TestWriterBoundsAStalledStore(t *testing.T) {
 			const maxWait = 100 * time.Millisecond
 			w := openWriter(t, s, ledger.WriterOptions{SpoolPath: spool, MaxWait: maxWait, Strict: strict,
 				BatchSize: 16, FlushInterval: 5 * time.Millisecond, RetryBackoff: 20 * time.Millisecond})
-			lock := holdWriteLock(t, path)
+			lock := sqlitetest.HoldWriteLock(t, path)
 
 			var wg sync.WaitGroup
 			var slowest atomic.Int64
@@ -269,24 +251,6 @@ func TestWriterBoundsAStalledStore(t *testing.T) {
 	}
 }
 
-// holdWriteLock takes the database's write lock from another connection,
-// released by the returned transaction's Rollback (and at the end of the
-// test).
-func holdWriteLock(t *testing.T, path string) *sql.Tx {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tx.Rollback() })
-	return tx
-}
-
 // TestWriterStrict: a strict Write returns once its record is stored, and
 // concurrent Writes share commits.
 func TestWriterStrict(t *testing.T) {
@@ -321,13 +285,13 @@ func TestWriterStrict(t *testing.T) {
 // a form the frontends answer as a 503, and admits again once it is back.
 func TestWriterRefuse(t *testing.T) {
 	s, _, spool := fileLedger(t)
-	sick := &sickStore{Store: s}
+	sick := &flakyStore{Store: s}
 	w := openWriter(t, sick, ledger.WriterOptions{SpoolPath: spool, Refuse: true, FlushInterval: time.Millisecond,
 		RetryBackoff: 10 * time.Millisecond})
 	if err := w.Admit(); err != nil {
 		t.Fatalf("Admit on a healthy ledger = %v", err)
 	}
-	sick.sick.Store(true)
+	sick.failures.Store(1 << 40)
 	if err := w.Write(context.Background(), record("in flight")); err != nil {
 		t.Fatalf("Write of a request already served = %v, want it spooled", err)
 	}
@@ -336,7 +300,7 @@ func TestWriterRefuse(t *testing.T) {
 	if !errors.Is(err, ledger.ErrRefused) || llm.KindOf(err) != llm.KindUnavailable {
 		t.Errorf("Admit while the store fails = %v (kind %s), want ErrRefused of kind unavailable", err, llm.KindOf(err))
 	}
-	sick.sick.Store(false)
+	sick.failures.Store(0)
 	eventually(t, "Admit to admit again", func() bool { return w.Admit() == nil })
 	if n := requestIDs(t, s)["in flight"]; n != 1 {
 		t.Errorf("the spooled record is stored %d times, want once", n)
@@ -349,12 +313,12 @@ func TestWriterRefuse(t *testing.T) {
 // once and then in summaries, not once per record.
 func TestWriterLosesLoudly(t *testing.T) {
 	s, _, _ := fileLedger(t)
-	sick := &sickStore{Store: s}
-	sick.sick.Store(true)
-	var logs syncBuffer
+	sick := &flakyStore{Store: s}
+	sick.failures.Store(1 << 40)
+	var logs logtest.Buffer
 	w := openWriter(t, sick, ledger.WriterOptions{
 		SpoolPath: filepath.Join(t.TempDir(), "gone", "penny.db.spool"), Strict: true, BatchSize: 1,
-		LogEvery: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		LogEvery: 50 * time.Millisecond, Logger: logs.Logger(),
 	})
 	ctx := context.Background()
 	const n = 30
@@ -421,22 +385,4 @@ func TestWriterBoundsAFullQueue(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

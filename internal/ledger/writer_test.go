@@ -34,7 +34,11 @@ func (g *gatedStore) Append(ctx context.Context, recs []ledger.Record) error {
 	return g.Store.Append(ctx, recs)
 }
 
-// flakyStore is a real store whose first failures Appends fail.
+// flakyStore is a real store whose first failures Appends fail, the way a
+// full disk makes them fail: it stands in for disk faults a test cannot
+// cause safely (internal/app's tests cause real ones: an immutable file, a
+// removed directory, a held lock). Storing 1<<40 in failures makes it
+// fail until 0 is stored.
 type flakyStore struct {
 	ledger.Store
 	failures atomic.Int64

@@ -15,8 +15,8 @@
 // lock, then checks every served request is in the ledger once. latency
 // runs the load alone (paced, then closed-loop for throughput).
 //
-// Every run is bounded by its flags; scripts/faults/*.sh run the figures
-// docs/reliability.md quotes.
+// Every run is bounded by its flags; scripts/faults/run.sh runs the
+// figures docs/reliability.md quotes.
 package main
 
 import (

@@ -2,6 +2,7 @@
 package sqlitetest
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -29,4 +30,23 @@ func MustOpen(tb testing.TB) *sqlite.DB {
 func MustOpenLedger(tb testing.TB) *sqlite.LedgerStore {
 	tb.Helper()
 	return sqlite.NewLedgerStore(MustOpen(tb))
+}
+
+// HoldWriteLock takes the write lock of the database file at path from a
+// connection of its own, as another process can, until the returned
+// transaction ends (Rollback) or the test does: writers of the database
+// then wait for SQLite's busy timeout.
+func HoldWriteLock(tb testing.TB, path string) *sql.Tx {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	tx, err := db.Begin()
+	if err != nil {
+		tb.Fatalf("take the write lock of %s: %v", path, err)
+	}
+	tb.Cleanup(func() { tx.Rollback() })
+	return tx
 }
