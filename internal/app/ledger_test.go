@@ -219,7 +219,7 @@ func TestLedgerFailureIsLoud(t *testing.T) {
 			}()
 			serve(20)
 			waitFor(t, "/readyz to say not ready", func() bool { code, _ := getReady(t, a); return code == http.StatusServiceUnavailable })
-			must(t, a.Ledger.Flush(context.Background()))
+			waitFor(t, "the records to be spooled", func() bool { return a.Ledger.Stats().Queued == 0 })
 			_, reason := getReady(t, a)
 			if !strings.Contains(reason, "spool") {
 				t.Errorf("/readyz reason %q, want it to say where the records are kept", reason)

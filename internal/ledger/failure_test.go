@@ -95,8 +95,11 @@ func TestWriterSpoolsWhileTheStoreFails(t *testing.T) {
 			t.Fatalf("Write while the store fails: %v", err)
 		}
 	}
-	if err := w.Flush(ctx); err != nil {
-		t.Fatalf("Flush while the store fails: %v", err)
+	eventually(t, "the records to be spooled", func() bool { return w.Stats().Spooled == n })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := w.Flush(short); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "95 records in the spool") {
+		t.Errorf("Flush while the store fails = %v, want it to wait, then say how many records wait in the spool", err)
 	}
 	st, h := w.Stats(), w.Health()
 	if st.Spooled != n || st.InSpool != n || st.Failed != 0 || st.Queued != 0 {
@@ -295,7 +298,7 @@ func TestWriterRefuse(t *testing.T) {
 	if err := w.Write(context.Background(), record("in flight")); err != nil {
 		t.Fatalf("Write of a request already served = %v, want it spooled", err)
 	}
-	w.Flush(context.Background())
+	eventually(t, "the record to be spooled", func() bool { return w.Stats().Spooled == 1 })
 	err := w.Admit()
 	if !errors.Is(err, ledger.ErrRefused) || llm.KindOf(err) != llm.KindUnavailable {
 		t.Errorf("Admit while the store fails = %v (kind %s), want ErrRefused of kind unavailable", err, llm.KindOf(err))
@@ -382,6 +385,46 @@ func TestWriterBoundsAFullQueue(t *testing.T) {
 			}
 			if st := w.Stats(); st.Failed != 1 {
 				t.Errorf("Stats = %+v, want 1 failed", st)
+			}
+		})
+	}
+}
+
+// TestWriterCloseGivesTheStoreALastTry: records spooled while the store
+// failed are replayed at Close if the store works by then, and left in the
+// spool, promptly, if it still fails.
+func TestWriterCloseGivesTheStoreALastTry(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		t.Run(fmt.Sprint("back=", back), func(t *testing.T) {
+			s, _, spool := fileLedger(t)
+			sick := &flakyStore{Store: s}
+			// The next replay would be in an hour: only Close's last try
+			// can write the records.
+			w := openWriter(t, sick, ledger.WriterOptions{SpoolPath: spool, FlushInterval: time.Millisecond, RetryBackoff: time.Hour})
+			sick.failures.Store(1 << 40)
+			for i := range 5 {
+				if err := w.Write(context.Background(), record(fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "the records to be spooled", func() bool { return w.Stats().Spooled == 5 })
+			if back {
+				sick.failures.Store(0)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := w.Close(ctx); err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+			want, inSpool := 5, 0
+			if !back {
+				want, inSpool = 0, 5
+			}
+			if got := len(requestIDs(t, s)); got != want {
+				t.Errorf("%d records stored after Close, want %d", got, want)
+			}
+			if got := spoolLines(t, spool); got != inSpool {
+				t.Errorf("%d records left in the spool, want %d", got, inSpool)
 			}
 		})
 	}

@@ -52,7 +52,10 @@ type loop struct {
 	flushes         []flushWait
 	taken, resolved int64
 	queueClosed     bool
-	nextLog         time.Time
+	// lastTry is set once, after Close, the store has been tried with
+	// the spool while it was failing: the loop may then leave the spool.
+	lastTry bool
+	nextLog time.Time
 }
 
 // flushWait is a Flush waiting for the first target records to resolve.
@@ -131,10 +134,12 @@ func (l *loop) takeMore(now time.Time) {
 // log a due summary.
 func (l *loop) step(now time.Time) {
 	w := l.w
-	if j := l.job; j != nil && !j.stalled && now.Sub(j.started) >= w.opts.MaxWait {
+	// A batch of new records that has not committed within MaxWait: the
+	// store is stalled. (A replay holds nothing up: its result decides.)
+	if j := l.job; j != nil && !j.replay && !j.stalled && now.Sub(j.started) >= w.opts.MaxWait {
 		j.stalled = true
 		l.fail(now, fmt.Errorf("the database has not committed a batch within %s (ledger.max_wait)", w.opts.MaxWait))
-		if !j.replay && w.spool != nil {
+		if w.spool != nil {
 			// Its records may yet be committed; the replay then finds
 			// them stored and skips them.
 			j.spooled = true
@@ -184,7 +189,7 @@ func (l *loop) plan() (what int, at time.Time) {
 		return nothing, time.Time{}
 	}
 	var probe time.Time
-	if l.failing {
+	if l.failing && !(l.queueClosed && !l.lastTry) { // after Close, try once more at once
 		probe = l.probeAt
 	}
 	switch {
@@ -233,6 +238,7 @@ func (l *loop) dispatch(now time.Time, what int) {
 			return
 		}
 		j = &job{recs: recs, replay: true, end: end, bad: bad}
+		l.lastTry = l.lastTry || l.queueClosed && l.failing
 	case newBatch:
 		j = &job{items: l.batch, recs: records(l.batch)}
 		l.batch = make([]item, 0, w.opts.BatchSize)
@@ -386,10 +392,9 @@ func (l *loop) publish() {
 }
 
 // answerFlushes answers the Flushes whose records are resolved, once the
-// spool is replayed or the store fails.
+// spool is replayed.
 func (l *loop) answerFlushes() {
-	sp := l.w.spool
-	if !(sp == nil || sp.pending == 0 || l.failing) {
+	if sp := l.w.spool; sp != nil && sp.pending > 0 {
 		return
 	}
 	kept := l.flushes[:0]
@@ -419,7 +424,7 @@ func (l *loop) wake(now time.Time) time.Time {
 			t = now
 		}
 	}
-	if j := l.job; j != nil && !j.stalled {
+	if j := l.job; j != nil && !j.replay && !j.stalled {
 		earlier(j.started.Add(l.w.opts.MaxWait))
 	}
 	earlier(l.nextLog)
@@ -427,17 +432,23 @@ func (l *loop) wake(now time.Time) time.Time {
 }
 
 // over says the loop is done after Close: nothing queued or batched, no
-// append whose records wait for it, and the spool replayed unless the
-// store fails.
+// append whose records wait for it, and the spool replayed, or, while the
+// store fails, tried once more (a store that was only slow gets its
+// records; a broken one does not hold the shutdown up).
 func (l *loop) over() bool {
 	if !l.queueClosed || len(l.batch) > 0 || l.retry != nil {
 		return false
 	}
+	// An append whose records went to the spool when it stalled need not
+	// be waited for.
 	if j := l.job; j != nil && !(j.stalled && len(j.items) == 0) {
 		return false
 	}
 	sp := l.w.spool
-	return sp == nil || sp.pending == 0 || l.failing || l.spoolBroken
+	if sp == nil || sp.pending == 0 || l.spoolBroken {
+		return true
+	}
+	return l.failing && l.lastTry
 }
 
 // abandon ends the loop: it closes the spool and answers what waits.

@@ -369,11 +369,12 @@ func (w *Writer) failedCount() int64 {
 	return w.lost.Load() + w.dropped.Load() + w.unreadable.Load()
 }
 
-// Flush returns once every record accepted before the call has been
-// written, spooled or given up, and, unless the store is failing, the
-// spool replayed. It returns an error if records were lost meanwhile, or
-// ctx.Err() if ctx is done first. Flush on a closed Writer returns nil
-// once Close has drained the queue.
+// Flush returns once every record accepted before the call is in the
+// store or given up: written, or spooled and then replayed. It returns an
+// error if records were lost meanwhile, or, if ctx is done first (the
+// store failing, say), one wrapping ctx.Err() that counts the records
+// waiting in the spool. Flush on a closed Writer returns nil once Close
+// has drained the queue.
 func (w *Writer) Flush(ctx context.Context) error {
 	reply := make(chan int64, 1)
 	select {
@@ -390,7 +391,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("ledger: flush: %d records in the spool, waiting for the database: %w", w.inSpool.Load(), ctx.Err())
 	}
 }
 

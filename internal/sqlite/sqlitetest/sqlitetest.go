@@ -38,7 +38,7 @@ func MustOpenLedger(tb testing.TB) *sqlite.LedgerStore {
 // then wait for SQLite's busy timeout.
 func HoldWriteLock(tb testing.TB, path string) *sql.Tx {
 	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(5000)")
 	if err != nil {
 		tb.Fatal(err)
 	}
