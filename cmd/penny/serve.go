@@ -36,7 +36,8 @@ Clients call it with the APIs they already use:
   POST /model/{modelId}/converse-stream   Bedrock ConverseStream
   GET  /metrics                           Prometheus metrics (CloudWatch names)
   GET  /admin/alerts                      recent spend, rate, loop and budget alerts
-  GET  /healthz
+  GET  /healthz                           liveness
+  GET  /readyz                            readiness: 503 while the ledger cannot record requests
 
 Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
 chain (environment, shared config and credentials files, SSO, IMDS) and region,
