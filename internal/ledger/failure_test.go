@@ -429,3 +429,36 @@ func TestWriterCloseGivesTheStoreALastTry(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterSpoolRemovedWhileOpen: the spool file removed under a Writer
+// that still has records in it (the open file keeps them) is made again,
+// with those records, at the next spooling, and every record is replayed.
+func TestWriterSpoolRemovedWhileOpen(t *testing.T) {
+	s, _, spool := fileLedger(t)
+	sick := &flakyStore{Store: s}
+	w := openWriter(t, sick, ledger.WriterOptions{SpoolPath: spool, FlushInterval: time.Millisecond, RetryBackoff: 10 * time.Millisecond})
+	sick.failures.Store(1 << 40)
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := w.Write(context.Background(), record(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "the records to be spooled", func() bool { return w.Stats().Spooled == int64(to) })
+	}
+	write(0, 5)
+	if err := os.Remove(spool); err != nil {
+		t.Fatal(err)
+	}
+	write(5, 8)
+	if got := spoolLines(t, spool); got != 8 {
+		t.Errorf("the spool made again holds %d records, want the 5 of the removed file and 3 new", got)
+	}
+	sick.failures.Store(0)
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := requestIDs(t, s); len(got) != 8 {
+		t.Errorf("stored %v, want the 8 records once each", got)
+	}
+}

@@ -15,6 +15,7 @@ type job struct {
 	replay bool
 	end    int64
 	bad    int
+	gen    int // the spool file it was read from
 
 	started  time.Time
 	attempts int
@@ -237,7 +238,7 @@ func (l *loop) dispatch(now time.Time, what int) {
 			l.advanceSpool(now, end, 0, bad)
 			return
 		}
-		j = &job{recs: recs, replay: true, end: end, bad: bad}
+		j = &job{recs: recs, replay: true, end: end, bad: bad, gen: w.spool.gen}
 		l.lastTry = l.lastTry || l.queueClosed && l.failing
 	case newBatch:
 		j = &job{items: l.batch, recs: records(l.batch)}
@@ -274,8 +275,10 @@ func (l *loop) finished(now time.Time, j *job) {
 			l.recovered(now)
 		}
 	case j.err == nil && j.replay:
-		w.replayed.Add(int64(n))
-		l.advanceSpool(now, j.end, n, j.bad)
+		if j.gen == w.spool.gen {
+			w.replayed.Add(int64(n))
+			l.advanceSpool(now, j.end, n, j.bad)
+		} // else the spool file was replaced meanwhile, these records copied over: they are replayed again, and skipped
 		l.recovered(now)
 	case j.err == nil:
 		w.written.Add(int64(n))

@@ -28,7 +28,10 @@ type spool struct {
 	off  int64       // bytes already replayed
 	// pending is how many records are in the file past off.
 	pending int64
-	buf     bytes.Buffer
+	// gen counts the files opened, so that a replay read from an earlier
+	// one is not taken for a position in the current one.
+	gen int
+	buf bytes.Buffer
 }
 
 // openSpool returns the spool at path, with what a previous run left in
@@ -81,6 +84,7 @@ func (s *spool) open() (dropped int64, err error) {
 	}
 	s.close()
 	s.f, s.fi, s.size, s.off, s.pending = f, fi, end, 0, lines
+	s.gen++
 	return dropped, nil
 }
 
