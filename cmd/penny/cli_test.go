@@ -298,7 +298,7 @@ func TestReportErrors(t *testing.T) {
 		{"missing directory", []string{"--db", filepath.Join(dir, "nope", "penny.db")}, "no ledger at "},
 		{"postgres", []string{"--db", "postgres://localhost/penny"}, "PostgreSQL ledgers are not supported yet; use sqlite://"},
 		{"bad --by", []string{"--db", empty, "--by", "colour"},
-			`--by "colour" is not one of model, route, tenant, key, day, api, status, provider, mode, tier, cache, strategy, tag, tag:KEY, all`},
+			`--by "colour" is not one of model, route, tenant, key, day, api, status, provider, mode, tier, upstream, cache, strategy, tag, tag:KEY, all`},
 		{"bad --since", []string{"--db", empty, "--since", "yesterday"}, `--since: "yesterday" is not a duration`},
 		{"negative --since", []string{"--db", empty, "--since", "-2h"}, "--since: "},
 		{"bad --until", []string{"--db", empty, "--until", "soon"}, "--until: "},
