@@ -113,7 +113,7 @@ func TestUsageGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	type key struct {
-		model, tenant         string
+		model, tenant        string
 		tolerant, slow, long bool
 	}
 	byKey := map[key]ledger.UsageGroup{}
