@@ -187,3 +187,21 @@ func (c *Customizations) Lookup(model string) (Customization, bool) {
 	}
 	return Customization{}, false
 }
+
+// TrainingCost is what training on tokens (the dataset's tokens times the
+// epochs) costs at o's price, rounded half up to the nano-dollar; false
+// when the price is unknown or the step not offered.
+func (o Offer) TrainingCost(tokens int64) (llm.Money, bool) {
+	if !o.Offered || o.Unknown || !o.TrainPer1K.Known || tokens < 0 {
+		return 0, false
+	}
+	p := int64(o.TrainPer1K.Money)
+	return llm.Money(tokens/1000*p + (tokens%1000*p+500)/1000), true
+}
+
+// ProvisionedCost is what units model units cost for hours at hourly (a
+// price per model unit per hour): Provisioned Throughput bills every hour
+// of the term, used or not.
+func ProvisionedCost(units, hours int64, hourly llm.Money) llm.Money {
+	return llm.Money(units*hours) * hourly
+}

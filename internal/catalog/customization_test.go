@@ -55,3 +55,21 @@ func TestParseCustomizationsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainingCost(t *testing.T) {
+	o := Offer{Offered: true, TrainPer1K: Amount{Money: 1_490_000, Known: true}} // $0.00149 per 1K
+	if c, ok := o.TrainingCost(10_000_000); !ok || c != 14_900_000_000 {
+		t.Errorf("10M tokens = %v, %v; want $14.90", c, ok)
+	}
+	if c, ok := o.TrainingCost(1500); !ok || c != 2_235_000 {
+		t.Errorf("1,500 tokens = %v, %v; want $0.002235", c, ok)
+	}
+	for _, bad := range []Offer{{}, {Offered: true, Unknown: true}, {Offered: true}} {
+		if _, ok := bad.TrainingCost(1000); ok {
+			t.Errorf("%+v priced", bad)
+		}
+	}
+	if got := ProvisionedCost(2, HoursPerMonth, 23*llm.Dollar+llm.Dollar/2); got != 34310*llm.Dollar {
+		t.Errorf("ProvisionedCost = %v", got)
+	}
+}
