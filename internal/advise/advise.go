@@ -92,6 +92,9 @@ type Recommendation struct {
 
 // Subject names what a recommendation is about.
 func (r Recommendation) Subject() string {
+	if r.Kind == KindProvisioned {
+		return "model " + r.Model // capacity is bought per model, across routes
+	}
 	s := "route " + orNone(r.Route) + " · " + r.Model
 	if r.Tenant != "" {
 		s += " · tenant " + r.Tenant
@@ -136,7 +139,7 @@ type analysis struct {
 }
 
 // TolerantWords are the tenant and tag words that mark work that can wait.
-var TolerantWords = []string{"eval", "offline", "batch", "scheduled", "cron", "nightly", "backfill"}
+var TolerantWords = []string{"eval", "offline", "batch", "scheduled", "cron", "nightly", "backfill", "training"}
 
 // Analyze reads the ledger through src and returns the recommendations.
 func Analyze(ctx context.Context, src Source, o Options) (*Report, error) {
@@ -261,6 +264,17 @@ func rank(rs []Recommendation) {
 		}
 		return a.Subject() < b.Subject()
 	})
+}
+
+// duration formats a TTL the way a config writes it: "5m", "1h", "90s".
+func duration(d time.Duration) string {
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 // usd formats money for the evidence: dollars with 6 decimals.

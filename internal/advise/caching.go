@@ -139,10 +139,10 @@ func (a *analysis) cacheRecs(k subject, s *cacheSums, ttl time.Duration) {
 			conf += fmt.Sprintf("; %d uses were outside the cache policy (caching off for the route, or a temperature other than 0: the ledger does not record temperature), so they are hits only if their temperature is 0 or allow_nonzero_temperature is set", s.notAdmitted)
 		}
 		a.add(Recommendation{Kind: KindResponseCache, Route: k.route, Model: k.model,
-			Action:        fmt.Sprintf("answer exact repeats from the response cache (cache: {enabled: true, ttl: %s}), with temperature 0", ttl),
+			Action:        fmt.Sprintf("answer exact repeats from the response cache (cache: {enabled: true, ttl: %s}), with temperature 0", duration(ttl)),
 			MonthlySaving: a.rep.monthly(s.repeatCost), Known: true,
 			Evidence: []Figure{
-				{"repeats within " + ttl.String() + " not answered by the cache", fmt.Sprintf("%d (over %d repeated prompt hashes)", s.repeats, s.hashes)},
+				{"repeats within " + duration(ttl) + " not answered by the cache", fmt.Sprintf("%d (over %d repeated prompt hashes)", s.repeats, s.hashes)},
 				{"what they cost", usd(s.repeatCost)},
 			},
 			Confidence: conf})

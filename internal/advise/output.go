@@ -81,15 +81,16 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if len(rep.Recommendations) == 0 {
 		fmt.Fprintln(w, "No recommendations: the window holds no traffic the advisor can improve on.")
 	} else {
-		rows := [][]string{{"#", "KIND", "SUBJECT", "SAVED / MONTH", "ACTION"}}
+		rows := [][]string{{"#", "KIND", "SUBJECT", "SAVED / MONTH"}}
 		for i, r := range rep.Recommendations {
-			rows = append(rows, []string{strconv.Itoa(i + 1), r.Kind, r.Subject(), saving(r), r.Action})
+			rows = append(rows, []string{strconv.Itoa(i + 1), r.Kind, r.Subject(), saving(r)})
 		}
 		if err := texttable.WriteLeft(w, rows, 2, 3); err != nil {
 			return err
 		}
 		for i, r := range rep.Recommendations {
-			fmt.Fprintf(w, "\n%d. %s — %s\n", i+1, r.Kind, r.Subject())
+			fmt.Fprintf(w, "\n%d. %s — %s: %s\n", i+1, r.Kind, r.Subject(), saving(r))
+			fmt.Fprintf(w, "   do: %s\n", r.Action)
 			for _, f := range r.Evidence {
 				fmt.Fprintf(w, "   %s: %s\n", f.Name, f.Value)
 			}
