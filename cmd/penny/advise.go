@@ -81,10 +81,7 @@ does not publish makes a saving "unknown", never a guess.`,
 			if !cmd.Flags().Changed("db") {
 				db = cfg.Database
 			}
-			if !cmd.Flags().Changed("catalog") && cfgPath != "" {
-				catPath = cfg.Catalog
-			}
-			if o.Catalog, err = catalog.Load(catPath); err != nil {
+			if o.Catalog, err = adviseCatalog(cfg, cfgPath != "" && !cmd.Flags().Changed("catalog"), catPath); err != nil {
 				return err
 			}
 			if o.Customizations, err = catalog.BuiltinCustomizations(); err != nil {
@@ -99,6 +96,23 @@ does not publish makes a saving "unknown", never a guess.`,
 				}
 			}
 			o.PTHourly = canonicalQuotes(o.Catalog, o.PTHourly)
+			if o.Config != nil {
+				o.PTCapacity = map[string]int64{}
+				for _, p := range o.Config.Provisioned {
+					// A bought commitment is the quote, unless one is given.
+					id, err := o.Catalog.CanonicalID(p.Model)
+					m, perr := catalog.ParseDollars(p.HourlyUSD)
+					if err != nil || perr != nil {
+						continue
+					}
+					if _, given := o.PTHourly[id]; !given {
+						o.PTHourly[id] = m
+					}
+					if p.CapacityTPM > 0 {
+						o.PTCapacity[id] = int64(p.CapacityTPM)
+					}
+				}
+			}
 			ldb, err := openLedger(db)
 			if err != nil {
 				return err
@@ -235,10 +249,7 @@ cache hits are re-derived from prompt hashes and the candidate's TTLs.`,
 			if o.Until.IsZero() {
 				o.Until = now
 			}
-			if !cmd.Flags().Changed("catalog") {
-				catPath = cfg.Catalog
-			}
-			if o.Catalog, err = catalog.Load(catPath); err != nil {
+			if o.Catalog, err = adviseCatalog(cfg, !cmd.Flags().Changed("catalog"), catPath); err != nil {
 				return err
 			}
 			for _, r := range batch {
@@ -274,6 +285,15 @@ cache hits are re-derived from prompt hashes and the candidate's TTLs.`,
 	f.StringArrayVar(&batch, "batch", nil, "re-price this route's traffic as Bedrock batch jobs (repeatable)")
 	f.StringVar(&evalPath, "eval", "", "penny eval --out results: the quality of the models requests move to")
 	return cmd
+}
+
+// adviseCatalog is the config's catalog (its file and its provisioned ARNs)
+// when fromConfig, else the built-in one with the file at path merged in.
+func adviseCatalog(cfg config.Config, fromConfig bool, path string) (*catalog.Catalog, error) {
+	if fromConfig {
+		return cfg.LoadCatalog()
+	}
+	return catalog.Load(path)
 }
 
 func hasRoute(cfg config.Config, name string) bool {

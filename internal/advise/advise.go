@@ -59,8 +59,10 @@ type Options struct {
 	Eval   []modeleval.Result
 	Target float64
 	// PTHourly are the user's Provisioned Throughput quotes per model unit
-	// hour, by catalog model id.
-	PTHourly map[string]llm.Money
+	// hour, by catalog model id; PTCapacity the tokens per minute one
+	// model unit serves (AWS quotes it per model), which sizes the units.
+	PTHourly   map[string]llm.Money
+	PTCapacity map[string]int64
 	// Ladder configures the customization ladder.
 	Ladder LadderOptions
 }

@@ -196,22 +196,27 @@ func (a *analysis) provisioned(minutes []ledger.MinuteUsage) error {
 			a.add(r)
 			continue
 		}
+		units := int64(1)
+		if capacity := a.o.PTCapacity[id]; capacity > 0 {
+			units = max(1, (p95+capacity-1)/capacity)
+			conf = fmt.Sprintf("%d model units carry p95 at %d tokens per minute each (your capacity figure)", units, capacity)
+		}
 		above := int64(0)
 		for _, c := range p.hourly {
-			if c >= hourly {
+			if c >= hourly*llm.Money(units) {
 				above++
 			}
 		}
-		pt := hourly * catalog.HoursPerMonth
+		pt := catalog.ProvisionedCost(units, catalog.HoursPerMonth, hourly)
 		r.Evidence = append(r.Evidence,
-			Figure{"your quote", usd(hourly) + " per model-unit hour: " + usd(pt) + " a month for one unit, used or not"},
-			Figure{"hours above break-even", fmt.Sprintf("%d of %d hours cost more on demand than one unit", above, hours)})
+			Figure{"your quote", fmt.Sprintf("%s per model-unit hour: %s a month for %d units, used or not", usd(hourly), usd(pt), units)},
+			Figure{"hours above break-even", fmt.Sprintf("%d of %d hours cost more on demand than the units", above, hours)})
 		r.Known, r.Confidence = true, conf
 		if month > pt {
 			r.MonthlySaving = month - pt
-			r.Action = "buy one model unit of Provisioned Throughput (1-month term) for " + id
+			r.Action = fmt.Sprintf("buy %d model units of Provisioned Throughput (at your quoted term) for %s", units, id)
 		} else {
-			r.Action = "stay on demand for " + id + ": one model unit would cost " + usd(pt-month) + " a month more than the traffic"
+			r.Action = fmt.Sprintf("stay on demand for %s: %d model units would cost %s a month more than the traffic", id, units, usd(pt-month))
 		}
 		a.add(r)
 	}
