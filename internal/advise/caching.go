@@ -24,9 +24,10 @@ type cacheSums struct {
 	base5m, with1h      llm.Money
 	exact1h             bool
 	// Exact repeats within the response cache's TTL that it did not
-	// answer, and those outside its policy.
-	hashes, repeats, notAdmitted int64
-	repeatCost                   llm.Money
+	// answer; unproven are those of prompts never answered from the cache,
+	// whose temperature (and so cacheability) the ledger does not know.
+	hashes, repeats, unproven int64
+	repeatCost                llm.Money
 }
 
 // responseTTL is the response cache's TTL for a route under the config.
@@ -70,7 +71,9 @@ func (a *analysis) caching() error {
 		if p.RepeatsWithinTTL > 0 {
 			s.repeats += p.RepeatsWithinTTL
 			s.repeatCost += p.RepeatCost
-			s.notAdmitted += p.NotAdmitted
+			if p.Hits == 0 {
+				s.unproven += p.RepeatsWithinTTL
+			}
 		}
 		pc := m.Capabilities.PromptCache
 		if pc == nil || p.MinPromptTokens < int64(pc.MinTokens) {
@@ -135,8 +138,8 @@ func (a *analysis) cacheRecs(k subject, s *cacheSums, ttl time.Duration) {
 	}
 	if s.repeats > 0 && s.repeatCost > 0 {
 		conf := "a prompt hash covers the model asked for, the system prompt and the last message, not the turns between, so some repeats may be different conversations"
-		if s.notAdmitted > 0 {
-			conf += fmt.Sprintf("; %d uses were outside the cache policy (caching off for the route, or a temperature other than 0: the ledger does not record temperature), so they are hits only if their temperature is 0 or allow_nonzero_temperature is set", s.notAdmitted)
+		if s.unproven > 0 {
+			conf += fmt.Sprintf("; %d of the repeats are of prompts the cache never answered, and the ledger records no temperature: they are hits only at temperature 0 (or with allow_nonzero_temperature)", s.unproven)
 		}
 		a.add(Recommendation{Kind: KindResponseCache, Route: k.route, Model: k.model,
 			Action:        fmt.Sprintf("answer exact repeats from the response cache (cache: {enabled: true, ttl: %s}), with temperature 0", duration(ttl)),

@@ -209,18 +209,25 @@ func (a *analysis) provisioned(minutes []ledger.MinuteUsage) error {
 		}
 		pt := catalog.ProvisionedCost(units, catalog.HoursPerMonth, hourly)
 		r.Evidence = append(r.Evidence,
-			Figure{"your quote", fmt.Sprintf("%s per model-unit hour: %s a month for %d units, used or not", usd(hourly), usd(pt), units)},
+			Figure{"your quote", fmt.Sprintf("%s per model-unit hour: %s a month for %s, used or not", usd(hourly), usd(pt), unitsText(units))},
 			Figure{"hours above break-even", fmt.Sprintf("%d of %d hours cost more on demand than the units", above, hours)})
 		r.Known, r.Confidence = true, conf
 		if month > pt {
 			r.MonthlySaving = month - pt
-			r.Action = fmt.Sprintf("buy %d model units of Provisioned Throughput (at your quoted term) for %s", units, id)
+			r.Action = fmt.Sprintf("buy %s of Provisioned Throughput (at your quoted term) for %s", unitsText(units), id)
 		} else {
-			r.Action = fmt.Sprintf("stay on demand for %s: %d model units would cost %s a month more than the traffic", id, units, usd(pt-month))
+			r.Action = fmt.Sprintf("stay on demand for %s: %s would cost %s a month more than the traffic", id, unitsText(units), usd(pt-month))
 		}
 		a.add(r)
 	}
 	return nil
+}
+
+func unitsText(n int64) string {
+	if n == 1 {
+		return "1 model unit"
+	}
+	return fmt.Sprintf("%d model units", n)
 }
 
 // percentile is the nearest-rank percentile of per-minute tokens over

@@ -106,16 +106,23 @@ type whatIf struct {
 	used map[string][]string
 	// stored is when each counterfactual response-cache entry was stored.
 	stored map[string]time.Time
-	// tempUnknown counts repeats within the TTL that were outside the
-	// recorded cache policy; unpriced the requests on unknown models.
-	tempUnknown int64
-	unpriced    int64
+	// answered holds the tenant and prompt hashes the cache answered at
+	// least once; tempUnknown counts the repeats within the TTL of other
+	// prompts, and what they cost; unpriced the requests on unknown models.
+	answered        map[string]bool
+	tempUnknown     int64
+	tempUnknownCost llm.Money
+	unpriced        int64
 }
 
 // split lists the models each route used, by price, to carry the recorded
 // split of requests between tiers over to the candidate's tiers.
 func (w *whatIf) split(recs []ledger.Record) {
+	w.answered = map[string]bool{}
 	for _, r := range recs {
+		if r.Cache == string(llm.CacheHit) {
+			w.answered[r.Tenant+"\x00"+r.PromptHash] = true
+		}
 		if r.Route != "" && r.Model != "" && !slices.Contains(w.used[r.Route], r.Model) {
 			w.used[r.Route] = append(w.used[r.Route], r.Model)
 		}
@@ -310,19 +317,22 @@ func (w *whatIf) replay(r *ledger.Record) {
 	if !p.SharedAcrossTenants {
 		key = r.Tenant + "\x00" + key
 	}
-	cacheable := r.Cache == string(llm.CacheHit) || r.Cache == string(llm.CacheMiss) || p.AllowNonZeroTemperature
+	// The ledger records no temperature: a prompt is known to be
+	// cacheable when the cache answered it at least once.
+	cacheable := w.answered[r.Tenant+"\x00"+r.PromptHash] || p.AllowNonZeroTemperature
 	if p.Enabled && r.PromptHash != "" && r.Cache != string(llm.CacheBypass) {
 		if at, ok := w.stored[key]; ok && cacheable && r.Time.Sub(at) < p.TTL {
 			rw.Hits++
 			return
 		}
-		if !cacheable {
-			if at, ok := w.stored[key]; ok && r.Time.Sub(at) < p.TTL {
-				w.tempUnknown++
-			}
-		}
 	}
 	c, exact := m.Cost(w.usage(r, m), w.terms(r, m, m.ID == r.Model))
+	if p.Enabled && !cacheable && r.PromptHash != "" {
+		if at, ok := w.stored[key]; ok && r.Time.Sub(at) < p.TTL {
+			w.tempUnknown++
+			w.tempUnknownCost += c
+		}
+	}
 	rw.Counterfactual += c
 	rw.Exact = rw.Exact && exact
 	if p.Enabled && r.PromptHash != "" {
@@ -355,9 +365,9 @@ func (w *whatIf) finish() {
 	rep.Total = tot
 	n := func(s string) { rep.Notes = append(rep.Notes, s) }
 	n("token counts are the recorded ones on every model: another vendor's tokenizer would count the same text differently")
-	n("response-cache hits are re-derived from prompt hashes (model, system prompt and last message) and the candidate's TTLs; a hash does not cover the turns between, and requests outside the recorded cache policy (caching off, or a temperature other than 0: the ledger does not record temperature) are not counted as hits")
+	n("response-cache hits are re-derived from prompt hashes (model, system prompt and last message) and the candidate's TTLs; a hash does not cover the turns between; the ledger records no temperature, so only prompts the cache answered at least once (or any, with allow_nonzero_temperature) count as cacheable")
 	if w.tempUnknown > 0 {
-		n(fmt.Sprintf("%d repeats within the TTL were outside the recorded cache policy: they are hits too if their temperature was 0 (or with allow_nonzero_temperature)", w.tempUnknown))
+		n(fmt.Sprintf("%d repeats within the TTL (%s) are of prompts never answered from the cache: they are hits too if their temperature was 0", w.tempUnknown, usd(w.tempUnknownCost)))
 	}
 	n("prompt caching turned off moves cache reads and writes to input tokens; turned on where it was off, it is not derived (the ledger has no prefix lengths: see penny advise's prompt_cache lines)")
 	n("calls made on a request's behalf (a routing agent's classification, a cascade's rejected attempt) stay in the recorded cost and are not re-priced")

@@ -62,10 +62,15 @@ func TestWhatIf(t *testing.T) {
 		s.add(time.Hour, "support", "nova-pro", "acme", "", use, nil)
 	}
 	for i := range 3 {
-		s.add(2*time.Hour+time.Duration(i)*2*time.Minute, "faq", "nova-lite", "acme", "q", use, func(r *ledger.Record) { r.Cache = "miss" })
+		// The cache answered "q" once, so it is cacheable.
+		s.add(2*time.Hour+time.Duration(i)*2*time.Minute, "faq", "nova-lite", "acme", "q", use, func(r *ledger.Record) {
+			if i == 1 {
+				r.Cache, r.Cost = "hit", 0
+			}
+		})
 	}
 	for i := range 2 {
-		s.add(3*time.Hour+time.Duration(i)*time.Minute, "faq", "nova-lite", "acme", "z", use, nil) // outside the cache policy
+		s.add(3*time.Hour+time.Duration(i)*time.Minute, "faq", "nova-lite", "acme", "z", use, nil) // temperature unknown
 	}
 	s.add(4*time.Hour, "agent", "claude-haiku-4-5", "acme", "a", llm.Usage{InputTokens: 100, CacheReadTokens: 5000, OutputTokens: 10}, nil)
 	for _, m := range []string{"nova-micro", "nova-lite", "nova-pro"} {
@@ -90,8 +95,8 @@ func TestWhatIf(t *testing.T) {
 		hits     int64
 	}{
 		{"support", 2, 2 * on("nova-micro", use, catalog.Terms{}), 0},
-		// One answer, two hits within the 10-minute TTL; the "z" repeats
-		// were outside the cache policy and stay misses.
+		// One answer, two hits within the 10-minute TTL; the "z" repeat
+		// was never answered from the cache and stays a miss.
 		{"faq", 5, 3 * on("nova-lite", use, catalog.Terms{}), 2},
 		{"agent", 1, on("claude-haiku-4-5", llm.Usage{InputTokens: 5100, OutputTokens: 10}, catalog.Terms{}), 0},
 		// Text rules: models that are tiers stay, nova-lite maps by price

@@ -68,11 +68,10 @@ type PromptReuse struct {
 	// TTL), more than five and at most sixty (only the 1-hour TTL keeps
 	// the prefix), more than sixty.
 	GapsWithin5m, Gaps5to60m, GapsOver60m int64
-	// Hits were answered by the response cache; Admitted were misses the
-	// cache could have stored (cache verdict "miss"); NotAdmitted were
-	// outside its policy (verdict "": caching off, or a temperature other
-	// than 0; the ledger does not say which).
-	Hits, Admitted, NotAdmitted int64
+	// Hits were answered by the response cache. Any other use is recorded
+	// as a miss, whether the cache's policy admitted it or not (caching
+	// off, a temperature other than 0): the ledger does not say which.
+	Hits int64
 	// RepeatsWithinTTL are the uses after the first that came within
 	// ResponseTTL of the previous one and were not hits; RepeatCost is
 	// what they cost.

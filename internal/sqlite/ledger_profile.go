@@ -88,7 +88,7 @@ func (s *LedgerStore) PromptReuse(ctx context.Context, q ledger.ReuseQuery) ([]l
 	)
 	SELECT tenant, route, model, prompt_hash, COUNT(*), MIN(prompt), SUM(prompt), SUM(cr), SUM(cw),
 		COALESCE(SUM(gap <= ?), 0), COALESCE(SUM(gap > ? AND gap <= ?), 0), COALESCE(SUM(gap > ?), 0),
-		SUM(cache = 'hit'), SUM(cache = 'miss'), SUM(cache = ''),
+		SUM(cache = 'hit'),
 		COALESCE(SUM(gap <= ? AND cache != 'hit'), 0),
 		COALESCE(SUM(CASE WHEN gap <= ? AND cache != 'hit' THEN cost_nano END), 0),
 		SUM(cost_nano)
@@ -108,7 +108,7 @@ func (s *LedgerStore) PromptReuse(ctx context.Context, q ledger.ReuseQuery) ([]l
 		)
 		if err := rows.Scan(&p.Tenant, &p.Route, &p.Model, &p.PromptHash, &p.Uses, &p.MinPromptTokens, &p.PromptTokens,
 			&p.CacheReadTokens, &p.CacheWriteTokens, &p.GapsWithin5m, &p.Gaps5to60m, &p.GapsOver60m,
-			&p.Hits, &p.Admitted, &p.NotAdmitted, &p.RepeatsWithinTTL, &repeatCost, &cost); err != nil {
+			&p.Hits, &p.RepeatsWithinTTL, &repeatCost, &cost); err != nil {
 			return nil, fmt.Errorf("sqlite: prompt reuse: %w", err)
 		}
 		p.RepeatCost, p.Cost = llm.Money(repeatCost), llm.Money(cost)

@@ -85,7 +85,7 @@ func TestPromptReuse(t *testing.T) {
 	}
 	want := ledger.PromptReuse{Tenant: "acme", Route: "support", Model: "nova-micro", PromptHash: "h", Uses: 4,
 		MinPromptTokens: 2500, PromptTokens: 11500, CacheReadTokens: 2000, GapsWithin5m: 1, Gaps5to60m: 1, GapsOver60m: 1,
-		Hits: 1, Admitted: 1, NotAdmitted: 2, RepeatsWithinTTL: 1, RepeatCost: 30, Cost: 110}
+		Hits: 1, RepeatsWithinTTL: 1, RepeatCost: 30, Cost: 110}
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
