@@ -307,6 +307,8 @@ func (w *whatIf) replay(r *ledger.Record) {
 		return
 	}
 	m := t.Model
+	extra := w.extra(r)
+	rw.Counterfactual += extra
 	if m.ID != r.Model {
 		rw.Moves[r.Model+" → "+m.ID]++
 	}
@@ -340,6 +342,23 @@ func (w *whatIf) replay(r *ledger.Record) {
 	}
 }
 
+// extra is what a record paid for calls made on its behalf (a routing
+// agent's classification, a cascade's rejected attempt): its cost less its
+// own answer's, re-priced on the recorded model and terms. Those calls are
+// kept at their recorded cost.
+func (w *whatIf) extra(r *ledger.Record) llm.Money {
+	if !strings.Contains(r.Strategy, "routing_agent") && !strings.Contains(r.Strategy, "cascade") {
+		return 0
+	}
+	t, err := w.o.Catalog.Resolve(r.Model)
+	if err != nil || t.Model == nil || r.Cache == string(llm.CacheHit) {
+		return 0
+	}
+	own, _ := t.Model.Cost(r.Usage(), catalog.Terms{Mode: llm.Mode(r.Mode), Tier: llm.ServiceTier(r.ServiceTier),
+		Global: catalog.IsGlobalProfile(r.UpstreamModel)})
+	return max(r.Cost-own, 0)
+}
+
 // finish orders the routes, totals them and writes the notes.
 func (w *whatIf) finish() {
 	rep := w.rep
@@ -370,7 +389,7 @@ func (w *whatIf) finish() {
 		n(fmt.Sprintf("%d repeats within the TTL (%s) are of prompts never answered from the cache: they are hits too if their temperature was 0", w.tempUnknown, usd(w.tempUnknownCost)))
 	}
 	n("prompt caching turned off moves cache reads and writes to input tokens; turned on where it was off, it is not derived (the ledger has no prefix lengths: see penny advise's prompt_cache lines)")
-	n("calls made on a request's behalf (a routing agent's classification, a cascade's rejected attempt) stay in the recorded cost and are not re-priced")
+	n("calls made on a request's behalf (a routing agent's classification, a cascade's rejected attempt) are kept at their recorded cost, whatever the candidate's strategy")
 	if len(tot.Moves) > 0 {
 		if len(w.o.Eval) == 0 {
 			n("the quality of a model that never answered these prompts is unknown: give penny eval results with --eval to compare")
