@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/ledger"
@@ -166,7 +165,7 @@ func (a *analysis) provisioned(minutes []ledger.MinuteUsage) error {
 		p.cost += m.Cost
 	}
 	sort.Strings(models)
-	windowMinutes := int64(a.rep.Span / time.Minute)
+	windowMinutes := int64(math.Ceil(a.rep.Span.Minutes()))
 	hours := max(int64(math.Ceil(a.rep.Span.Hours())), 1)
 	for _, id := range models {
 		p := profiles[id]
