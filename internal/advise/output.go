@@ -13,45 +13,28 @@ import (
 	"github.com/penny-gateway/penny/internal/texttable"
 )
 
-// dollars formats money for tables: dollars to the cent above $100, to
-// four decimals above a cent, else six.
+// dollars formats money for tables: dollars to the cent from $100, to four
+// decimals from a cent, else six (Money.String), rounded half away from
+// zero in integer arithmetic.
 func dollars(m llm.Money) string {
-	places := 6
-	switch a := max(m, -m); {
+	a := max(m, -m)
+	var unit llm.Money
+	switch {
 	case a >= 100*llm.Dollar:
-		places = 2
+		unit = llm.Dollar / 100
 	case a >= llm.Dollar/100:
-		places = 4
+		unit = llm.Dollar / 10_000
+	default:
+		unit = llm.Dollar / 1_000_000
 	}
-	return "$" + fixed(m, places)
-}
-
-// fixed formats m with places decimals, rounding half away from zero in
-// integer arithmetic.
-func fixed(m llm.Money, places int) string {
-	neg := m < 0
-	u := uint64(m)
-	if neg {
-		u = -u
+	r := (a + unit/2) / unit * unit
+	if m < 0 {
+		r = -r
 	}
-	unit := uint64(1)
-	for range 9 - places {
-		unit *= 10
-	}
-	u = u/unit + (u%unit*2)/unit
-	scale := uint64(1)
-	for range places {
-		scale *= 10
-	}
-	s := strconv.FormatUint(u/scale, 10)
-	if places > 0 {
-		f := strconv.FormatUint(u%scale, 10)
-		s += "." + strings.Repeat("0", places-len(f)) + f
-	}
-	if neg && u != 0 {
-		s = "-" + s
-	}
-	return s
+	s := r.String() // at least six decimals
+	dot := strings.IndexByte(s, '.')
+	keep := map[llm.Money]int{llm.Dollar / 100: 2, llm.Dollar / 10_000: 4, llm.Dollar / 1_000_000: 6}[unit]
+	return "$" + s[:dot+1+keep]
 }
 
 func saving(r Recommendation) string {
