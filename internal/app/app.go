@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cat, err := catalog.Load(cfg.Catalog)
+	cat, err := cfg.LoadCatalog()
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,30 @@ func MetricsOf(u llm.Usage, latency, firstByte int64) InvocationMetrics {
 	return m
 }
 
+// ReadMetrics returns the invocation metrics a stream chunk's JSON
+// carries; ok is false when it carries none.
+func ReadMetrics(chunk []byte) (m InvocationMetrics, ok bool) {
+	var v struct {
+		M *InvocationMetrics `json:"amazon-bedrock-invocationMetrics"`
+	}
+	if json.Unmarshal(chunk, &v) != nil || v.M == nil {
+		return InvocationMetrics{}, false
+	}
+	return *v.M, true
+}
+
+// Usage is the metrics' token counts as an llm.Usage.
+func (m InvocationMetrics) Usage() llm.Usage {
+	u := llm.Usage{InputTokens: m.InputTokenCount, OutputTokens: m.OutputTokenCount}
+	if m.CacheReadInputTokenCount != nil {
+		u.CacheReadTokens = *m.CacheReadInputTokenCount
+	}
+	if m.CacheWriteInputTokenCount != nil {
+		u.CacheWriteTokens = *m.CacheWriteInputTokenCount
+	}
+	return u
+}
+
 // WithMetrics returns the JSON object obj with the invocation metrics m
 // added as its "amazon-bedrock-invocationMetrics" member.
 func WithMetrics(obj []byte, m InvocationMetrics) []byte {

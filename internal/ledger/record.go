@@ -63,6 +63,9 @@ func NewRecord(req *llm.Request, o Outcome) Record {
 		PromptTokensSaved:  m.PromptTokensSaved,
 		Attempts:           formatAttempts(m.Attempts),
 	}
+	if mt := req.Config.MaxTokens; mt != nil && *mt > 0 {
+		rec.MaxTokens = *mt
+	}
 	switch {
 	case m.Provider != "" || m.Cache == llm.CacheHit:
 		rec.Model = req.Model
@@ -132,6 +135,9 @@ func strategies(r *Record, m llm.Meta) string {
 	}
 	if r.Mode == string(llm.ModeBatch) {
 		s = append(s, "batch")
+	}
+	if r.Mode == string(llm.ModeProvisioned) && r.Status == StatusOK {
+		s = append(s, "provisioned")
 	}
 	if r.ServiceTier == string(llm.TierFlex) && r.Status == StatusOK {
 		s = append(s, "flex")

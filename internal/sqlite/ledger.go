@@ -64,8 +64,8 @@ const insertRecordSQL = `INSERT INTO requests (
 	status, error_kind, http_status, error_message,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
 	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts,
-	service_tier, cache_write_1h_tokens, upstream_model, price_estimated
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	service_tier, cache_write_1h_tokens, upstream_model, price_estimated, max_tokens
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (request_id) WHERE request_id != '' DO NOTHING
 RETURNING id`
 
@@ -98,7 +98,7 @@ func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids
 			r.Status, r.ErrorKind, r.HTTPStatus, r.ErrorMessage,
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens,
 			r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts,
-			r.ServiceTier, r.CacheWrite1hTokens, r.UpstreamModel, r.PriceEstimated).Scan(&ids[i])
+			r.ServiceTier, r.CacheWrite1hTokens, r.UpstreamModel, r.PriceEstimated, r.MaxTokens).Scan(&ids[i])
 		if errors.Is(err, sql.ErrNoRows) {
 			// Stored before: by an earlier replay of the spool, or by a
 			// commit that was slow to finish.

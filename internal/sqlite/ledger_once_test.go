@@ -106,7 +106,7 @@ func TestAppendNoticesTheFileGone(t *testing.T) {
 	}
 }
 
-// TestMigrationMakesRequestIDsUnique opens a database of schema version 2
+// TestMigrationMakesRequestIDsUnique opens a database of schema version 3
 // holding two records of one request id (which Penny never wrote, but a
 // unique index cannot be built over) and checks the migration keeps both.
 func TestMigrationMakesRequestIDsUnique(t *testing.T) {
@@ -118,10 +118,10 @@ func TestMigrationMakesRequestIDsUnique(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Back to version 2, as an older Penny left it, with a duplicate.
+	// Back to version 3, as an older Penny left it, with a duplicate.
 	execRaw(t, path, `DROP INDEX requests_request_id;
 		CREATE INDEX requests_request_id ON requests (request_id);
-		DELETE FROM schema_migrations WHERE version = 3;
+		DELETE FROM schema_migrations WHERE version = 4;
 		INSERT INTO requests (time_us, request_id, cost_nano) VALUES (1, 'dup', 1), (2, 'dup', 2), (3, '', 4), (4, '', 8)`)
 
 	db, err = sqlite.Open(path)
