@@ -43,7 +43,10 @@ With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK {
+			switch {
+			case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+				return keyRefused(url, key, resp.Status, body)
+			case resp.StatusCode != http.StatusOK:
 				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 			}
 			out := cmd.OutOrStdout()
@@ -70,9 +73,9 @@ With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
 			}
 			rows := [][]string{{"AT", "KIND", "TENANT", "KEY", "MESSAGE"}}
 			for _, a := range list.Alerts {
-				rows = append(rows, []string{a.At.UTC().Format(time.RFC3339), a.Kind, a.Tenant, a.KeyID, a.Message})
+				rows = append(rows, []string{a.At.UTC().Format(time.RFC3339), a.Kind, orDash(a.Tenant), orDash(a.KeyID), a.Message})
 			}
-			return texttable.Write(out, rows, 2)
+			return texttable.WriteLeft(out, rows, 2, len(rows[0]))
 		},
 	}
 	f := cmd.Flags()
@@ -80,4 +83,28 @@ With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
 	f.StringVar(&key, "key", "", "a Penny key (bearer token) when auth is on; default $PENNY_API_KEY")
 	f.StringVar(&format, "format", "table", "table or json")
 	return cmd
+}
+
+// keyRefused explains a 401 or 403 from the admin API: which key to pass,
+// or that the one passed was refused.
+func keyRefused(url, key, status string, body []byte) error {
+	msg := strings.TrimSpace(string(body))
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		msg = e.Error.Message
+	}
+	if key == "" {
+		return fmt.Errorf("the Penny at %s needs a key (%s: %s): pass --key pk-… or set PENNY_API_KEY (penny keys create makes one)", url, status, msg)
+	}
+	return fmt.Errorf("the Penny at %s refused the key from --key or PENNY_API_KEY (%s: %s)", url, status, msg)
+}
+
+// orDash is s, or "—" for an empty cell.
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

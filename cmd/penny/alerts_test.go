@@ -11,15 +11,20 @@ import (
 
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/keys"
 )
 
-// TestRunawayLoopAlert sends the same prompt again and again, as a stuck
-// agent would, and finds the alert with `penny alerts`.
-func TestRunawayLoopAlert(t *testing.T) {
+// startSimulated serves a Penny on the simulator, with no simulated
+// latency and a ledger in a temporary folder, until the test ends; auth is
+// "off" or "required".
+func startSimulated(t *testing.T, auth string) (a *app.App, db string) {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Simulate = true
-	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
+	cfg.Auth = auth
+	db = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
+	cfg.Database = db
 	zero := 0.0
 	cfg.Simulator.TimeScale = &zero
 	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -30,8 +35,15 @@ func TestRunawayLoopAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	go a.Serve()
-	defer a.Shutdown(context.Background())
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	return a, db
+}
 
+// TestRunawayLoopAlert sends the same prompt again and again, as a stuck
+// agent would, and finds the alert with `penny alerts`.
+func TestRunawayLoopAlert(t *testing.T) {
+	t.Setenv("PENNY_API_KEY", "")
+	a, _ := startSimulated(t, "off")
 	if out := mustPenny(t, "alerts", "--url", a.URL()); !strings.Contains(out, "No alerts") {
 		t.Errorf("before the loop: %s", out)
 	}
@@ -50,7 +62,42 @@ func TestRunawayLoopAlert(t *testing.T) {
 	if !strings.Contains(out, "runaway_loop") || !strings.Contains(out, "acme") {
 		t.Errorf("penny alerts after a loop:\n%s", out)
 	}
+	// Every column starts where its heading does: words are left-aligned.
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	for _, col := range []string{"KIND", "TENANT", "KEY", "MESSAGE"} {
+		at := strings.Index(lines[0], col) // the heading is ASCII: bytes are runes
+		for _, line := range lines[1:] {
+			l := []rune(line)
+			if at < 1 || at >= len(l) || l[at-1] != ' ' || l[at] == ' ' {
+				t.Errorf("column %s (at %d) is not left-aligned:\n%s", col, at, out)
+			}
+		}
+	}
+	if !strings.Contains(lines[1], "  —  ") {
+		t.Errorf("a request without a key shows no — in KEY: %q", lines[1])
+	}
 	if _, err := penny(t, "alerts", "--url", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "no Penny answering") {
 		t.Errorf("nothing listening: %v", err)
+	}
+}
+
+// TestAlertsKey: with auth on, alerts says how to pass a key, reads it from
+// PENNY_API_KEY, and says when the key is refused.
+func TestAlertsKey(t *testing.T) {
+	t.Setenv(keys.SecretEnv, "")
+	t.Setenv("PENNY_API_KEY", "")
+	a, db := startSimulated(t, "required")
+	_, err := penny(t, "alerts", "--url", a.URL())
+	if err == nil || !strings.Contains(err.Error(), "needs a key") || !strings.Contains(err.Error(), "--key") ||
+		!strings.Contains(err.Error(), "PENNY_API_KEY") {
+		t.Errorf("no key: err = %v; want it to say to pass --key or set PENNY_API_KEY", err)
+	}
+	if _, err := penny(t, "alerts", "--url", a.URL(), "--key", "pk-wrong"); err == nil || !strings.Contains(err.Error(), "refused the key") {
+		t.Errorf("a wrong key: err = %v", err)
+	}
+	s := printed(t, mustKeys(t, "create", "--tenant", "acme", "--db", db))
+	t.Setenv("PENNY_API_KEY", s.Token)
+	if out := mustPenny(t, "alerts", "--url", a.URL()); !strings.Contains(out, "No alerts") {
+		t.Errorf("with PENNY_API_KEY: %s", out)
 	}
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/demo"
+	"github.com/penny-gateway/penny/internal/progress"
 )
 
 func newDemo() *cobra.Command {
@@ -29,8 +33,10 @@ Penny's ledger:
   - product recommendations with a long catalog prompt and repeated questions:
     without and with the response cache and Bedrock prompt caching.
 
-With --db pointing at an existing ledger the runs are added to it, and the
-figures count this run's requests only.
+Without --db the ledger is a temporary file, removed at the end; with --db
+naming an existing ledger the runs are added to it, and the figures count
+this run's requests only. Progress bars are drawn on standard error when it
+is a terminal (not with --quiet).
 `,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,8 +50,9 @@ figures count this run's requests only.
 			}
 			out := cmd.OutOrStdout()
 			if !quiet {
-				o.Progress = cmd.ErrOrStderr()
+				o.Progress = progress.Terminal(cmd.ErrOrStderr())
 			}
+			o.Command = invocation(os.Args[0], executable(), fileExists(filepath.Join("cmd", "penny", "main.go")))
 			fmt.Fprintf(out, "Penny demo: %d requests per run on the built-in Bedrock SIMULATOR (no AWS account needed)\n\n", o.Requests)
 			start := time.Now()
 			res, err := demo.Run(cmd.Context(), o)
@@ -62,7 +69,54 @@ figures count this run's requests only.
 	f.IntVar(&o.Concurrency, "concurrency", 24, "concurrent simulated clients")
 	f.Uint64Var(&o.Seed, "seed", 7, "workload and simulator seed")
 	f.Float64Var(&o.TimeScale, "time-scale", 0.05, "simulated latency as a fraction of Bedrock's real latency (0: instant)")
-	f.StringVar(&o.DB, "db", "", "ledger to add to: a file path or sqlite:// URL (default: a new temporary file)")
-	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	f.StringVar(&o.DB, "db", "", "ledger to write or add to: a file path or sqlite:// URL (default: a temporary file, removed at the end)")
+	f.BoolVar(&quiet, "quiet", false, "no progress bars (they are drawn only when standard error is a terminal)")
 	return cmd
+}
+
+// invocation is how the person ran penny, for the commands the demo
+// suggests: under `go run` (a binary in go's build cache folder) "go run
+// ./cmd/penny" from the repository's root (inRepo) or "go run" and the
+// package path elsewhere; a binary run by a path ("./penny") that path;
+// otherwise "penny", found on PATH.
+func invocation(arg0, exe string, inRepo bool) string {
+	if goRunBinary(exe) {
+		if inRepo {
+			return "go run ./cmd/penny"
+		}
+		pkg := "github.com/penny-gateway/penny/cmd/penny"
+		if v := readBuild().Version; v != "dev" {
+			pkg += "@" + v
+		}
+		return "go run " + pkg
+	}
+	if strings.ContainsRune(arg0, filepath.Separator) {
+		return arg0
+	}
+	return "penny"
+}
+
+// goRunBinary reports whether exe is where `go run` puts the binary it
+// builds: $GOTMPDIR/go-build…/b001/exe/NAME, or, for a binary it reuses,
+// $GOCACHE/xx/HASH-d/NAME (HASH 64 hex digits).
+func goRunBinary(exe string) bool {
+	dir := filepath.Dir(exe)
+	if filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build") {
+		return true
+	}
+	hash, ok := strings.CutSuffix(filepath.Base(dir), "-d")
+	return ok && len(hash) == 64 && strings.Trim(hash, "0123456789abcdef") == ""
+}
+
+func executable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return exe
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

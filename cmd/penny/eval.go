@@ -9,19 +9,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/modeleval"
+	"github.com/penny-gateway/penny/internal/progress"
 )
 
 type evalOpts struct {
 	dataset, models, scorer, out, routerData, cfgPath, judgeModel, db string
 	target, rate                                                      float64
 	concurrency                                                       int
-	resume, simulate                                                  bool
+	resume, simulate, quiet                                           bool
 }
 
 func newEval() *cobra.Command {
@@ -70,6 +70,7 @@ table covers old and new rows. With exactly two models, --router-data writes
 	f.StringVar(&o.db, "db", "", "ledger database URL (default: the config's)")
 	f.StringVar(&o.judgeModel, "judge-model", "nova-pro", "model that grades answers for --scorer judge")
 	f.StringVar(&o.routerData, "router-data", "", "with two models, write router training rows to this file")
+	f.BoolVar(&o.quiet, "quiet", false, "no progress bar (one is drawn only when standard error is a terminal)")
 	return cmd
 }
 
@@ -175,15 +176,16 @@ func runEval(cmd *cobra.Command, o evalOpts) error {
 	if skipped := len(items)*len(models) - pending; skipped > 0 {
 		fmt.Fprintf(stderr, "resuming %s: %d results already there, %d to run\n", o.out, skipped, pending)
 	}
-	bar := progressbar.NewOptions(pending, progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
-		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	var bar *progress.Bar
+	if !o.quiet {
+		bar = progress.New(progress.Terminal(stderr), "eval", 0, pending)
+	}
 	fresh, err := modeleval.Run(ctx, items, modeleval.Options{
 		Invoker: inv, Models: models, Scorer: scorer, Concurrency: o.concurrency, Rate: o.rate,
 		Out: out, Done: done, OnResult: func(modeleval.Result) { bar.Add(1) },
 		ReportedLatency: reported,
 	})
-	bar.Finish()
+	bar.Done()
 	if err != nil {
 		return err
 	}

@@ -311,3 +311,25 @@ func TestEvalSimulatedLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalNoBarOffTerminal: a standard error that is not a terminal gets no
+// progress bar, and --quiet is accepted.
+func TestEvalNoBarOffTerminal(t *testing.T) {
+	dir := t.TempDir()
+	for _, quiet := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		root := evalRoot(&stdout, &stderr)
+		args := []string{"eval", "--simulate", "--db", "sqlite://" + filepath.Join(dir, "penny.db"), "--dataset", evalDataset,
+			"--models", "nova-micro", "--scorer", "contains"}
+		if quiet {
+			args = append(args, "--quiet")
+		}
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("eval (quiet %v): %v", quiet, err)
+		}
+		if strings.ContainsAny(stderr.String(), "\r%") {
+			t.Errorf("eval (quiet %v) drew a progress bar on a buffer: %q", quiet, stderr.String())
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/catalog"
+	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/keys"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -40,7 +41,7 @@ verifiable, so it is stored sealed (AES-256-GCM) when ` + keys.SecretEnv + ` is 
 text otherwise: then anyone who can read the database can sign as any key.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&dbURL, "db", "sqlite://penny.db", "database: a sqlite:// URL or a file path (default: the config's database)")
+	pf.StringVar(&dbURL, "db", "", "database: a sqlite:// URL or a file path (default: the config's database, "+config.Defaults().Database+" unless --config or PENNY_DATABASE sets one)")
 	pf.StringVar(&cfgPath, "config", "", "config file whose database to use when --db is not given")
 	resolveDB := func(cmd *cobra.Command) (string, error) {
 		if cmd.Flags().Changed("db") {
@@ -51,7 +52,7 @@ text otherwise: then anyone who can read the database can sign as any key.`,
 			if cfgPath != "" {
 				return "", err
 			}
-			return dbURL, nil
+			return config.Defaults().Database, nil
 		}
 		return cfg.Database, nil
 	}

@@ -11,15 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/penny-gateway/penny/internal/config"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,11 +42,11 @@ cost without Penny.
 Try it with no AWS account:  penny demo`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       readBuild().String(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval())
+	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval(), newVersion())
 	return root
 }
 
@@ -56,14 +55,33 @@ func loadConfig(path string) (config.Config, error) {
 	return config.Load(path, os.Getenv)
 }
 
+// newLogger returns the logger of log.level and log.format. JSON logs give
+// durations as float milliseconds under a key ending in "_ms" (see
+// durationsInMillis); text logs keep Go's "1.5s".
 func newLogger(w io.Writer, c config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Log.Format == "json" {
+		opts.ReplaceAttr = durationsInMillis
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsInMillis turns a time.Duration attribute into float milliseconds
+// with the unit in its key ("latency" becomes "latency_ms"): slog's JSON
+// handler writes durations as integer nanoseconds under the bare key, which
+// log pipelines then read as a plain number of unknown unit.
+func durationsInMillis(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	key := a.Key
+	if !strings.HasSuffix(key, "_ms") {
+		key += "_ms"
+	}
+	return slog.Float64(key, float64(a.Value.Duration())/float64(time.Millisecond))
 }
 
 // tuneGC raises the garbage collector's target to 400 % unless GOGC is

@@ -75,7 +75,10 @@ func newPromptLint() *cobra.Command {
 --calls calls on --model; findings with line:col spans and the tokens each
 costs — filler and politeness, repeated instructions, output shapes described
 in long prose, no output format, no length bound; and a leaner version that
-keeps every content word, with its saving in tokens, percent and dollars.`,
+keeps every content word, with its saving in tokens, percent and dollars (or
+none, when there is nothing to cut). The leaner version adds a format line
+only where the prompt describes its answer's parts in prose; a prompt that
+asks for prose (an essay, a letter, a story) is left to be answered in prose.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, l, err := o.setup()
@@ -119,9 +122,12 @@ keeps every content word, with its saving in tokens, percent and dollars.`,
 					}
 				}
 			}
-			fmt.Fprintf(out, "\nSuggested (%d tokens, saves %d tokens = %s %%, $%s per %s calls):\n%s\n",
-				rep.SuggestionTokens, rep.Saved(), lint.FormatPercent(lint.Percent(rep.Saved(), rep.Tokens)),
-				cost-lean, groupInt(o.calls), indent(rep.Suggestion))
+			if rep.Unchanged {
+				fmt.Fprintln(out, "\nNo leaner version: there is nothing to cut.")
+				return nil
+			}
+			fmt.Fprintf(out, "\nSuggested (%d tokens: %s):\n%s\n", rep.SuggestionTokens,
+				savingText(rep.Saved(), rep.Tokens, cost-lean, o.calls), indent(rep.Suggestion))
 			return nil
 		},
 	}
@@ -226,6 +232,22 @@ func readPrompt(cmd *cobra.Command, name string) (string, error) {
 		return "", fmt.Errorf("read prompt: %w", err)
 	}
 	return string(data), nil
+}
+
+// savingText says what a suggestion saves, as a saving: "12 fewer, 9.8 %
+// less, saving $9.60 per 1,000,000 calls", or what it adds when its format
+// line outweighs the cuts (that line shortens the answers, which costs no
+// input tokens and so is not counted here).
+func savingText(saved, tokens int, money llm.Money, calls int) string {
+	switch {
+	case saved > 0:
+		return fmt.Sprintf("%d fewer, %s %% less, saving $%s per %s calls", saved,
+			lint.FormatPercent(lint.Percent(saved, tokens)), money, groupInt(calls))
+	case saved < 0:
+		return fmt.Sprintf("%d more for the format line, $%s more input per %s calls; it saves output tokens, which are not counted here",
+			-saved, -money, groupInt(calls))
+	}
+	return "as many as now"
 }
 
 func excerpt(s string, n int) string {

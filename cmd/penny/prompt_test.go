@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,9 +43,45 @@ func TestPromptLintText(t *testing.T) {
 		"(whole)      no-output-format",
 		"(whole)      no-length-bound",
 		"Respond in JSON only.",
+		"Suggested (84 tokens: 38 fewer, 31.1 % less, saving $30.400000 per 1,000,000 calls):",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestPromptLintSavings: a prompt with nothing to cut gets no copy of
+// itself as a suggestion, a prose request gets no format line, and a
+// suggestion that costs more says so without a minus sign.
+func TestPromptLintSavings(t *testing.T) {
+	for _, tc := range []struct {
+		prompt     string
+		want, lack []string
+	}{
+		{"Write a 500-word essay on the history of the printing press.\n",
+			[]string{"No findings.", "No leaner version: there is nothing to cut."}, []string{"Suggested", "JSON"}},
+		{"Please write an essay on the printing press.",
+			[]string{"Suggested (", " fewer, ", " % less, saving $", "\n  Write an essay on the printing press.\n"}, []string{"JSON"}},
+		{"Write a bio. It should start with the name. Then mention the role. Include two hobbies.",
+			[]string{"5 more for the format line, $4.000000 more input per 1,000,000 calls", "Respond in JSON only."}, nil},
+	} {
+		out, err := promptCLI(t, tc.prompt, "lint", "-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("lint %q: output lacks %q:\n%s", tc.prompt, w, out)
+			}
+		}
+		for _, w := range tc.lack {
+			if strings.Contains(out, w) {
+				t.Errorf("lint %q: output has %q:\n%s", tc.prompt, w, out)
+			}
+		}
+		if regexp.MustCompile(`\$-|saves -|\(-\d|: -\d|-\d+(\.\d+)? %`).MatchString(out) {
+			t.Errorf("lint %q states a saving with a minus sign:\n%s", tc.prompt, out)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -32,7 +33,7 @@ func newReport() *cobra.Command {
 the route's baseline model, on demand, no cache) and the savings, grouped by
 model, route, tenant, tag, day and more.
 
-  --by model|route|tenant|key|day|api|status|provider|mode|tier|cache|strategy|tag|tag:KEY|all
+  --by ` + strings.Join(ledger.Groupings, "|") + `
   --since 24h | 7d | 2026-11-01 | 2026-11-01T10:00:00Z
   --format table | json | csv
 
@@ -43,17 +44,20 @@ n tags counts in n rows, while the total counts it once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("db") {
-				if cfg, err := loadConfig(cfgPath); err == nil {
-					db = cfg.Database
-				} else if cfgPath != "" {
+				cfg, err := loadConfig(cfgPath)
+				if err != nil && cfgPath != "" {
 					return err
+				}
+				db = cfg.Database
+				if err != nil {
+					db = config.Defaults().Database
 				}
 			}
 			now := time.Now()
 			q := ledger.SummaryQuery{By: by, Tenant: tenant}
 			var err error
 			if _, err := ledger.ParseGrouping(by); err != nil {
-				return fmt.Errorf("--by %q is not one of model, route, tenant, key, day, api, status, provider, mode, tier, cache, strategy, tag, tag:KEY or all", by)
+				return fmt.Errorf("--by %q is not one of %s", by, strings.Join(ledger.Groupings, ", "))
 			}
 			switch format {
 			case "table", "json", "csv":
@@ -93,9 +97,9 @@ n tags counts in n rows, while the total counts it once.`,
 	f := cmd.Flags()
 	f.StringVar(&since, "since", "24h", "start: a duration back from now (24h, 7d) or a date/time; \"\" for all time")
 	f.StringVar(&until, "until", "", "end (exclusive), same forms as --since; default now")
-	f.StringVar(&by, "by", "model", "grouping")
+	f.StringVar(&by, "by", "model", "grouping (the values above)")
 	f.StringVar(&format, "format", "table", "table, json or csv")
-	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
+	f.StringVar(&db, "db", "", "ledger: a sqlite:// URL or a file path (default: the config's database, "+config.Defaults().Database+" unless --config or PENNY_DATABASE sets one)")
 	f.StringVar(&tenant, "tenant", "", "only this tenant")
 	f.StringVar(&cfgPath, "config", "", "config file whose database to read")
 	return cmd

@@ -83,6 +83,9 @@ new prompts are compared with. The model file is versioned JSON.
 				opts.Features = &f
 			}
 			m, err := learned.Train(eval.Examples(items), opts)
+			if errors.Is(err, learned.ErrTooFewExamples) {
+				return fmt.Errorf("%s: %w; add labelled rows: a router learns something usable from a few hundred distinct prompts", d.Name, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -99,12 +102,13 @@ new prompts are compared with. The model file is versioned JSON.
 				m.Threshold, i.ThresholdFolds, 100*i.CVStrongShare, i.CVQuality, 100*share(i.CVQuality, i.CVStrongQuality),
 				i.CVStrongQuality, i.CVCheapQuality)
 			fmt.Fprintf(w, "wrote %s\n", out)
+			warnLittleData(cmd, len(items))
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
-	f.StringVar(&out, "out", "", "model file to write")
+	f.StringVar(&data, "data", "", "training data: a JSONL file or routellm:mmlu|gsm8k|mt_bench (required)")
+	f.StringVar(&out, "out", "", "model file to write (required)")
 	f.Float64Var(&quality, "target-quality", 0.95, "routed quality to reach, as a fraction of the strong model's")
 	f.StringVar(&target, "target", "", targetHelp)
 	f.Uint64Var(&seed, "seed", 0, "seed of the held-out split and the example order")
@@ -183,8 +187,25 @@ prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
 				}
 			}
 			res, err := eval.Evaluate(d, opts)
+			switch {
+			case errors.Is(err, eval.ErrEmptyFold) && routerPath == "":
+				return fmt.Errorf("%s: %w; %d prompts are too few for %d folds: use fewer folds (--cv) or add rows", d.Name, err, len(d.Items), folds)
+			case errors.Is(err, eval.ErrEmptyFold):
+				// Only the per-subject baseline is cross-validated here.
+				return fmt.Errorf("%s: per-subject baseline: %w; %d prompts are too few: add rows", d.Name, err, len(d.Items))
+			case errors.Is(err, learned.ErrTooFewExamples):
+				return fmt.Errorf("%s: %w; each fold's router trains on the other folds' prompts, and %d prompts leave it too few: add rows (or evaluate a router trained elsewhere with --router FILE)",
+					d.Name, err, len(d.Items))
+			}
 			if err != nil {
 				return err
+			}
+			if o := res.Overlap; o != nil && o.Share >= overlapWarning {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: about %.0f %% of these prompts (%d of %d) were among %s's training prompts, so its figures are optimistic: evaluate it on prompts it was not trained on, or cross-validate a router on this data (--cv instead of --router)\n",
+					100*o.Share, o.Seen, o.Items, routerPath)
+			}
+			if routerPath == "" {
+				warnLittleData(cmd, len(d.Items))
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "prices: %s (cheap) and %s (strong), on demand\n", pricing.Cheap.ID, pricing.Strong.ID)
@@ -213,8 +234,8 @@ prices of --cheap and --strong with prompt tokens estimated at 4 bytes each.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", "", "evaluation data: a JSONL file or routellm:mmlu|gsm8k|mt_bench")
-	f.StringVar(&routerPath, "router", "", "model file from `penny router train` to evaluate as it is")
+	f.StringVar(&data, "data", "", "evaluation data: a JSONL file or routellm:mmlu|gsm8k|mt_bench (required)")
+	f.StringVar(&routerPath, "router", "", "a model `FILE` written by penny router train, to evaluate as it is")
 	f.IntVar(&folds, "cv", 5, "cross-validation folds for a router trained on the data itself")
 	f.StringVar(&split, "split", "prompt", "how folds are drawn: prompt (by a hash of the prompt) or subject (leave subjects out)")
 	f.Uint64Var(&seed, "seed", 0, "seed of the folds and of training")
@@ -233,6 +254,23 @@ const (
 	targetHelp       = "what the score estimates: gain (strong minus cheap quality), gain-rank (the gain's rank) or cheap-fails (default: gain-rank when qualities are graded, such as judge scores; gain when right or wrong)"
 	groupFeatureHelp = "make each prompt's group (subject, category) a feature next to its text, as a request tag group=NAME"
 )
+
+const (
+	// littleData is how many prompts a router's figures need before they
+	// mean much: with fewer, a threshold rests on a handful of prompts.
+	littleData = 100
+	// overlapWarning is the share of evaluation prompts among a router's
+	// training prompts from which router eval warns.
+	overlapWarning = 0.05
+)
+
+// warnLittleData notes on standard error that n prompts make noisy
+// figures, when they do.
+func warnLittleData(cmd *cobra.Command, n int) {
+	if n < littleData {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %d prompts is little data: the threshold and the figures above rest on a handful of prompts each; a few hundred make them dependable\n", n)
+	}
+}
 
 // share is a/b, or 1 when b is 0 (a strong model that never scores: any
 // routing keeps all of its quality).

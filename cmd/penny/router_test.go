@@ -178,3 +178,79 @@ func TestRouterTrainTags(t *testing.T) {
 		t.Errorf("APGR with the tags %.3f, want at least 0.9:\n%s", apgr, out)
 	}
 }
+
+// writeRows writes n rows whose prompts start with prefix.
+func writeRows(t *testing.T, dir, prefix string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i := 0; i < n; i++ {
+		enc.Encode(map[string]any{"prompt": fmt.Sprintf("%s question %d", prefix, i), "cheap_correct": i%3 != 0, "strong_correct": true})
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", prefix, n))
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRouterLittleData: too little data says so and what to do, instead
+// of failing somewhere inside training.
+func TestRouterLittleData(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--data", writeRows(t, dir, "few", 3), "--out", filepath.Join(dir, "r.json")},
+			[]string{"too few examples: 3 (at least 10 needed)", "add labelled rows"}},
+		{[]string{"eval", "--data", writeRows(t, dir, "few", 3)},
+			[]string{"too few for 5 folds", "use fewer folds (--cv) or add rows"}},
+		{[]string{"eval", "--data", writeRows(t, dir, "some", 12)},
+			[]string{"too few examples", "each fold's router trains on the other folds' prompts", "add rows"}},
+	}
+	for _, tc := range cases {
+		_, err := routerCLI(t, tc.args...)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("router %v: err = %v, want it to say %q", tc.args, err, w)
+			}
+		}
+	}
+	// Enough to train, too little to trust: a note.
+	out, err := routerCLI(t, "train", "--data", writeRows(t, dir, "enough", 40), "--out", filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "note: 40 prompts is little data") {
+		t.Errorf("train on 40 rows gives no note:\n%s", out)
+	}
+}
+
+// TestRouterEvalOverlap: a router evaluated on its own training prompts is
+// warned about; on other prompts it is not, and the share is reported.
+func TestRouterEvalOverlap(t *testing.T) {
+	dir := t.TempDir()
+	train := writeRows(t, dir, "train", 300)
+	model := filepath.Join(dir, "router.json")
+	if _, err := routerCLI(t, "train", "--data", train, "--out", model); err != nil {
+		t.Fatal(err)
+	}
+	out, err := routerCLI(t, "eval", "--data", train, "--router", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"the router's training prompts among these: 300 of 300, about 100.0 %",
+		"warning: about 100 % of these prompts (300 of 300) were among " + model + "'s training prompts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval on the training data lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = routerCLI(t, "eval", "--data", writeRows(t, dir, "fresh", 300), "--router", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "the router's training prompts among these: ") || strings.Contains(out, "warning:") {
+		t.Errorf("eval on fresh prompts:\n%s", out)
+	}
+}

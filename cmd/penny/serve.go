@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -48,7 +49,7 @@ no AWS account is needed and nothing leaves the machine.
 Every request is written to the ledger (--db, default sqlite://penny.db);
 ` + "`penny report`" + ` reads it.
 
-Environment variables override the config file:
+Environment variables override the config file, and flags override both:
 ` + envHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,7 +83,7 @@ Environment variables override the config file:
 	f.StringVar(&cfgPath, "config", "", "config file (YAML, strict: unknown keys are errors)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8484", "listen address")
 	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
-	f.StringVar(&db, "db", "sqlite://penny.db", "ledger database URL")
+	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&authMode, "auth", "", "required (every request needs a key from \"penny keys create\") or off; default required, off with --simulate")
 	return cmd
@@ -115,7 +116,16 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	if !cfg.AuthRequired() {
 		authLine = "off (x-penny-tenant header attributes requests)"
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", version, a.URL(), mode, cfg.Database, authLine)
+	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", readBuild(), a.URL(), mode, cfg.Database, authLine)
+	if !cfg.AuthRequired() && exposed(a.Addr()) {
+		risk := "call Bedrock on this server's AWS account"
+		if cfg.Simulate {
+			risk = "use it"
+		}
+		log.Warn("auth is off and Penny listens on a non-loopback address: anyone who can connect can "+risk+
+			" under any tenant name; listen on 127.0.0.1 (--addr) or turn auth on (--auth required, keys from penny keys create)",
+			"addr", a.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.Serve() }()
 	select {
@@ -135,4 +145,16 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	st := a.Ledger.Stats()
 	fmt.Fprintf(cmd.OutOrStdout(), "penny: stopped; %d ledger records written\n", st.Written)
 	return nil
+}
+
+// exposed reports whether a listener's address accepts connections from
+// other machines: it is not a loopback address (":8484" and "0.0.0.0:8484"
+// listen on every interface).
+func exposed(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }

@@ -7,8 +7,6 @@ package account
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strings"
 
 	"github.com/penny-gateway/penny/internal/catalog"
@@ -41,19 +39,26 @@ type invoker struct {
 	next llm.Invoker
 }
 
-// price settles req's bill for usage u and returns it. invoked, if set, is
-// the model a Bedrock prompt router chose: req.Model then points at it.
-// served is the service tier the upstream reported; when it reported none,
-// the tier asked for is assumed.
-func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, served llm.ServiceTier) llm.Bill {
+// settlement is a priced answer, applied to its request by apply.
+type settlement struct {
+	model, baseline string // req.Model and Meta.BaselineModel to set
+	bill            llm.Bill
+}
+
+// price prices usage u for req without changing req. invoked, if set, is
+// the model a Bedrock prompt router chose: it is then the model priced
+// (and, without a route's baseline, the baseline). served is the service
+// tier the upstream reported; when it reported none, the tier asked for
+// is assumed.
+func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, served llm.ServiceTier) settlement {
 	cat := a.o.Catalog
+	st := settlement{model: req.Model, baseline: req.Meta.BaselineModel}
 	if invoked != "" {
 		if t, err := cat.Resolve(invoked); err == nil && t.Model != nil {
-			req.Model = t.Model.ID
-			// A prompt router has no price of its own: without a route's
-			// baseline, the baseline is the model it chose.
-			if req.Meta.BaselineModel == "" {
-				req.Meta.BaselineModel = t.Model.ID
+			st.model = t.Model.ID
+			// A prompt router has no price of its own.
+			if st.baseline == "" {
+				st.baseline = t.Model.ID
 			}
 		}
 	}
@@ -61,13 +66,13 @@ func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, served ll
 		served = req.ServiceTier
 	}
 	terms := catalog.TermsOf(req, served)
-	bill := llm.Bill{Usage: u, ServiceTier: served}
+	st.bill = llm.Bill{Usage: u, ServiceTier: served}
 	// A response-cache hit called no model: it costs nothing, and its
 	// baseline is what the original answer's tokens would have cost.
 	if req.Meta.Cache != llm.CacheHit {
-		if m := model(cat, req.Model); m != nil {
+		if m := model(cat, st.model); m != nil {
 			c, exact := m.Cost(u, terms)
-			bill.Cost, bill.PriceEstimated = c, !exact
+			st.bill.Cost, st.bill.PriceEstimated = c, !exact
 		}
 	}
 	// Calls made on the request's behalf (a routing agent, a cascade's
@@ -76,19 +81,23 @@ func (a *invoker) price(req *llm.Request, u llm.Usage, invoked string, served ll
 	for _, x := range req.Meta.Extra {
 		if m := model(cat, x.Model); m != nil {
 			c, exact := m.Cost(x.Usage, catalog.Terms{Mode: terms.Mode})
-			bill.Cost += c
-			bill.PriceEstimated = bill.PriceEstimated || !exact
+			st.bill.Cost += c
+			st.bill.PriceEstimated = st.bill.PriceEstimated || !exact
 		}
 	}
-	base := req.Meta.BaselineModel
+	base := st.baseline
 	if base == "" {
-		base = req.Model
+		base = st.model
 	}
 	if m := model(cat, base); m != nil {
-		bill.Baseline = m.BaselineCost(u)
+		st.bill.Baseline = m.BaselineCost(u)
 	}
-	req.Meta.Bill = bill
-	return bill
+	return st
+}
+
+// apply writes a settlement to its request.
+func (st settlement) apply(req *llm.Request) {
+	req.Model, req.Meta.BaselineModel, req.Meta.Bill = st.model, st.baseline, st.bill
 }
 
 func model(cat *catalog.Catalog, id string) *catalog.Model {
@@ -103,80 +112,78 @@ func (a *invoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Response, 
 	if err != nil {
 		// The answer failed, but calls made on the request's behalf were
 		// billed.
-		a.price(req, llm.Usage{}, "", "")
+		a.price(req, llm.Usage{}, "", "").apply(req)
 		return nil, err
 	}
-	b := a.price(req, resp.Usage, resp.InvokedModel, resp.ServiceTier)
-	resp.Cost, resp.BaselineCost = b.Cost, b.Baseline
+	st := a.price(req, resp.Usage, resp.InvokedModel, resp.ServiceTier)
+	st.apply(req)
+	resp.Cost, resp.BaselineCost = st.bill.Cost, st.bill.Baseline
 	return resp, nil
 }
 
 func (a *invoker) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	s, err := a.next.Stream(ctx, req)
 	if err != nil {
-		a.price(req, llm.Usage{}, "", "")
+		a.price(req, llm.Usage{}, "", "").apply(req)
 		return nil, err
 	}
 	// Until the stream settles, the bill is what a failure would cost.
-	a.price(req, llm.Usage{}, "", "")
+	a.price(req, llm.Usage{}, "", "").apply(req)
 	return &stream{Stream: s, a: a, req: req}, nil
 }
 
 // stream prices the metadata event, and on an early end (an error, or
-// Close before it) counts what was sent so far and settles that.
+// Close before it) counts what was sent so far and prices that. Recv runs
+// on the goroutine reading the stream while the frontend reads req on its
+// own, so Recv never writes req: the settlement is applied by Close, which
+// the frontend calls once it has stopped reading.
 type stream struct {
 	llm.Stream
 	a       *invoker
 	req     *llm.Request
 	started bool // an event was received: Bedrock bills the prompt
-	settled bool // the upstream reported usage
+	settled *settlement
 	output  strings.Builder
 }
 
 func (s *stream) Recv() (llm.Event, error) {
 	ev, err := s.Stream.Recv()
 	if err != nil {
-		if !errors.Is(err, io.EOF) {
-			s.settleEstimate()
-		}
 		return ev, err
 	}
 	s.started = true
 	switch ev.Type {
 	case llm.EventBlockDelta:
-		if !s.settled {
+		if s.settled == nil {
 			s.output.WriteString(ev.Delta.Text)
 			s.output.WriteString(ev.Delta.ToolInput)
 			s.output.WriteString(ev.Delta.Reasoning)
 		}
 	case llm.EventMetadata:
 		if ev.Usage != nil {
-			b := s.a.price(s.req, *ev.Usage, ev.InvokedModel, ev.ServiceTier)
-			ev.Cost, ev.BaselineCost = b.Cost, b.Baseline
-			s.settled = true
+			st := s.a.price(s.req, *ev.Usage, ev.InvokedModel, ev.ServiceTier)
+			ev.Cost, ev.BaselineCost = st.bill.Cost, st.bill.Baseline
+			s.settled = &st
 			s.output.Reset()
 		}
 	}
 	return ev, nil
 }
 
-// Close settles a stream that ends before the upstream reported usage.
+// Close applies the stream's settlement to its request: the upstream's
+// usage when it reported it; else, once any event came (Bedrock bills the
+// prompt and what it generated), Penny's own count of the prompt and of
+// what was sent, marked estimated. It is safe to call more than once.
 func (s *stream) Close() error {
-	s.settleEstimate()
-	return s.Stream.Close()
-}
-
-// settleEstimate prices a stream that ended without the upstream's usage
-// report (client gone, mid-stream error): Bedrock still bills the prompt
-// and what it generated, so Penny counts both itself and marks the bill
-// as estimated. It does nothing once settled or before any event.
-func (s *stream) settleEstimate() {
-	if s.settled || !s.started || s.a.o.Counter == nil {
-		return
+	if s.settled == nil && s.started && s.a.o.Counter != nil {
+		c := s.a.o.Counter
+		u := llm.Usage{InputTokens: c.CountRequest(s.req), OutputTokens: c.Count(s.output.String())}
+		st := s.a.price(s.req, u, "", "")
+		st.bill.Estimated = true
+		s.settled = &st
 	}
-	s.settled = true
-	c := s.a.o.Counter
-	u := llm.Usage{InputTokens: c.CountRequest(s.req), OutputTokens: c.Count(s.output.String())}
-	s.a.price(s.req, u, "", "")
-	s.req.Meta.Bill.Estimated = true
+	if s.settled != nil {
+		s.settled.apply(s.req)
+	}
+	return s.Stream.Close()
 }

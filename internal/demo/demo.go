@@ -16,14 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/gateway"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
+	"github.com/penny-gateway/penny/internal/progress"
 	"github.com/penny-gateway/penny/internal/route"
 	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/texttable"
@@ -44,8 +43,12 @@ type Options struct {
 	// temporary file. An existing ledger is added to, and the figures count
 	// this run's requests only.
 	DB string
-	// Out receives the report; Progress the progress bars (nil: none).
+	// Out receives the report; Progress the progress bars (nil: none),
+	// each erased when its phase ends.
 	Out, Progress io.Writer
+	// Command is how the person runs penny, for the commands Print
+	// suggests: "penny" (the default), "./penny", "go run ./cmd/penny".
+	Command string
 }
 
 // Phase is one way of running a workload.
@@ -92,10 +95,15 @@ type Result struct {
 	URL string
 	// Start is when the run began: the ledger's records of this run are
 	// those since Start. Existed tells whether the ledger file was there
-	// before the run, and so may hold records of other runs.
+	// before the run, and so may hold records of other runs. Temporary
+	// tells that the ledger was a temporary file, removed when Run
+	// returned.
 	Start     time.Time
 	Existed   bool
+	Temporary bool
 	TimeScale float64
+	// Command is Options.Command.
+	Command string
 }
 
 // Routes are the demo's ways to serve its workloads: the chatbot all on
@@ -150,20 +158,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency == 0 {
 		o.Concurrency = 24
 	}
-	path, existed, err := ledgerPath(o.DB)
+	if o.Command == "" {
+		o.Command = "penny"
+	}
+	// The router file, and the ledger unless o.DB names one, go in a
+	// temporary folder that is removed when the run ends, after Penny
+	// closed the ledger.
+	dir, err := os.MkdirTemp("", "penny-demo-")
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	if o.DB != "" { // the router file goes next to a ledger of our own only
-		if dir, err = os.MkdirTemp("", "penny-demo-"); err != nil {
-			return nil, err
-		}
+	defer os.RemoveAll(dir)
+	path, existed, err := ledgerPath(o.DB, dir)
+	if err != nil {
+		return nil, err
 	}
 	// Records are stamped when Penny receives them, so every record of
 	// this run is at or after start; whatever was in the ledger is before.
 	start := time.Now()
-	res := &Result{DB: path, Start: start, Existed: existed, TimeScale: o.TimeScale}
+	res := &Result{DB: path, Start: start, Existed: existed, Temporary: o.DB == "", TimeScale: o.TimeScale, Command: o.Command}
 
 	// First the learned router's training data, through a Penny of its
 	// own: the route that uses the router needs the file at start-up.
@@ -296,14 +309,11 @@ func stopPenny(a *app.App) error {
 }
 
 // ledgerPath returns the ledger file for db (a path or a sqlite:// URL; ""
-// for a new temporary file) and whether it already exists.
-func ledgerPath(db string) (path string, existed bool, err error) {
+// for a new file in the temporary folder tmp) and whether it already
+// exists.
+func ledgerPath(db, tmp string) (path string, existed bool, err error) {
 	if db == "" {
-		dir, err := os.MkdirTemp("", "penny-demo-")
-		if err != nil {
-			return "", false, err
-		}
-		return filepath.Join(dir, "penny-demo.db"), false, nil
+		return filepath.Join(tmp, "penny-demo.db"), false, nil
 	}
 	path, err = sqlite.ParsePath(db)
 	if err != nil {
@@ -319,19 +329,8 @@ func ledgerPath(db string) (path string, existed bool, err error) {
 }
 
 // newBar returns a progress bar of n steps on o.Progress, or nil.
-func newBar(o Options, title string, n int) *progressbar.ProgressBar {
-	if o.Progress == nil {
-		return nil
-	}
-	return progressbar.NewOptions(n,
-		progressbar.OptionSetWriter(o.Progress),
-		progressbar.OptionSetDescription(fmt.Sprintf("%-24s", title)),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }),
-		progressbar.OptionThrottle(100*time.Millisecond),
-	)
+func newBar(o Options, title string, n int) *progress.Bar {
+	return progress.New(o.Progress, title, 24, n)
 }
 
 func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Options) error {
@@ -357,16 +356,12 @@ func drive(ctx context.Context, client *http.Client, url string, p *Phase, o Opt
 					}
 					mu.Unlock()
 				}
-				if bar != nil {
-					bar.Add(1)
-				}
+				bar.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Done()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -422,8 +417,16 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nAnswers came from Penny's built-in simulator, %s; prices are Bedrock's on-demand list prices.\n", pace)
 	fmt.Fprintln(w, "Quality is SIMULATED too: the simulator gives each prompt a difficulty and each model a skill, and its")
 	fmt.Fprintln(w, "judge accepts an answer (mark 7 or more out of 10) with a probability that grows with skill minus difficulty.")
-	if r.DB != sqlite.MemoryPath {
-		cmd := "penny report --db " + shellQuote(r.DB) + " --by tag:demo"
+	penny := r.Command
+	if penny == "" {
+		penny = "penny"
+	}
+	switch {
+	case r.Temporary:
+		fmt.Fprintln(w, "The ledger was a temporary file and is removed. To keep one and explore it:")
+		fmt.Fprintf(w, "  %s demo --db penny-demo.db\n  %s report --db penny-demo.db --by tag:demo\n", penny, penny)
+	case r.DB != sqlite.MemoryPath:
+		cmd := penny + " report --db " + shellQuote(r.DB) + " --by tag:demo"
 		if r.Existed {
 			// The ledger has earlier records: show this run's only.
 			cmd += " --since " + r.Start.UTC().Format(time.RFC3339Nano)

@@ -91,8 +91,10 @@ func checkRouting(t *testing.T, res *demo.Result) {
 	if tr == nil || tr.Examples < 600 || tr.StrongAcceptable < tr.CheapAcceptable || tr.Cost <= 0 {
 		t.Fatalf("training = %+v, want at least 600 graded examples, Pro at least as good as Micro, a cost", tr)
 	}
-	if _, err := os.Stat(tr.Path); err != nil {
-		t.Errorf("router file: %v", err)
+	// The router file was read when Penny started; its temporary folder
+	// goes with the run.
+	if _, err := os.Stat(filepath.Dir(tr.Path)); tr.Path == "" || err == nil {
+		t.Errorf("router file %q: its temporary folder is still there", tr.Path)
 	}
 	for _, p := range res.Phases[1:4] {
 		if p.Acceptable > pro.Acceptable {
@@ -149,8 +151,8 @@ func TestRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "demo.db")
 	res := run(t, path)
 	checkFigures(t, res)
-	if res.DB != path || res.Existed || res.TimeScale != 0 {
-		t.Errorf("result DB %q existed %v time scale %g; want %q false 0", res.DB, res.Existed, res.TimeScale, path)
+	if res.DB != path || res.Existed || res.Temporary || res.TimeScale != 0 {
+		t.Errorf("result DB %q existed %v temporary %v time scale %g; want %q false false 0", res.DB, res.Existed, res.Temporary, res.TimeScale, path)
 	}
 	// Six phases, and the training labels: each prompt answered by two
 	// models, each answer graded by the judge.
@@ -213,6 +215,34 @@ func TestRunExistingLedger(t *testing.T) {
 	second.Print(&out)
 	if !strings.Contains(out.String(), " --since "+second.Start.UTC().Format("2006-01-02T15:04:05")) {
 		t.Errorf("explore command does not select this run:\n%s", out.String())
+	}
+}
+
+// Without a ledger named, the demo writes a temporary one, removes it with
+// its folder, and says how to keep one, in the form the person ran penny.
+func TestRunTemporaryLedger(t *testing.T) {
+	res, err := demo.Run(context.Background(), demo.Options{Requests: 10, Concurrency: 4, Seed: 7, Command: "go run ./cmd/penny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Temporary {
+		t.Error("Temporary is false")
+	}
+	if _, err := os.Stat(filepath.Dir(res.DB)); err == nil {
+		t.Errorf("the temporary folder %s is still there", filepath.Dir(res.DB))
+	}
+	var out bytes.Buffer
+	res.Print(&out)
+	for _, want := range []string{
+		"The ledger was a temporary file and is removed",
+		"\n  go run ./cmd/penny demo --db penny-demo.db\n  go run ./cmd/penny report --db penny-demo.db --by tag:demo\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("Print output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), res.DB) {
+		t.Errorf("Print names the removed ledger %s", res.DB)
 	}
 }
 

@@ -40,7 +40,8 @@ type Training struct {
 	// Info is the trainer's own account (threshold, held-out figures).
 	Info      learned.TrainInfo
 	Threshold float64
-	// Path is the router file.
+	// Path is the router file, in the run's temporary folder: removed when
+	// Run returns.
 	Path string
 }
 
@@ -68,15 +69,9 @@ func trainRouter(ctx context.Context, a *app.App, dir string, o Options) (*Train
 	results, err := modeleval.Run(ctx, items, modeleval.Options{
 		Invoker: inv, Models: []string{cheapModel, strongModel}, Scorer: scorer,
 		Concurrency: 2 * o.Concurrency,
-		OnResult: func(modeleval.Result) {
-			if bar != nil {
-				bar.Add(1)
-			}
-		},
+		OnResult:    func(modeleval.Result) { bar.Add(1) },
 	})
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Done()
 	if err != nil {
 		return nil, err
 	}

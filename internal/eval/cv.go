@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -92,13 +93,31 @@ type CVResult struct {
 	Train []int
 }
 
+// ErrEmptyFold is wrapped by CrossValidate's error for a fold that no item
+// falls in: too few items, or too few distinct prompts, for the folds.
+var ErrEmptyFold = errors.New("no item falls in this fold")
+
 // CrossValidate trains one router per fold on the other folds and scores
-// the fold with it. An item whose prompt (compared as PromptHash does) is
+// the fold with it. A fold without items is an error wrapping
+// ErrEmptyFold; train's errors (learned.ErrTooFewExamples for a fold's
+// training items too few) are wrapped as they are. An item whose prompt (compared as PromptHash does) is
 // also in the fold under test is left out of that fold's training, so no
 // prompt is ever both trained on and scored, even when a prompt repeats
 // across groups.
 func CrossValidate(items []Item, folds []int, k int, train Trainer) (*CVResult, error) {
 	res := &CVResult{Scores: make([]float64, len(items)), Train: make([]int, k)}
+	// An empty fold first: fewer folds is the fix, whatever else fails.
+	size := make([]int, k)
+	for _, f := range folds {
+		if f >= 0 && f < k {
+			size[f]++
+		}
+	}
+	for f, n := range size {
+		if n == 0 {
+			return nil, fmt.Errorf("fold %d of %d: %w (%d items for %d folds)", f+1, k, ErrEmptyFold, len(items), k)
+		}
+	}
 	hashes := make([]uint64, len(items))
 	for i, it := range items {
 		hashes[i] = learned.PromptHash(it.Prompt)
@@ -111,9 +130,6 @@ func CrossValidate(items []Item, folds []int, k int, train Trainer) (*CVResult, 
 				testHashes[hashes[i]] = true
 				test = append(test, i)
 			}
-		}
-		if len(test) == 0 {
-			return nil, fmt.Errorf("fold %d of %d is empty", f+1, k)
 		}
 		var tr []Item
 		for i, it := range items {

@@ -60,6 +60,36 @@ type Result struct {
 	// Split is how the folds were drawn. Under SplitGroup the per-subject
 	// prior is left out: every subject it scores is one it never saw.
 	Split Split
+	// Overlap is how many of the items a model file (Options.Router) was
+	// trained on, from its sketch of its training prompts; nil when
+	// cross-validating or for a file without a sketch.
+	Overlap *Overlap
+}
+
+// Overlap is the share of evaluation items among a model's training
+// prompts, as its PromptSketch tells.
+type Overlap struct {
+	// Seen is how many items the sketch reports as training prompts, of
+	// Items.
+	Seen, Items int
+	// Share estimates the share of items that were training prompts: Seen
+	// / Items corrected for the sketch's FalsePositiveRate.
+	Share, FalsePositiveRate float64
+}
+
+// TrainingOverlap counts the items s reports as training prompts.
+func TrainingOverlap(items []Item, s *learned.PromptSketch) Overlap {
+	o := Overlap{Items: len(items), FalsePositiveRate: s.FalsePositiveRate()}
+	for _, it := range items {
+		if s.Contains(it.Prompt) {
+			o.Seen++
+		}
+	}
+	if o.Items > 0 && o.FalsePositiveRate < 1 {
+		observed := float64(o.Seen) / float64(o.Items)
+		o.Share = min(1, max(0, (observed-o.FalsePositiveRate)/(1-o.FalsePositiveRate)))
+	}
+	return o
 }
 
 // Row is one line of the results table.
@@ -121,6 +151,10 @@ func Evaluate(d *Dataset, opts Options) (*Result, error) {
 		scores, routed = make([]float64, len(items)), make([]bool, len(items))
 		for i, it := range items {
 			scores[i], routed[i] = fit.Score(it), fit.Route(it)
+		}
+		if s := opts.Router.Prompts; s != nil {
+			o := TrainingOverlap(items, s)
+			res.Overlap = &o
 		}
 	} else {
 		var err error
@@ -226,6 +260,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	c := r.Curves[0]
 	fmt.Fprintf(w, "%s: %d prompts (%d contaminated dropped), %s; router scores by %s\n",
 		d.Name, len(d.Items), d.Contaminated, d.Quality, r.Method)
+	if o := r.Overlap; o != nil {
+		fmt.Fprintf(w, "the router's training prompts among these: %d of %d, about %.1f %% (its sketch mistakes %.1f %% of other prompts for them)\n",
+			o.Seen, o.Items, 100*o.Share, 100*o.FalsePositiveRate)
+	}
 	fmt.Fprintf(w, "always-cheap %s   always-strong %s   cost of always-strong %s\n\n",
 		fmtQuality(d, c.Cheap), fmtQuality(d, c.Strong), money(c.StrongCost))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

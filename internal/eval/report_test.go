@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -137,6 +138,50 @@ func TestEvaluateModelFile(t *testing.T) {
 	// Without prices there is no cost to save.
 	if row := rowsByName(res)["penny-learned"]; !math.IsNaN(row.Saved) || row.APGR < 0.65 {
 		t.Errorf("row %+v", row)
+	}
+}
+
+// A model file evaluated on prompts it was trained on says how many.
+func TestEvaluateModelFileOverlap(t *testing.T) {
+	train := synthetic(400, 2)
+	m, err := learned.Train(Examples(train.Items), learned.TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Dataset{Name: "half seen", Quality: "accuracy", Items: append([]Item(nil), train.Items[:150]...)}
+	for _, it := range synthetic(150, 9).Items {
+		it.Prompt = "unseen " + it.Prompt
+		d.Items = append(d.Items, it)
+	}
+	res, err := Evaluate(d, Options{Router: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Overlap
+	if o == nil || o.Items != 300 || o.Seen < 150 || math.Abs(o.Share-0.5) > 0.03 {
+		t.Fatalf("overlap %+v, want about half of 300", o)
+	}
+	var buf bytes.Buffer
+	if err := res.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), fmt.Sprintf("the router's training prompts among these: %d of 300, about ", o.Seen)) {
+		t.Errorf("table does not report the overlap:\n%s", buf.String())
+	}
+
+	// Cross-validation trains on the data itself, never on what it scores.
+	if res, err := Evaluate(d, Options{K: 3}); err != nil || res.Overlap != nil {
+		t.Errorf("cross-validated: overlap %+v, %v", res.Overlap, err)
+	}
+}
+
+// Too little data for the folds says so, in a way the CLI can recognise.
+func TestEvaluateTooFew(t *testing.T) {
+	for n, want := range map[int]error{3: ErrEmptyFold, 12: learned.ErrTooFewExamples} {
+		_, err := Evaluate(synthetic(n, 1), Options{K: 5})
+		if !errors.Is(err, want) {
+			t.Errorf("%d items in 5 folds: err = %v, want %v", n, err, want)
+		}
 	}
 }
 

@@ -101,8 +101,11 @@ func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first 
 	ev := first
 	for {
 		c.observe(ev)
-		if ev.Type == llm.EventMetadata {
-			enc.Model = c.req.Model
+		if ev.Type == llm.EventMetadata && ev.InvokedModel != "" {
+			// A prompt router's choice names the final chunk's model.
+			if t, err := c.s.opts.Catalog.Resolve(ev.InvokedModel); err == nil && t.Model != nil {
+				enc.Model = t.Model.ID
+			}
 		}
 		for _, ch := range enc.Encode(ev) {
 			writeData(ch)

@@ -36,9 +36,16 @@ type BudgetOptions struct {
 	// 80, 100). Thresholds already reached when the month's spend is read
 	// from the ledger do not alert again (they did before the restart).
 	Thresholds []int
-	// MaxOutputTokens caps the output estimate of a request without
-	// max_tokens: the model's MaxOutputTokens, at most this (default 4096).
+	// MaxOutputTokens caps the output estimate of a request: never more
+	// than the model's MaxOutputTokens, max_tokens or this (default 4096).
 	MaxOutputTokens int
+	// OutputQuantile is the share of recent answers (of this key, else
+	// route, else model) whose output tokens a request without max_tokens
+	// reserves for (default 0.95); ColdOutputTokens is reserved while
+	// fewer than OutputSamples answers are known (defaults 1024 and 20).
+	OutputQuantile   float64
+	ColdOutputTokens int
+	OutputSamples    int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -140,6 +147,15 @@ func NewBudget(o BudgetOptions) (llm.Stage, error) {
 	if o.MaxOutputTokens <= 0 {
 		o.MaxOutputTokens = 4096
 	}
+	if o.OutputQuantile <= 0 || o.OutputQuantile > 1 {
+		o.OutputQuantile = 0.95
+	}
+	if o.ColdOutputTokens <= 0 {
+		o.ColdOutputTokens = 1024
+	}
+	if o.OutputSamples <= 0 {
+		o.OutputSamples = 20
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -149,7 +165,7 @@ func NewBudget(o BudgetOptions) (llm.Stage, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &budget{o: o, rules: rules, subjects: make(map[subjectID]*spendEntry)}
+	b := &budget{o: o, rules: rules, subjects: make(map[subjectID]*spendEntry), stats: newOutputStats(o.MaxSubjects)}
 	return func(next llm.Invoker) llm.Invoker { return &budgetInvoker{b: b, next: next} }, nil
 }
 
@@ -163,6 +179,8 @@ type budget struct {
 	// so entries of past periods with nothing in flight are dropped when
 	// the map reaches MaxSubjects.
 	subjects map[subjectID]*spendEntry
+	// stats are recent output tokens and durations, for estimates.
+	stats *outputStats
 }
 
 // subjectID names one budget's counter: rule -1 is the key's own monthly
@@ -297,23 +315,37 @@ func (b *budget) reserve(ctx context.Context, s *subject, est llm.Money, force b
 	}
 	committed := e.spent + e.reserved
 	if !force && (committed+est > s.limit || committed >= s.limit) {
-		reset := s.period.next(start)
-		var msg string
-		if s.rule == nil {
-			msg = "monthly budget of $" + dollars(s.limit) + " for key " + s.id.value
-		} else {
-			msg = "budget " + strconv.Quote(s.rule.Name) + " (" + s.period.adjective() + " $" + dollars(s.limit) +
-				" for " + string(s.rule.Scope) + " " + s.id.value + ")"
-		}
-		msg += " is exhausted ($" + dollars(e.spent) + " spent"
-		if e.reserved > 0 {
-			msg += ", $" + dollars(e.reserved) + " in flight"
-		}
-		msg += "); it resets on " + reset.Format(time.RFC3339)
-		return nil, &llm.Error{Kind: llm.KindBudget, Message: msg, RetryAfter: reset.Sub(now)}
+		return nil, b.refusal(s, e, est, start, now)
 	}
 	e.reserved += est
 	return &reservation{s: s, start: start, est: est}, nil
+}
+
+// refusal is the error of a request s cannot admit. When what is settled
+// leaves room for it and only requests in flight hold the rest, it says to
+// retry once they settle (their estimates usually exceed their costs);
+// otherwise the budget is spent until it resets. Called with e.mu held.
+func (b *budget) refusal(s *subject, e *spendEntry, est llm.Money, start, now time.Time) *llm.Error {
+	reset := s.period.next(start)
+	var msg string
+	if s.rule == nil {
+		msg = "monthly budget of $" + dollars(s.limit) + " for key " + s.id.value
+	} else {
+		msg = "budget " + strconv.Quote(s.rule.Name) + " (" + s.period.adjective() + " $" + dollars(s.limit) +
+			" for " + string(s.rule.Scope) + " " + s.id.value + ")"
+	}
+	if e.reserved > 0 && e.spent+est <= s.limit {
+		wait := b.stats.settleTime()
+		msg += " is held by requests in flight ($" + dollars(e.spent) + " spent, $" + dollars(e.reserved) +
+			" reserved): retry in " + strconv.Itoa(int(wait.Seconds())) + " s, when they have settled"
+		return &llm.Error{Kind: llm.KindBudget, Message: msg, RetryAfter: wait}
+	}
+	msg += " is exhausted ($" + dollars(e.spent) + " spent"
+	if e.reserved > 0 {
+		msg += ", $" + dollars(e.reserved) + " in flight"
+	}
+	msg += "); it resets on " + reset.Format(time.RFC3339)
+	return &llm.Error{Kind: llm.KindBudget, Message: msg, RetryAfter: reset.Sub(now)}
 }
 
 func (b *budget) spent(ctx context.Context, s *subject, start time.Time) (llm.Money, error) {
@@ -375,21 +407,49 @@ type priced struct {
 func (b *budget) estimate(req *llm.Request) priced {
 	p := priced{terms: catalog.Terms{Mode: req.Meta.Mode, Tier: req.ServiceTier, Global: catalog.IsGlobalProfile(req.Model)}}
 	t, err := b.o.Catalog.Resolve(req.Model)
-	if err != nil || t.Model == nil {
+	if err != nil {
+		return p
+	}
+	in := b.o.Counter.CountRequest(req)
+	if t.Kind == catalog.KindPromptRouter {
+		// The model that answers is known only afterwards: hold the
+		// dearest the router may choose.
+		models, _ := b.o.Catalog.PromptRouterModels(t.UpstreamID)
+		for _, m := range models {
+			p.est = max(p.est, b.estimateOn(m, req, in, p.terms))
+		}
+		return p
+	}
+	if t.Model == nil {
 		return p
 	}
 	p.model = t.Model
-	out := b.o.MaxOutputTokens
-	if m := t.Model.MaxOutputTokens; m > 0 {
-		out = min(out, m)
+	p.est = b.estimateOn(t.Model, req, in, p.terms)
+	return p
+}
+
+// estimateOn is req's worst likely cost on m: its input tokens and the
+// output it will likely produce (see BudgetOptions.OutputQuantile), never
+// more than max_tokens, the model's maximum or MaxOutputTokens.
+func (b *budget) estimateOn(m *catalog.Model, req *llm.Request, in int, terms catalog.Terms) llm.Money {
+	limit := b.o.MaxOutputTokens
+	if m.MaxOutputTokens > 0 {
+		limit = min(limit, m.MaxOutputTokens)
 	}
-	if req.Config.MaxTokens != nil && *req.Config.MaxTokens > 0 {
-		out = *req.Config.MaxTokens
+	if mt := req.Config.MaxTokens; mt != nil && *mt > 0 {
+		limit = min(limit, *mt)
+	}
+	out, ok := b.stats.outputEstimate(req.Meta.KeyID, req.Meta.Route, m.ID, b.o.OutputQuantile, b.o.OutputSamples)
+	if !ok {
+		out = b.o.ColdOutputTokens
+	}
+	if req.Embed != nil {
+		out = 0
 	}
 	// An estimate is an estimate: a tier without a published price is
 	// held at the default tier's rates.
-	p.est, _ = t.Model.Cost(llm.Usage{InputTokens: b.o.Counter.CountRequest(req), OutputTokens: out}, p.terms)
-	return p
+	est, _ := m.Cost(llm.Usage{InputTokens: in, OutputTokens: min(out, limit)}, terms)
+	return est
 }
 
 // cost prices the usage of an answer the way the gateway's account stage
@@ -537,12 +597,14 @@ func (bi *budgetInvoker) Invoke(ctx context.Context, req *llm.Request) (*llm.Res
 	if rs == nil {
 		return bi.next.Invoke(ctx, req)
 	}
+	start := bi.b.o.Now()
 	resp, err := bi.next.Invoke(ctx, req)
 	if err != nil {
 		bi.b.settleAll(rs, 0)
 		return nil, err
 	}
 	bi.b.settleAll(rs, bi.b.cost(req, p, resp.Usage, resp.InvokedModel, resp.ServiceTier))
+	bi.b.observe(req, resp.Usage, start)
 	return resp, nil
 }
 
@@ -554,6 +616,7 @@ func (bi *budgetInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stre
 	if rs == nil {
 		return bi.next.Stream(ctx, req)
 	}
+	start := bi.b.o.Now()
 	s, err := bi.next.Stream(ctx, req)
 	if err != nil {
 		bi.b.settleAll(rs, 0)
@@ -563,12 +626,19 @@ func (bi *budgetInvoker) Stream(ctx context.Context, req *llm.Request) (llm.Stre
 		switch {
 		case ev != nil:
 			bi.b.settleAll(rs, bi.b.cost(req, p, *ev.Usage, ev.InvokedModel, ev.ServiceTier))
+			bi.b.observe(req, *ev.Usage, start)
 		case started:
 			bi.b.settleEstimate(rs) // cut short: assume the worst we admitted
 		default:
 			bi.b.settleAll(rs, 0) // failed before any event: nothing generated
 		}
 	}}, nil
+}
+
+// observe learns from an answer: its output tokens for later estimates
+// and how long it took.
+func (b *budget) observe(req *llm.Request, u llm.Usage, start time.Time) {
+	b.stats.observe(req.Meta.KeyID, req.Meta.Route, req.Model, u.OutputTokens, b.o.Now().Sub(start))
 }
 
 // dollars formats m with at least two decimals: "500.00", "0.000123".

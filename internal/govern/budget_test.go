@@ -109,8 +109,9 @@ func TestBudgetSequential(t *testing.T) {
 		{name: "cheap answers settle low", budget: est * 5, usage: llm.Usage{InputTokens: full.InputTokens}, maxTokens: 1000, want: 20},
 		{name: "failures release", budget: est, upErr: llm.Errorf(llm.KindUnavailable, "down"), maxTokens: 1000, want: 20},
 		{name: "estimate larger than budget", budget: est / 2, usage: full, maxTokens: 1000, want: 0},
-		// Without max_tokens the estimate uses min(model max 10000, 4096).
-		{name: "default output estimate", budget: est * 5, usage: full, want: 1},
+		// Without max_tokens and before 20 answers are known, the estimate
+		// is ColdOutputTokens (1024), a little above the 1000 answered.
+		{name: "cold output estimate", budget: est * 5, usage: full, want: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/penny-gateway/penny/internal/llm"
@@ -232,6 +233,11 @@ const (
 	ByStrategy = "strategy"
 )
 
+// Groupings are the values ParseGrouping accepts, in the order help texts
+// list them; "tag:KEY" stands for ByTagKey followed by a tag key.
+var Groupings = []string{ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByAPI, ByStatus, ByProvider, ByMode, ByTier,
+	ByCache, ByStrategy, ByTag, ByTagKey + "KEY", ByAll}
+
 // ErrUnknownGrouping is wrapped by the error for an unknown SummaryQuery.By.
 var ErrUnknownGrouping = errors.New("unknown summary grouping")
 
@@ -268,7 +274,6 @@ func ParseGrouping(by string) (Grouping, error) {
 	if len(by) > len(ByTagKey) && by[:len(ByTagKey)] == ByTagKey {
 		return Grouping{Dim: ByTagKey, TagKey: by[len(ByTagKey):]}, nil
 	}
-	return Grouping{}, llm.Errorf(llm.KindValidation,
-		"ledger: %w %q: want model, route, tenant, key, day, tag, tag:KEY, api, status, provider, mode, tier, cache, strategy or all",
-		ErrUnknownGrouping, by)
+	return Grouping{}, llm.Errorf(llm.KindValidation, "ledger: %w %q: want one of %s",
+		ErrUnknownGrouping, by, strings.Join(Groupings, ", "))
 }

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,21 @@ func TestParseGrouping(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("ParseGrouping(%q) = %+v, %v; want %+v", tt.by, got, err, tt.want)
 		}
+	}
+}
+
+// TestGroupingsParse keeps the list that help texts and errors show in step
+// with what ParseGrouping accepts.
+func TestGroupingsParse(t *testing.T) {
+	for _, by := range ledger.Groupings {
+		by = strings.Replace(by, "KEY", "team", 1)
+		if _, err := ledger.ParseGrouping(by); err != nil {
+			t.Errorf("Groupings lists %q: %v", by, err)
+		}
+	}
+	_, err := ledger.ParseGrouping("week")
+	if err == nil || !strings.Contains(err.Error(), strings.Join(ledger.Groupings, ", ")) {
+		t.Errorf("ParseGrouping(week): %v; want it to list every grouping", err)
 	}
 }
 

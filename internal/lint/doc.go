@@ -50,7 +50,7 @@ func parse(text string) *doc {
 		d.fillers = append(d.fillers, d.sentences[i].fillers...)
 	}
 	d.findRepeats()
-	d.hasFormat = formatRe.MatchString(text)
+	d.hasFormat = formatRe.MatchString(text) || proseFormRe.MatchString(text)
 	d.hasLength = lengthRe.MatchString(text)
 	return d
 }
@@ -319,7 +319,10 @@ func normSep(s string) string {
 
 // suggest returns the leaner prompt: fillers cut, repeats whose every
 // content word is said elsewhere dropped, whitespace normalised, and
-// FormatLine appended when no format is stated.
+// FormatLine appended when the output's parts are described in prose
+// (and no format is stated). A prompt that states no format but describes
+// no parts either gets no format line: what it asks for may well be prose
+// (a summary, an explanation), and only its author knows which format fits.
 func (d *doc) suggest() string {
 	drop := map[int]bool{}
 	for _, r := range d.repeats {
@@ -340,7 +343,7 @@ func (d *doc) suggest() string {
 		}
 	}
 	out := d.render(edit{fillers: d.fillers, drop: drop})
-	if !d.hasFormat {
+	if _, parts := d.prose(); parts {
 		if out != "" {
 			out += "\n"
 		}

@@ -64,14 +64,18 @@ type Report struct {
 	Suggestion string    `json:"suggestion"`
 	// SuggestionTokens is the token count of Suggestion.
 	SuggestionTokens int `json:"suggestion_tokens"`
+	// Unchanged is true when Suggestion is the prompt itself (but for
+	// leading and trailing white space): there is nothing to cut.
+	Unchanged bool `json:"unchanged"`
 }
 
 // Saved returns the tokens the suggestion saves per call (negative when the
 // appended format line outweighs what was removed).
 func (r Report) Saved() int { return r.Tokens - r.SuggestionTokens }
 
-// FormatLine is appended to the suggestion when the prompt states no output
-// format.
+// FormatLine is appended to the suggestion when the prompt describes the
+// parts of its output in prose (a KindProse finding) and states no format:
+// the parts become fields.
 const FormatLine = "Respond in JSON only."
 
 // Linter lints prompts. It is immutable and safe for concurrent use.
@@ -114,7 +118,7 @@ func (l *Linter) Lint(text string) Report {
 	whole := doc.span(0, len(text))
 	if !doc.hasFormat {
 		fs = append(fs, Finding{Kind: KindNoFormat, Span: whole,
-			Message: "no output format stated (JSON, list, table, schema, \"respond with\"); answers run longer — add one line"})
+			Message: "no output format stated (JSON, list, table, schema, \"respond with\"); answers run longer — add one line saying what to return"})
 	}
 	if !doc.hasLength {
 		fs = append(fs, Finding{Kind: KindNoLength, Span: whole,
@@ -130,6 +134,7 @@ func (l *Linter) Lint(text string) Report {
 	rep.Findings = fs
 	rep.Suggestion = doc.suggest()
 	rep.SuggestionTokens = l.counter.Count(rep.Suggestion)
+	rep.Unchanged = rep.Suggestion == strings.TrimSpace(text)
 	return rep
 }
 

@@ -98,9 +98,17 @@ func TestFindingTokens(t *testing.T) {
 func TestSuggestion(t *testing.T) {
 	l := linter(t)
 	for _, tc := range []struct{ prompt, want string }{
-		{"Could you please summarise the text?", "Summarise the text.\n" + FormatLine},
-		{"Hello!\n\n  I would like you to   name three risks.   Thank you!", "Name three risks.\n" + FormatLine},
-		{"Name the capital, thanks.\nAnswer in one word.", "Name the capital.\nAnswer in one word.\n" + FormatLine},
+		// No format stated, but no parts described either: no format line,
+		// which could change what is asked for.
+		{"Could you please summarise the text?", "Summarise the text."},
+		{"Hello!\n\n  I would like you to   name three risks.   Thank you!", "Name three risks."},
+		{"Name the capital, thanks.\nAnswer in one word.", "Name the capital.\nAnswer in one word."},
+		// The output's parts described in prose: they become JSON fields.
+		{"Write a bio. It should start with the name. Then mention the role. Include two hobbies.",
+			"Write a bio. It should start with the name. Then mention the role. Include two hobbies.\n" + FormatLine},
+		// An essay described part by part is still an essay.
+		{"Please write an essay on the printing press. It should start with Gutenberg. Then mention the Reformation. Include the spread of literacy.",
+			"Write an essay on the printing press. It should start with Gutenberg. Then mention the Reformation. Include the spread of literacy."},
 		{"Reply as JSON. Keep the summary short. Please, keep the summary short.", "Reply as JSON. Keep the summary short."},
 		// The repeat adds "board", so it stays.
 		{"Summarise the quarterly sales report.\nSummarise the quarterly sales report for the board.\nUse a table.",
@@ -108,6 +116,56 @@ func TestSuggestion(t *testing.T) {
 	} {
 		if got := l.Lint(tc.prompt).Suggestion; got != tc.want {
 			t.Errorf("Lint(%q).Suggestion =\n%q\nwant\n%q", tc.prompt, got, tc.want)
+		}
+	}
+}
+
+// TestProseForms: a prompt that asks for a form of prose states its output
+// format; a prompt that only mentions one (as its input) does not.
+func TestProseForms(t *testing.T) {
+	l := linter(t)
+	for _, tc := range []struct {
+		prompt string
+		format bool
+	}{
+		{"Write a 500-word essay on the history of the printing press.", true},
+		{"Draft a short cover letter for a data analyst job.", true},
+		{"Tell me a story about a lighthouse keeper.", true},
+		{"Compose a haiku about autumn.", true},
+		{"Write an essay. It should start with a question. Then mention two sources. Include a conclusion.", true},
+		{"Summarise this article about the printing press.", false},
+		{"Extract the sender of the email below.", false},
+	} {
+		r := l.Lint(tc.prompt)
+		if got := len(findings(r, KindNoFormat, KindProse)) == 0; got != tc.format {
+			t.Errorf("Lint(%q): format stated %v, want %v; findings %+v", tc.prompt, got, tc.format, r.Findings)
+		}
+		if strings.Contains(r.Suggestion, FormatLine) {
+			t.Errorf("Lint(%q) appends %q, which changes what it asks for", tc.prompt, FormatLine)
+		}
+	}
+}
+
+// TestUnchanged: a prompt with nothing to cut is reported as such, so that
+// no "suggested" copy of it is shown.
+func TestUnchanged(t *testing.T) {
+	l := linter(t)
+	for _, tc := range []struct {
+		prompt    string
+		unchanged bool
+	}{
+		{"Summarise the text in at most 3 sentences as a bulleted list.\n", true},
+		{"Write a 500-word essay on the printing press.", true},
+		{"Summarise the text.", true}, // findings (no format), but nothing to cut
+		{"Please summarise the text.", false},
+		{"Summarise   the text.", false}, // white space inside is normalised
+	} {
+		r := l.Lint(tc.prompt)
+		if r.Unchanged != tc.unchanged {
+			t.Errorf("Lint(%q).Unchanged = %v, want %v (suggestion %q)", tc.prompt, r.Unchanged, tc.unchanged, r.Suggestion)
+		}
+		if r.Unchanged && r.Saved() != l.Count(tc.prompt)-l.Count(strings.TrimSpace(tc.prompt)) {
+			t.Errorf("Lint(%q): unchanged but saves %d tokens", tc.prompt, r.Saved())
 		}
 	}
 }

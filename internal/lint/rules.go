@@ -37,6 +37,15 @@ var questionStart = regexp.MustCompile(`(?i)^(could|can|would|will) you\b`)
 // formatRe recognises a stated output format.
 var formatRe = regexp.MustCompile(`(?i)\b(json|yaml|xml|csv|markdown|html|lists?|bullets?|bulleted|bullet points?|tables?|format(ted)?|schema|numbered|respond (with|in|as)|reply (with|in|as)|return only|output only)\b`)
 
+// proseFormRe recognises a request for a form of prose ("write an essay",
+// "draft a cover letter", "tell me a story"): the form is the output
+// format, and a JSON line would change what is asked for. The verb keeps a
+// form the prompt is given ("summarise this article") from counting.
+var proseFormRe = regexp.MustCompile(`(?i)\b(write|draft|compose|tell|pen|craft)\b[^.!?\n]{0,60}?\b(` +
+	`essays?|stor(y|ies)|poems?|poetry|haikus?|sonnets?|limericks?|lyrics|songs?|letters?|e-?mails?|articles?|` +
+	`blog posts?|posts?|speech(es)?|narratives?|novels?|memos?|op-eds?|screenplays?|dialogues?|prose|paragraphs?|` +
+	`reviews?|toasts?|eulog(y|ies))\b`)
+
 // lengthRe recognises a stated length bound.
 var lengthRe = regexp.MustCompile(`(?i)\bmax_tokens\b|` +
 	`\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|single)[\s-]+(words?|sentences?|tokens?|characters?|chars|lines?|paragraphs?|bullets?|bullet points?|items?)\b|` +

@@ -12,8 +12,10 @@ import (
 
 // The model file is JSON: {"version": 1, "kind": "penny-learned-router",
 // "target", "threshold", "features", "bias", "stat_weights", "weights":
-// {"index": [...], "value": [...]}, "training"}. Hash-table weights are
-// sparse (zero weights are left out), indices ascending.
+// {"index": [...], "value": [...]}, "training", "training_prompts":
+// {"count", "hashes", "bits"}}. Hash-table weights are sparse (zero
+// weights are left out), indices ascending. "training_prompts" (a
+// PromptSketch) is optional: files written before it are read as they are.
 const (
 	FileKind    = "penny-learned-router"
 	FileVersion = 1
@@ -37,6 +39,9 @@ type fileModel struct {
 	// with features.tags).
 	TagWeights map[string]float32 `json:"tag_weights,omitempty"`
 	Training   TrainInfo          `json:"training"`
+	// TrainingPrompts sketches the training prompts (see PromptSketch);
+	// files written before it have none.
+	TrainingPrompts *sketchFile `json:"training_prompts,omitempty"`
 }
 
 type sparseWeights struct {
@@ -65,6 +70,9 @@ func (m *Model) Save(w io.Writer) error {
 				f.TagWeights[k+"="+v] = m.tagWeights[i]
 			}
 		}
+	}
+	if m.Prompts != nil {
+		f.TrainingPrompts = m.Prompts.file()
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -137,6 +145,11 @@ func Load(r io.Reader) (*Model, error) {
 		m.tagWeights[i] = f.TagWeights[t]
 	}
 	m.Target, m.Threshold, m.bias, m.Info = f.Target, f.Threshold, f.Bias, f.Training
+	if f.TrainingPrompts != nil {
+		if m.Prompts, err = f.TrainingPrompts.sketch(); err != nil {
+			return nil, fmt.Errorf("load router model: %w", err)
+		}
+	}
 	n := 1 << f.Features.HashBits
 	for i, s := range f.StatWeights {
 		if !finite(float64(s)) {

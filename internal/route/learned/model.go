@@ -25,6 +25,10 @@ type Model struct {
 	Target Target
 	// Info describes the training run; it does not affect scoring.
 	Info TrainInfo
+	// Prompts sketches the training prompts, so that an evaluation can
+	// warn about prompts the model was trained on; nil for model files
+	// written before sketches were.
+	Prompts *PromptSketch
 
 	bias    float64
 	weights []float32 // Features.dim() entries: hash table, then statistics

@@ -204,6 +204,11 @@ func (o *TrainOptions) defaults(grouped bool) (TrainOptions, error) {
 // MinExamples is the fewest examples Train accepts.
 const MinExamples = 10
 
+// ErrTooFewExamples is wrapped by Train's error for too little data to
+// train on: fewer than MinExamples examples, or too few distinct prompts to
+// hold some out.
+var ErrTooFewExamples = errors.New("too few examples")
+
 // Train fits a model to examples: an L2-regularised logistic regression
 // trained by AdaGrad. The prompts are split by a hash of the prompt (so a
 // repeated prompt falls on one side) into a training and a held-out split;
@@ -216,8 +221,9 @@ const MinExamples = 10
 // rather than one split of it. Its threshold is the final model's: scores
 // of prompts a model has not seen are what it will be compared with, and
 // the final model's own training prompts score more extremely than that. Train
-// fails on fewer than MinExamples examples, on non-finite qualities, and
-// when the two tiers never differ.
+// fails on too few examples (ErrTooFewExamples), on non-finite qualities, and
+// when the two tiers never differ. The model's Prompts sketch the training
+// prompts.
 func Train(examples []Example, opts TrainOptions) (*Model, error) {
 	grouped, graded := false, false
 	for _, ex := range examples {
@@ -232,7 +238,7 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		return nil, err
 	}
 	if len(examples) < MinExamples {
-		return nil, fmt.Errorf("train: %d examples, need at least %d", len(examples), MinExamples)
+		return nil, fmt.Errorf("train: %w: %d (at least %d needed)", ErrTooFewExamples, len(examples), MinExamples)
 	}
 	labels, span, err := makeLabels(examples, o.Target)
 	if err != nil {
@@ -248,7 +254,8 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		}
 	}
 	if len(trainIdx) == 0 || len(holdIdx) == 0 {
-		return nil, fmt.Errorf("train: holding out %g of %d examples left one side empty; give more examples", o.Holdout, len(examples))
+		return nil, fmt.Errorf("train: %w: holding out %g of %d examples, split by prompt, left one side empty",
+			ErrTooFewExamples, o.Holdout, len(examples))
 	}
 
 	f := *o.Features
@@ -342,6 +349,11 @@ func Train(examples []Example, opts TrainOptions) (*Model, error) {
 		m = fit(all)
 	}
 	m.Target, m.Threshold, m.Info = o.Target, op.Threshold, info
+	texts := make([]string, len(examples))
+	for i, ex := range examples {
+		texts[i] = ex.Text
+	}
+	m.Prompts = newPromptSketch(texts)
 	return m, nil
 }
 
