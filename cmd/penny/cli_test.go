@@ -5,14 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -250,7 +248,7 @@ func TestDemoThenReport(t *testing.T) {
 						t.Errorf("csv row %d: money %q is not at 6 decimals", i, money)
 					}
 				}
-				if rec[7] != usdFixed(nanos(t, doc.Rows[i].CostUSD), 6) {
+				if rec[7] != ledger.USDFixed(nanos(t, doc.Rows[i].CostUSD), 6) {
 					t.Errorf("csv row %d: cost %s, json %s", i, rec[7], doc.Rows[i].CostUSD)
 				}
 				if _, err := strconv.ParseFloat(rec[10], 64); err != nil {
@@ -268,9 +266,9 @@ func TestDemoThenReport(t *testing.T) {
 			if !strings.HasPrefix(lines[0], strings.ToUpper(g.by)+" ") {
 				t.Errorf("table header %q", lines[0])
 			}
-			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+` + strconv.FormatInt(total.Requests, 10) + `\s+0\s.*\s` + regexp.QuoteMeta(usdFixed(totalCost, 6)) + `\s`)
+			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+` + strconv.FormatInt(total.Requests, 10) + `\s+0\s.*\s` + regexp.QuoteMeta(ledger.USDFixed(totalCost, 6)) + `\s`)
 			if !totalLine.MatchString(table) {
-				t.Errorf("table has no TOTAL row with %d requests and cost %s:\n%s", total.Requests, usdFixed(totalCost, 6), table)
+				t.Errorf("table has no TOTAL row with %d requests and cost %s:\n%s", total.Requests, ledger.USDFixed(totalCost, 6), table)
 			}
 			// Right-aligned figures end in the same column.
 			width := len([]rune(lines[0]))
@@ -342,65 +340,6 @@ func TestDemoFlags(t *testing.T) {
 	} {
 		if _, err := penny(t, append([]string{"demo", "--quiet"}, args...)...); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("demo %v: err = %v, want it to name %s", args, err, args[0])
-		}
-	}
-}
-
-func TestUSDFixed(t *testing.T) {
-	tests := []struct {
-		m      llm.Money
-		places int
-		want   string
-	}{
-		{0, 6, "0.000000"},
-		{1, 6, "0.000000"},
-		{499, 6, "0.000000"},
-		{500, 6, "0.000001"}, // half rounds away from zero
-		{1_499, 6, "0.000001"},
-		{-500, 6, "-0.000001"},
-		{-499, 6, "0.000000"}, // no "-0"
-		{123_456_789, 6, "0.123457"},
-		{12 * llm.Dollar, 6, "12.000000"},
-		{999_999_999_500, 6, "1000.000000"},
-		{123_456_789, 9, "0.123456789"},
-		{-1, 9, "-0.000000001"},
-		{1_500_000_000, 0, "2"},
-		{math.MaxInt64, 9, "9223372036.854775807"},
-		{math.MinInt64, 9, "-9223372036.854775808"},
-		{math.MinInt64, 6, "-9223372036.854776"},
-	}
-	for _, tt := range tests {
-		if got := usdFixed(tt.m, tt.places); got != tt.want {
-			t.Errorf("usdFixed(%d, %d) = %q, want %q", int64(tt.m), tt.places, got, tt.want)
-		}
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-		err  bool
-	}{
-		{"", time.Time{}, false},
-		{"24h", now.Add(-24 * time.Hour), false},
-		{"90m", now.Add(-90 * time.Minute), false},
-		{"7d", now.AddDate(0, 0, -7), false},
-		{"0d", now, false},
-		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), false},
-		{"2026-11-01T10:00:00Z", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), false},
-		{"2026-11-01T10:00:00.25+02:00", time.Date(2026, 11, 1, 8, 0, 0, 250e6, time.UTC), false},
-		{"yesterday", time.Time{}, true},
-		{"-1h", time.Time{}, true},
-		{"-3d", time.Time{}, true},
-		{"d", time.Time{}, true},
-		{"2026-13-01", time.Time{}, true},
-	}
-	for _, tt := range tests {
-		got, err := parseWhen(tt.in, now)
-		if (err != nil) != tt.err || !got.Equal(tt.want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }
