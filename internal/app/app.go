@@ -65,7 +65,11 @@ type App struct {
 	srv      *http.Server
 	listener net.Listener
 	tls      bool
-	region   string
+	// admin serves the admin listener (nil when admin_listen is off).
+	admin         *http.Server
+	adminListener net.Listener
+	adminOpen     bool
+	region        string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
 	cancel context.CancelCauseFunc
@@ -254,6 +258,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return fail(fmt.Errorf("tracing: %w", err))
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
+	adminOpen, err := adminOpen(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("config: %w", err))
+	}
+	adminAddr := ""
+	if cfg.AdminEnabled() {
+		adminAddr = cfg.AdminListen
+		if adminOpen && !Loopback(adminAddr) {
+			log.Warn("admin_auth is off and the admin listener is on a non-loopback address: anyone who can connect reads "+
+				"every tenant's metrics, alerts and usage", "admin_listen", adminAddr)
+		}
+	}
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
 	routeTier := forRoute(over, func(r *config.Route) *string {
@@ -307,13 +323,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		AccessLog:      cfg.Log.Requests,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Alerts:         func() any { return detector.Recent() },
+		Usage:          store,
+		AdminOpen:      adminOpen,
+		AdminAddr:      adminAddr,
 		Auth:           authn,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing}, nil
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, adminOpen: adminOpen}, nil
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -333,9 +352,12 @@ func (a *App) Listen() error {
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	a.srv = &http.Server{
-		Handler:           a.Gateway.Handler(),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:     a.Gateway.Handler(),
+		BaseContext: func(net.Listener) context.Context { return base },
+		// The body's deadline is set per request (limits.read_timeout),
+		// not as ReadTimeout: that would also end the connection's
+		// background read, and so the context, of long streamed answers.
+		ReadHeaderTimeout: a.Config.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		Protocols:         &protocols,
@@ -349,7 +371,73 @@ func (a *App) Listen() error {
 		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		a.tls = true
 	}
+	if a.Config.AdminEnabled() {
+		aln, err := net.Listen("tcp", a.Config.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin_listen %s: %w", a.Config.AdminListen, err)
+		}
+		a.adminListener = aln
+		a.admin = &http.Server{
+			Handler:           a.Gateway.AdminHandler(),
+			ReadHeaderTimeout: a.Config.Limits.ReadHeaderTimeout.D(),
+			ReadTimeout:       a.Config.Limits.ReadTimeout.D(), // nothing streams here
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		}
+	}
 	return nil
+}
+
+// AdminURL is the admin listener's http:// URL, after Listen; "" when
+// admin_listen is off. It is plain HTTP: on loopback by default.
+func (a *App) AdminURL() string {
+	if a.adminListener == nil {
+		return ""
+	}
+	return "http://" + a.adminListener.Addr().String()
+}
+
+// AdminOpen reports whether the admin listener serves without a key.
+func (a *App) AdminOpen() bool { return a.adminOpen || a.Auth == nil }
+
+// adminOpen decides whether the admin listener needs an admin key: not on
+// a loopback address unless admin_auth is required, always elsewhere
+// unless admin_auth is off. With auth off there are no keys, so a
+// non-loopback admin listener must be opened explicitly.
+func adminOpen(cfg config.Config) (bool, error) {
+	if !cfg.AdminEnabled() {
+		return false, nil
+	}
+	switch cfg.AdminAuth {
+	case "off":
+		return true, nil
+	case "required":
+		return false, nil
+	}
+	if Loopback(cfg.AdminListen) {
+		return true, nil
+	}
+	if !cfg.AuthRequired() {
+		return false, fmt.Errorf("admin_listen %s is not a loopback address and auth is off, so no admin key can be asked for: "+
+			"set admin_auth: off to serve every tenant's metrics and usage there without a key, or use a loopback address", cfg.AdminListen)
+	}
+	return false, nil
+}
+
+// Loopback reports whether a listen address host:port names a loopback
+// host ("localhost" or a loopback IP), so that only this machine can
+// connect; an empty host listens on every interface.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the bound address, after Listen.
@@ -363,18 +451,34 @@ func (a *App) URL() string {
 	return "http://" + a.Addr()
 }
 
-// Serve serves until Shutdown; it returns nil after a clean shutdown.
+// Serve serves the API and the admin listener until Shutdown; it returns
+// nil after a clean shutdown, or the first listener's failure.
 func (a *App) Serve() error {
-	var err error
-	if a.tls {
-		err = a.srv.ServeTLS(a.listener, "", "")
-	} else {
-		err = a.srv.Serve(a.listener)
+	errc := make(chan error, 2)
+	n := 1
+	go func() {
+		if a.tls {
+			errc <- a.srv.ServeTLS(a.listener, "", "")
+		} else {
+			errc <- a.srv.Serve(a.listener)
+		}
+	}()
+	if a.admin != nil {
+		n++
+		go func() { errc <- a.admin.Serve(a.adminListener) }()
 	}
-	if !errors.Is(err, http.ErrServerClosed) {
-		return err
+	var first error
+	for range n {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+			// One listener failed: stop the other so Serve returns.
+			a.srv.Close()
+			if a.admin != nil {
+				a.admin.Close()
+			}
+		}
 	}
-	return nil
+	return first
 }
 
 // Shutdown stops accepting requests and waits for in-flight ones (streams
@@ -383,6 +487,16 @@ func (a *App) Serve() error {
 // no served request is missing from the ledger.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		if a.admin != nil {
+			// Nothing on it streams: what does not finish in time is cut.
+			if err := a.admin.Shutdown(ctx); err != nil {
+				a.admin.Close()
+			}
+		}
+	}()
 	if a.srv != nil {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			a.Log.Warn("shutdown: cancelling requests still in flight", "err", err)
@@ -397,6 +511,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 		a.cancel(gateway.ErrShutdown)
 	}
+	<-adminDone // its handlers read the database closed below
 	// Handlers write their record as they return; wait for the last ones.
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelWait()

@@ -37,6 +37,16 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// TLS, if its files are set, serves HTTPS on Listen.
 	TLS TLS `yaml:"tls"`
+	// AdminListen is the admin listener's address (default
+	// 127.0.0.1:8485): GET /metrics, /admin/alerts and /admin/usage, every
+	// tenant's data, kept off the API listener. "" or "off" turns it off.
+	AdminListen string `yaml:"admin_listen"`
+	// AdminAuth says who may read the admin listener: "loopback" (the
+	// default) lets anyone who can reach a loopback address in without a
+	// key and asks for an admin key on any other address; "required" asks
+	// for an admin key always; "off" never does, even on a non-loopback
+	// address (only behind a network that is itself the access control).
+	AdminAuth string `yaml:"admin_auth"`
 	// Database is the ledger's storage URL (default sqlite://penny.db).
 	Database string `yaml:"database"`
 	// Simulate answers every model with the built-in simulator.
@@ -236,12 +246,65 @@ type Tracing struct {
 type Limits struct {
 	// MaxBodyBytes caps request bodies (default 10 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// RequestTimeout bounds a request end to end (default 5 minutes).
+	// RequestTimeout bounds a request end to end (default 5 minutes),
+	// once its body is read.
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s);
+	// ReadTimeout bounds reading its body (default 60s), so that a client
+	// trickling its request cannot hold a connection. Neither bounds a
+	// streamed answer.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	// MaxTags, MaxTagKeyBytes and MaxTagValueBytes bound a request's
+	// cost-allocation tags (x-penny-tags, body metadata and the key's
+	// together; defaults 32, 64 and 256). MaxTenantBytes bounds the
+	// x-penny-tenant header with auth off (default 64).
+	MaxTags          int `yaml:"max_tags"`
+	MaxTagKeyBytes   int `yaml:"max_tag_key_bytes"`
+	MaxTagValueBytes int `yaml:"max_tag_value_bytes"`
+	MaxTenantBytes   int `yaml:"max_tenant_bytes"`
+	// MaxTenants bounds how many distinct tenants, and as many keys, the
+	// anomaly detector and the budgets keep state for in memory (default
+	// 10,000); beyond it, new ones share one overflow state (and are
+	// counted in penny_tracked_overflow_total).
+	MaxTenants int `yaml:"max_tenants"`
+	// LargeBodyBytes is the size from which a request body counts as
+	// large (default 1 MiB); at most MaxConcurrentLargeBodies of them
+	// (default 16) are in flight at once, a further one waits up to
+	// LargeBodyWait (default 5s) and is then refused with 503 and
+	// Retry-After, which bounds the memory large requests take.
+	LargeBodyBytes           int64    `yaml:"large_body_bytes"`
+	MaxConcurrentLargeBodies int      `yaml:"max_concurrent_large_bodies"`
+	LargeBodyWait            Duration `yaml:"large_body_wait"`
 	// ShutdownTimeout is how long SIGINT/SIGTERM wait for in-flight
 	// requests (streams included) before cancelling them (default 30s).
 	// Cancelled requests are still recorded in the ledger.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// validate checks the limits added with the admin listener; the older
+// ones are checked where they always were.
+func (l Limits) validate() []error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"read_header_timeout", l.ReadHeaderTimeout}, {"read_timeout", l.ReadTimeout}, {"large_body_wait", l.LargeBodyWait}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s must be positive", d.name))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"max_tags", int64(l.MaxTags)}, {"max_tag_key_bytes", int64(l.MaxTagKeyBytes)}, {"max_tag_value_bytes", int64(l.MaxTagValueBytes)},
+		{"max_tenant_bytes", int64(l.MaxTenantBytes)}, {"max_tenants", int64(l.MaxTenants)}, {"large_body_bytes", l.LargeBodyBytes},
+		{"max_concurrent_large_bodies", int64(l.MaxConcurrentLargeBodies)}} {
+		if n.v <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s must be positive", n.name))
+		}
+	}
+	return errs
 }
 
 // Ledger tunes the asynchronous ledger writer.
@@ -261,6 +324,12 @@ type Log struct {
 	// of Penny or its upstreams are logged at warn either way.
 	Requests bool `yaml:"requests"`
 }
+
+// DefaultAdminListen is the admin listener's default address.
+const DefaultAdminListen = "127.0.0.1:8485"
+
+// AdminEnabled reports whether the admin listener is on.
+func (c *Config) AdminEnabled() bool { return c.AdminListen != "" && c.AdminListen != "off" }
 
 // Duration is a time.Duration written as "30s", "5m".
 type Duration time.Duration
@@ -282,8 +351,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Defaults() Config {
 	return Config{
 		Listen:      "127.0.0.1:8484",
+		AdminListen: DefaultAdminListen,
 		Database:    "sqlite://penny.db",
-		Limits:      Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
+		Limits: Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second),
+			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(60 * time.Second),
+			MaxTags: 32, MaxTagKeyBytes: 64, MaxTagValueBytes: 256, MaxTenantBytes: 64, MaxTenants: 10_000,
+			LargeBodyBytes: 1 << 20, MaxConcurrentLargeBodies: 16, LargeBodyWait: Duration(5 * time.Second)},
 		Bedrock:     Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
@@ -388,6 +461,8 @@ func unknownKey(msg string) string {
 // Env lists the PENNY_* variables Load reads, for --help and the README.
 var Env = []struct{ Name, Field string }{
 	{"PENNY_LISTEN", "listen"},
+	{"PENNY_ADMIN_LISTEN", "admin_listen"},
+	{"PENNY_ADMIN_AUTH", "admin_auth"},
 	{"PENNY_TLS_CERT_FILE", "tls.cert_file"},
 	{"PENNY_TLS_KEY_FILE", "tls.key_file"},
 	{"PENNY_DATABASE", "database"},
@@ -402,6 +477,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_MAX_BODY_BYTES", "limits.max_body_bytes"},
 	{"PENNY_REQUEST_TIMEOUT", "limits.request_timeout"},
 	{"PENNY_SHUTDOWN_TIMEOUT", "limits.shutdown_timeout"},
+	{"PENNY_READ_TIMEOUT", "limits.read_timeout"},
 	{"PENNY_LOG_LEVEL", "log.level"},
 	{"PENNY_LOG_FORMAT", "log.format"},
 	{"PENNY_LOG_REQUESTS", "log.requests"},
@@ -438,6 +514,10 @@ func (c *Config) Set(field, v string) error {
 	switch field {
 	case "listen":
 		c.Listen = v
+	case "admin_listen":
+		c.AdminListen = v
+	case "admin_auth":
+		c.AdminAuth = v
 	case "tls.cert_file":
 		c.TLS.CertFile = v
 	case "tls.key_file":
@@ -469,6 +549,8 @@ func (c *Config) Set(field, v string) error {
 		dur(&c.Limits.RequestTimeout)
 	case "limits.shutdown_timeout":
 		dur(&c.Limits.ShutdownTimeout)
+	case "limits.read_timeout":
+		dur(&c.Limits.ReadTimeout)
 	case "cache.backend":
 		c.Cache.Backend = v
 	case "tracing.endpoint":
@@ -605,6 +687,18 @@ func (c *Config) validateValues() []error {
 	}
 	if c.Limits.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
+	}
+	errs = append(errs, c.Limits.validate()...)
+	switch c.AdminAuth {
+	case "", "loopback", "required", "off":
+	default:
+		errs = append(errs, fmt.Errorf("admin_auth %q is not loopback, required or off", c.AdminAuth))
+	}
+	if c.AdminAuth == "required" && !c.AuthRequired() {
+		errs = append(errs, errors.New("admin_auth: required needs keys, but auth is off: set auth: required, or admin_auth: loopback"))
+	}
+	if c.AdminEnabled() && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		errs = append(errs, fmt.Errorf("admin_listen %s is the API's listen address: the admin listener needs an address of its own (or off)", c.AdminListen))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

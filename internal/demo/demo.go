@@ -280,6 +280,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 func startPenny(ctx context.Context, path string, o Options, routes []config.Route) (*app.App, error) {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "off"
 	cfg.Simulate = true
 	cfg.Database = "sqlite://" + path
 	if strings.ContainsAny(path, "?#") {

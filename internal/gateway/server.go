@@ -22,6 +22,7 @@ import (
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/converse"
+	"github.com/penny-gateway/penny/internal/keys"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
@@ -69,11 +70,21 @@ type Options struct {
 	// AccessLog logs every request at info level; otherwise only failures
 	// are logged (upstream failures at warn, client errors at debug).
 	AccessLog bool
-	// Metrics, if set, is served at GET /metrics.
+	// Metrics, if set, is served at GET /metrics on the admin handler.
 	Metrics http.Handler
-	// Alerts, if set, is served at GET /admin/alerts (a key is needed when
-	// auth is on).
+	// Alerts, if set, is served at GET /admin/alerts on the admin handler.
 	Alerts func() any
+	// Usage, if set, answers GET /v1/penny/usage on the API (a tenant
+	// key's own tenant) and GET /admin/usage on the admin handler (every
+	// tenant).
+	Usage ledger.Summarizer
+	// AdminOpen serves the admin handler without a key (a loopback admin
+	// listener, or admin_auth: off); otherwise, with Auth set, it needs an
+	// admin key.
+	AdminOpen bool
+	// AdminAddr is the admin listener's address, named in the API's
+	// answer to /metrics and /admin/ ("" when it is off).
+	AdminAddr string
 	// Auth, if set, requires a valid Penny key on every API request and
 	// attributes it (tenant, key id, tags); the x-penny-tenant header is
 	// then ignored. Nil means auth is off.
@@ -85,6 +96,7 @@ type Server struct {
 	opts  Options
 	chain llm.Invoker
 	mux   *http.ServeMux
+	admin *http.ServeMux
 	log   *slog.Logger
 	bufs  sync.Pool
 	// inflight counts requests whose ledger record is not yet written.
@@ -139,9 +151,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), log: opts.Logger}
+	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), admin: http.NewServeMux(), log: opts.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.routes()
+	s.adminRoutes()
 	return s, nil
 }
 
@@ -154,17 +167,12 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), openaiDenied))
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
-	if s.opts.Metrics != nil {
-		// With auth on, the metrics (tenant names, their spend) need a key
-		// too: Prometheus sends one with authorization: {credentials: …}.
-		m.Handle("GET /metrics", s.requireKey(s.opts.Metrics, openaiDenied))
+	if s.opts.Usage != nil {
+		m.Handle("GET /v1/penny/usage", s.requireKey(http.HandlerFunc(s.handleTenantUsage), openaiDenied))
 	}
-	if s.opts.Alerts != nil {
-		m.Handle("GET /admin/alerts", s.requireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(HeaderRequestID, newRequestID())
-			writeJSON(w, http.StatusOK, map[string]any{"alerts": s.opts.Alerts()})
-		}), openaiDenied))
-	}
+	// Every tenant's data is on the admin listener only.
+	m.HandleFunc("/metrics", s.notHere)
+	m.HandleFunc("/admin/", s.notHere)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		w.Header().Set("Content-Type", "application/json")
@@ -185,7 +193,8 @@ func (s *Server) routes() {
 	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
 	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models)"))
+	m.HandleFunc("/v1/penny/usage", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and GET /v1/penny/usage)"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)
@@ -195,18 +204,21 @@ func (s *Server) routes() {
 }
 
 // requireKey serves h only to callers with a valid Penny key when auth is
-// on; denied writes the refusal in the endpoint's API format.
+// on, with the key in the request's context (keys.FromContext); denied
+// writes the refusal in the endpoint's API format.
 func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, err error)) http.Handler {
 	if s.opts.Auth == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.opts.Auth.Authenticate(r, []byte{}); err != nil {
+		// These endpoints take no body: the signature covers an empty one.
+		k, err := s.opts.Auth.Authenticate(r, []byte{})
+		if err != nil {
 			w.Header().Set(HeaderRequestID, newRequestID())
 			denied(w, err)
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(keys.NewContext(r.Context(), k)))
 	})
 }
 
@@ -254,8 +266,12 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Handler returns the HTTP handler.
+// Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// AdminHandler returns the admin listener's handler: metrics, alerts and
+// every tenant's usage.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Chain returns the stage chain, for in-process callers (the demo, tests).
 func (s *Server) Chain() llm.Invoker { return s.chain }
