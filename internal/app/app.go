@@ -204,11 +204,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	var detectorRef *anomaly.Detector
 	limiter := govern.NewLimiter(govern.RateOptions{Counter: counter})
+	// Per-tenant state past limits.max_tenants is shared or dropped, and
+	// counted here.
+	budgetOverflow := prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_tracked_overflow_total",
+		Help:        overflowHelp,
+		ConstLabels: prometheus.Labels{"state": "budget"}})
 	budget, err := govern.NewBudget(govern.BudgetOptions{
 		Catalog: cat, Counter: counter, Rules: cfg.Budgets, Logger: log,
+		MaxSubjects: cfg.Limits.MaxTenants, Evicted: func(n int) { budgetOverflow.Add(float64(n)) },
 		SpentBy: func(ctx context.Context, scope govern.Scope, value string, since time.Time) (llm.Money, error) {
 			by, group := govern.SpentQuery(scope, value)
-			sums, err := store.Summarize(ctx, ledger.SummaryQuery{Since: since, By: by})
+			q := ledger.SummaryQuery{Since: since, By: by}
+			if scope == govern.ScopeTenant {
+				q.Tenant = value // one tenant's records, not every tenant's
+			}
+			sums, err := store.Summarize(ctx, q)
 			if err != nil {
 				return 0, err
 			}
@@ -249,8 +259,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		sinks = append(sinks, hook)
 	}
-	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter)})
+	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter),
+		MaxSubjects: cfg.Limits.MaxTenants})
 	detectorRef = detector
+	reg.MustRegister(budgetOverflow, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_tracked_overflow_total",
+		Help:        overflowHelp,
+		ConstLabels: prometheus.Labels{"state": "anomaly"}}, func() float64 { return float64(detector.Overflowed()) }))
 	undo = append(undo, func() { detector.Close(context.Background()) })
 	tp, stopTracing, err := tracing.Setup(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint,
 		SampleRatio: cfg.Tracing.SampleRatio, Headers: cfg.Tracing.Headers})
@@ -313,12 +327,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
-		Upstream:       dispatcher,
-		Recorder:       monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
-		Catalog:        cat,
-		RouteNames:     routes.Names(),
-		Logger:         log,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		Upstream:     dispatcher,
+		Recorder:     monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
+		Catalog:      cat,
+		RouteNames:   routes.Names(),
+		Logger:       log,
+		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
+		MetaLimits: keys.MetaLimits{MaxTags: cfg.Limits.MaxTags, MaxTagKeyBytes: cfg.Limits.MaxTagKeyBytes,
+			MaxTagValueBytes: cfg.Limits.MaxTagValueBytes, MaxTenantBytes: cfg.Limits.MaxTenantBytes},
 		RequestTimeout: cfg.Limits.RequestTimeout.D(),
 		AccessLog:      cfg.Log.Requests,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
@@ -570,6 +586,10 @@ func cacheBackend(c config.Cache, log *slog.Logger) (cache.Backend, error) {
 	}
 	return b, nil
 }
+
+// overflowHelp describes penny_tracked_overflow_total, one series per
+// state that bounds its tenants.
+const overflowHelp = "Tenants or keys past limits.max_tenants: records the anomaly detector folded into its overflow series, budget counters dropped."
 
 // throttle is the anomaly detector's hook on runaway loops: it penalizes
 // the offending key in the rate limiter when the config asks for it.

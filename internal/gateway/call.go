@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -45,6 +46,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	defer cancel()
 	c.reqCtx = r.Context()
 	ctx, err := c.authenticate(ctx, r, nil)
+	if err == nil {
+		// A malformed or oversized Penny header is refused before the
+		// body is read: 70,000 tags need not wait for a 10 MB body.
+		err = c.headerErr
+	}
 	if err != nil {
 		// Refused before the body was read: close the connection rather
 		// than let the server drain what the caller is still sending.
@@ -63,8 +69,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	req, err := fe.decode(c, r, body.Bytes())
 	c.releaseBody(body)
 	if err == nil {
-		c.adopt(req)
-		err = c.headerErr
+		err = c.adopt(req)
 	}
 	if err != nil {
 		fe.fail(c, w, err)
@@ -105,8 +110,8 @@ type call struct {
 	// requested is the model as the client named it, kept even when the
 	// body could not be decoded.
 	requested string
-	// headerErr is a malformed Penny request header, reported once the
-	// request is known.
+	// headerErr is a malformed Penny request header (or one over
+	// limits), reported before the body is read.
 	headerErr error
 	// key is the authenticated Penny key, when auth is on.
 	key *keys.Key
@@ -174,10 +179,21 @@ func (c *call) authenticate(ctx context.Context, r *http.Request, body []byte) (
 
 // adopt replaces the call's placeholder request with the decoded one,
 // keeping the Meta gathered from the headers; tags from the body (OpenAI
-// user and metadata, Converse requestMetadata) add to the header's.
-func (c *call) adopt(req *llm.Request) {
+// user and metadata, Converse requestMetadata) add to the header's. It
+// fails when the tags together exceed limits.max_tags (or a tag its
+// length limits); the request then keeps only the tags within limits
+// that it had before (the key's and the header's), so that a refused
+// request cannot fill the ledger either.
+func (c *call) adopt(req *llm.Request) error {
+	const what = "the request's tags (x-penny-tags, body metadata and the key's)"
+	limits := c.s.opts.MetaLimits
+	before, fromBody := c.req.Meta.Tags, req.Meta.Tags
+	err := limits.CheckTags(what, fromBody)
+	if err != nil {
+		fromBody = nil // too many in the body alone: never merged
+	}
 	meta := c.req.Meta
-	meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
+	meta.Tags = mergeTags(maps.Clone(before), fromBody)
 	meta.Stream = c.req.Meta.Stream || req.Meta.Stream
 	meta.RequestedModel = req.Model
 	req.Meta = meta
@@ -187,6 +203,13 @@ func (c *call) adopt(req *llm.Request) {
 		// The key's attribution wins over tags from the body.
 		auth.Attribute(&c.req.Meta, c.key)
 	}
+	if err == nil {
+		err = limits.CheckTags(what, c.req.Meta.Tags)
+	}
+	if err != nil {
+		c.req.Meta.Tags = before
+	}
+	return err
 }
 
 func mergeTags(a, b map[string]string) map[string]string {
@@ -240,6 +263,10 @@ func (c *call) applyHeaders() error {
 	}
 	if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
 		m.Tenant = "default"
+	} else if err := c.s.opts.MetaLimits.CheckTenant(HeaderTenant, m.Tenant); err != nil {
+		// Recorded without it: the name is what the limit keeps out.
+		m.Tenant = ""
+		return err
 	}
 	return c.applyRequestHeaders()
 }
@@ -249,7 +276,7 @@ func (c *call) applyRequestHeaders() error {
 	h := c.header
 	m := &c.req.Meta
 	if v := h.Get(HeaderTags); v != "" {
-		tags, err := ParseTags(v)
+		tags, err := c.s.opts.MetaLimits.ParseTags(HeaderTags, v)
 		if err != nil {
 			return err
 		}
@@ -259,24 +286,6 @@ func (c *call) applyRequestHeaders() error {
 		m.Route = v
 	}
 	return nil
-}
-
-// ParseTags parses "k=v,k2=v2".
-func ParseTags(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, llm.Errorf(llm.KindValidation, "%s: %q is not key=value", HeaderTags, part)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // setHeaders writes the x-penny-* headers known before the body.

@@ -14,6 +14,7 @@ import (
 	"github.com/penny-gateway/penny/internal/bedrocktest"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/dispatch"
+	"github.com/penny-gateway/penny/internal/keys"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
@@ -43,6 +44,9 @@ type envOptions struct {
 	maxBody  int64
 	timeout  time.Duration
 	fakeOpts []bedrocktest.Option
+	meta     keys.MetaLimits
+	// edit, if set, adjusts the server's options last.
+	edit func(*Options)
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -79,8 +83,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// The gateway's own tests need only pricing and routing of the chain
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
-	s, err := New(Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Logger: o.logger})
+	so := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Logger: o.logger, MetaLimits: o.meta}
+	if o.edit != nil {
+		o.edit(&so)
+	}
+	s, err := New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

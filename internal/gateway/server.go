@@ -63,6 +63,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// MaxBodyBytes limits request bodies (default 10 MiB).
 	MaxBodyBytes int64
+	// MetaLimits bound the tags and, with auth off, the tenant name a
+	// request may carry (zero fields: keys.DefaultMetaLimits).
+	MetaLimits keys.MetaLimits
 	// RequestTimeout bounds one request end to end (default 5 minutes).
 	RequestTimeout time.Duration
 	// Now is the clock (default time.Now).
