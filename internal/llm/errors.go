@@ -25,6 +25,7 @@ const (
 	KindUnavailable   ErrorKind = "unavailable"     // the upstream is down
 	KindBudget        ErrorKind = "budget"          // a budget's hard limit is reached
 	KindCanceled      ErrorKind = "canceled"        // the client went away
+	KindSlowClient    ErrorKind = "request_timeout" // the client did not send its request in time
 	KindInternal      ErrorKind = "internal"        // a bug or unexpected upstream answer
 )
 
