@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -62,7 +63,7 @@ Everything listens on 127.0.0.1; every run is bounded by --requests and --max-du
 	f.IntVar(&requests, "requests", 20000, "requests per measured run")
 	f.IntVar(&concurrency, "concurrency", 50, "concurrent connections")
 	f.Float64Var(&rate, "rate", 2000, "paced request rate for the added-latency runs (requests/s)")
-	f.StringVar(&api, "api", "converse", "frontend to load: converse or openai")
+	f.StringVar(&api, "api", "converse", "frontend to load: "+strings.Join(benchAPIs, ", "))
 	f.StringVar(&upstream, "upstream", "bedrock", "upstream Penny calls: bedrock (the AWS SDK) or openai (an OpenAI-compatible server)")
 	f.BoolVar(&stream, "stream", false, "streamed requests")
 	f.DurationVar(&maxDuration, "max-duration", 60*time.Second, "longest a single run may take")
@@ -95,6 +96,11 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 	cfg.Database = "sqlite://" + filepath.Join(dir, "bench.db")
 	cfg.Auth = "off" // the load generator has no key; auth has its own benchmarks
 	model := "nova-micro"
+	if o.api == "invoke" || o.api == "messages" {
+		// Anthropic's body shapes: a Claude model, answered by the stub's
+		// Converse like the other frontends' requests.
+		model = "claude-haiku-4-5"
+	}
 	switch o.upstream {
 	case "bedrock":
 	case "openai":
@@ -133,14 +139,11 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 		direct.URL, direct.Body = stub.URL()+"/v1/chat/completions", []byte(benchOpenAIBody("stub-micro", o.stream))
 	}
 	through := direct
-	switch o.api {
-	case "converse":
-		through.URL, through.Body = a.URL()+"/model/"+model+"/"+suffix, []byte(benchConverseBody)
-	case "openai":
-		through.URL, through.Body = a.URL()+"/v1/chat/completions", []byte(benchOpenAIBody(model, o.stream))
-	default:
-		return fmt.Errorf("--api %q is not converse or openai", o.api)
+	path, body, err := benchRequest(o.api, model, o.stream, o.upstream)
+	if err != nil {
+		return err
 	}
+	through.URL, through.Body = a.URL()+path, []byte(body)
 	through.Headers = map[string][]string{"Content-Type": {"application/json"}}
 	client := loadtest.NewClient(o.concurrency)
 
@@ -179,6 +182,48 @@ const stubCatalog = `models:
     capabilities: {chat: true, streaming: true}
     prices: {input: "0.035", output: "0.14"}
 `
+
+// benchAPIs are the frontends penny bench loads.
+var benchAPIs = []string{"converse", "openai", "responses", "messages", "invoke"}
+
+// benchRequest is the path and body of one request to frontend api, asking
+// the same of the model as the other frontends do (a system prompt, one
+// user question, 256 tokens at most, temperature 0.2).
+func benchRequest(api, model string, stream bool, upstream string) (path, body string, err error) {
+	const system, question = "You are the support assistant of Acme Cloud. Answer briefly.", "Where is my order 12345? It was due yesterday."
+	streamField := ""
+	if stream {
+		streamField = `,"stream":true`
+	}
+	switch api {
+	case "converse":
+		suffix := "converse"
+		if stream {
+			suffix = "converse-stream"
+		}
+		return "/model/" + model + "/" + suffix, benchConverseBody, nil
+	case "openai":
+		return "/v1/chat/completions", benchOpenAIBody(model, stream), nil
+	case "responses":
+		// store: false, so the figure is the frontend's, not the response store's.
+		return "/v1/responses", `{"model":"` + model + `","instructions":"` + system + `","input":"` + question +
+			`","max_output_tokens":256,"temperature":0.2,"store":false` + streamField + `}`, nil
+	case "messages":
+		return "/v1/messages", `{"model":"` + model + `","system":"` + system + `","max_tokens":256,"temperature":0.2,` +
+			`"messages":[{"role":"user","content":"` + question + `"}]` + streamField + `}`, nil
+	case "invoke":
+		if upstream != "bedrock" {
+			return "", "", fmt.Errorf("--api invoke needs --upstream bedrock: its Anthropic body is for a Bedrock model")
+		}
+		suffix := "invoke"
+		if stream {
+			suffix = "invoke-with-response-stream"
+		}
+		return "/model/" + model + "/" + suffix, `{"anthropic_version":"bedrock-2023-05-31","system":"` + system + `","max_tokens":256,` +
+			`"temperature":0.2,"messages":[{"role":"user","content":"` + question + `"}]}`, nil
+	}
+	return "", "", fmt.Errorf("--api %q is not one of %s", api, strings.Join(benchAPIs, ", "))
+}
 
 func benchOpenAIBody(model string, stream bool) string {
 	s := `{"model":"` + model + `","messages":[{"role":"system","content":"You are the support assistant of Acme Cloud. Answer briefly."},` +

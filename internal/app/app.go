@@ -39,6 +39,7 @@ import (
 	"github.com/penny-gateway/penny/internal/provider/bedrock"
 	"github.com/penny-gateway/penny/internal/provider/openai"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
 	"github.com/penny-gateway/penny/internal/servicetier"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -51,9 +52,11 @@ import (
 type App struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	DB      *sqlite.DB // the ledger and the keys; Store and Keys are made from it
+	DB      *sqlite.DB // the ledger, the keys and the stored responses; the stores are made from it
 	Store   *sqlite.LedgerStore
-	Ledger  *ledger.Writer
+	// Responses are the stored Responses API answers.
+	Responses *sqlite.ResponseStore
+	Ledger    *ledger.Writer
 	// Anomaly watches spend, request rates and repeated prompts.
 	Anomaly *anomaly.Detector
 	// Keys and Auth are nil when auth is off.
@@ -76,6 +79,9 @@ type App struct {
 	cache  cache.Backend
 	// stopTracing flushes and stops trace export.
 	stopTracing func(context.Context) error
+	// stopSweep stops the deletion of expired stored responses and waits
+	// for it.
+	stopSweep func()
 }
 
 // Options adjust assembly beyond the Config.
@@ -175,6 +181,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		FlushInterval: cfg.Ledger.FlushInterval.D(), Logger: log,
 	})
 	undo = append(undo, func() { w.Close(context.Background()) })
+	rs := sqlite.NewResponseStore(db, nil)
+	retention := cfg.Responses.Retention.D()
+	stopSweep := sweep(rs, retention, log)
+	undo = append(undo, stopSweep)
 	var ks *sqlite.KeyStore
 	var authn *auth.Authenticator
 	if cfg.AuthRequired() {
@@ -335,20 +345,35 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		MetaLimits: keys.MetaLimits{MaxTags: cfg.Limits.MaxTags, MaxTagKeyBytes: cfg.Limits.MaxTagKeyBytes,
 			MaxTagValueBytes: cfg.Limits.MaxTagValueBytes, MaxTenantBytes: cfg.Limits.MaxTenantBytes},
-		RequestTimeout: cfg.Limits.RequestTimeout.D(),
-		AccessLog:      cfg.Log.Requests,
-		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Alerts:         func() any { return detector.Recent() },
-		Usage:          store,
-		AdminOpen:      adminOpen,
-		AdminAddr:      adminAddr,
-		Auth:           authn,
+		RequestTimeout:    cfg.Limits.RequestTimeout.D(),
+		AccessLog:         cfg.Log.Requests,
+		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Alerts:            func() any { return detector.Recent() },
+		Usage:             store,
+		AdminOpen:         adminOpen,
+		AdminAddr:         adminAddr,
+		Auth:              authn,
+		Responses:         rs,
+		ResponseRetention: retention,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, adminOpen: adminOpen}, nil
+	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep, adminOpen: adminOpen}, nil
+}
+
+// sweep deletes expired stored responses in the background, at most an
+// hour (or one retention period) after they expire; they are never
+// served after that anyway. The returned func stops it and waits.
+func sweep(st responses.Store, retention time.Duration, log *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		responses.Sweep(ctx, st, responses.SweepOptions{Every: min(time.Hour, retention), Logger: log})
+	}()
+	return func() { cancel(); <-done }
 }
 
 // Listen binds the configured address (use "127.0.0.1:0" for a free port).
@@ -551,6 +576,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.Auth != nil {
 		a.Auth.Close() // records the last key uses in a.DB
 	}
+	a.stopSweep()
 	if err := a.DB.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing database: %w", err))
 	}

@@ -117,14 +117,7 @@ func TestTracingExports(t *testing.T) {
 	defer collector.Close()
 	cfg := simConfig(t, 0)
 	cfg.Tracing.Endpoint = collector.URL
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	if resp, body := post(t, a, `{"model":"nova-micro","messages":[{"role":"user","content":"hi"}]}`, nil); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}

@@ -63,17 +63,7 @@ func (s *Server) handleInvoke(op string) http.HandlerFunc {
 		}
 		modelID := r.PathValue("modelId")
 		p := s.record(Call{Operation: op, ModelID: modelID, Header: r.Header.Clone(), Body: body}, op)
-		if p.delay > 0 {
-			t := time.NewTimer(p.delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		}
-		if p.failType != "" {
-			converse.WriteHTTPErrorType(w, reqID, p.failType, p.failMessage)
+		if !p.proceed(w, r, reqID) {
 			return
 		}
 		start := time.Now()

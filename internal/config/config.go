@@ -26,6 +26,7 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
+	"github.com/penny-gateway/penny/internal/responses"
 	"github.com/penny-gateway/penny/internal/route"
 )
 
@@ -78,9 +79,11 @@ type Config struct {
 	// stable prefixes for models that support them (default true); a
 	// route's prompt_cache overrides it.
 	PromptCache PromptCache `yaml:"prompt_cache"`
-	Limits      Limits      `yaml:"limits"`
-	Ledger      Ledger      `yaml:"ledger"`
-	Log         Log         `yaml:"log"`
+	// Responses configures the OpenAI Responses API's stored responses.
+	Responses Responses `yaml:"responses"`
+	Limits    Limits    `yaml:"limits"`
+	Ledger    Ledger    `yaml:"ledger"`
+	Log       Log       `yaml:"log"`
 }
 
 // TLS names the certificate and key files (PEM) of the listener.
@@ -242,6 +245,16 @@ type Tracing struct {
 	Headers map[string]string `yaml:"headers"`
 }
 
+// Responses configures the responses stored for the OpenAI Responses API
+// (GET /v1/responses/{id}, previous_response_id), in the database, per
+// tenant. A request with store: false stores nothing.
+type Responses struct {
+	// Retention is how long a stored response is served; expired ones
+	// are deleted in the background (default 720h, 30 days, as OpenAI
+	// keeps them).
+	Retention Duration `yaml:"retention"`
+}
+
 // Limits protect the gateway.
 type Limits struct {
 	// MaxBodyBytes caps request bodies (default 10 MiB).
@@ -361,6 +374,7 @@ func Defaults() Config {
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
 		PromptCache: PromptCache{Enabled: true},
+		Responses:   Responses{Retention: Duration(responses.DefaultRetention)},
 	}
 }
 
@@ -484,6 +498,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_CACHE", "cache.backend"},
 	{"PENNY_OTLP_ENDPOINT", "tracing.endpoint"},
 	{"PENNY_TEMPLATES_DIR", "templates_dir"},
+	{"PENNY_RESPONSES_RETENTION", "responses.retention"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -557,6 +572,8 @@ func (c *Config) Set(field, v string) error {
 		c.Tracing.Endpoint = v
 	case "templates_dir":
 		c.TemplatesDir = v
+	case "responses.retention":
+		dur(&c.Responses.Retention)
 	case "log.requests":
 		c.Log.Requests, err = strconv.ParseBool(v)
 	case "log.level":
@@ -699,6 +716,9 @@ func (c *Config) validateValues() []error {
 	}
 	if c.AdminEnabled() && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		errs = append(errs, fmt.Errorf("admin_listen %s is the API's listen address: the admin listener needs an address of its own (or off)", c.AdminListen))
+	}
+	if c.Responses.Retention <= 0 {
+		errs = append(errs, errors.New("responses.retention must be positive"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8484" || c.Database != "sqlite://penny.db" || c.Simulate {
+	if c.Listen != "127.0.0.1:8484" || c.Database != "sqlite://penny.db" || c.Simulate || c.Responses.Retention.D() != 30*24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -40,6 +40,7 @@ simulator:
   time_scale: 0.5
   faults: {throttle: 0.1, models: {nova-pro: {server_error: 0.2}}}
 limits: {max_body_bytes: 1024, request_timeout: 10s}
+responses: {retention: 48h}
 routes:
   - name: support
     baseline: nova-pro
@@ -54,6 +55,9 @@ routes:
 	}
 	if c.Simulate {
 		t.Error("env did not override simulate")
+	}
+	if c.Responses.Retention.D() != 48*time.Hour {
+		t.Errorf("responses: %+v", c.Responses)
 	}
 	if c.Limits.RequestTimeout.D() != time.Minute || c.Limits.MaxBodyBytes != 1024 {
 		t.Errorf("limits: %+v", c.Limits)
@@ -81,6 +85,8 @@ func TestStrictErrors(t *testing.T) {
 		{"bad log level", "log: {level: loud}\n", nil, "log.level"},
 		{"bad upstream", "upstreams: [{name: x, type: grpc, base_url: ftp://x}]\n", nil, "type"},
 		{"bad env", "", map[string]string{"PENNY_SIMULATE": "maybe"}, "PENNY_SIMULATE"},
+		{"zero retention", "responses: {retention: 0s}\n", nil, "responses.retention"},
+		{"unknown responses key", "responses: {retension: 1h}\n", nil, "retension"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/penny-gateway/penny/internal/account"
+	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/bedrocktest"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/dispatch"
@@ -33,6 +35,13 @@ type env struct {
 	Ledger *ledger.Writer
 	Fake   *bedrocktest.Server // set when the upstream is the fake Bedrock
 	Server *Server
+	// DB holds the ledger, the stored responses and, with auth, the keys.
+	DB        *sqlite.DB
+	Responses *sqlite.ResponseStore
+	Keys      *sqlite.KeyStore // set with auth
+	// Client speaks the server's protocol: HTTP/1.1, or HTTP/2 without
+	// TLS (prior knowledge) when the env was made with http2.
+	Client *http.Client
 }
 
 type envOptions struct {
@@ -44,6 +53,10 @@ type envOptions struct {
 	maxBody  int64
 	timeout  time.Duration
 	fakeOpts []bedrocktest.Option
+	auth     bool             // require Penny keys (make them with newKey)
+	http2    bool             // serve and call with unencrypted HTTP/2 only
+	noStore  bool             // store no responses
+	now      func() time.Time // the clock of the stored responses
 	meta     keys.MetaLimits
 	// edit, if set, adjusts the server's options last.
 	edit func(*Options)
@@ -52,14 +65,15 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	cat := catalog.MustBuiltin()
-	store := sqlitetest.MustOpenLedger(t)
+	db := sqlitetest.MustOpen(t)
+	store := sqlite.NewLedgerStore(db)
 	w := ledger.NewWriter(store, ledger.WriterOptions{FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { w.Close(context.Background()) })
 	tbl, err := route.NewTable(o.routes, cat.CanonicalID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, Store: store, Ledger: w}
+	e := &env{t: t, Store: store, Ledger: w, DB: db, Responses: sqlite.NewResponseStore(db, o.now), Client: http.DefaultClient}
 	counter, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
@@ -83,19 +97,51 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// The gateway's own tests need only pricing and routing of the chain
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
-	so := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Logger: o.logger, MetaLimits: o.meta}
-	if o.edit != nil {
-		o.edit(&so)
+	opts := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger, MetaLimits: o.meta}
+	if o.noStore {
+		opts.Responses = nil
 	}
-	s, err := New(so)
+	if o.auth {
+		if e.Keys, err = sqlite.NewKeyStore(context.Background(), db, sqlite.KeyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		a := auth.New(e.Keys, auth.Options{})
+		t.Cleanup(func() { a.Close() })
+		opts.Auth = a
+	}
+	if o.edit != nil {
+		o.edit(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewUnstartedServer(s.Handler())
+	if o.http2 {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		srv.Config.Protocols = &p
+		e.Client = &http.Client{Transport: &http.Transport{Protocols: &p}}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.URL, e.Server = srv.URL, s
 	return e
+}
+
+// newKey creates a key of tenant in an env made with auth and returns its
+// bearer token.
+func (e *env) newKey(tenant string) string {
+	e.t.Helper()
+	rec, secret, err := keys.New(keys.Key{Name: tenant + "-app", Tenant: tenant}, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.Keys.Create(context.Background(), rec); err != nil {
+		e.t.Fatal(err)
+	}
+	return secret.Token
 }
 
 // records flushes the ledger and returns every record, newest first.

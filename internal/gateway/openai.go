@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -73,63 +72,26 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 // got a normal JSON error response (serve); later ones an SSE error event
 // (the HTTP status already sent, 200, is what the ledger records).
 func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error {
-	h := w.Header()
-	c.setHeaders(w)
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Trailer", streamTrailers)
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	bw := bufio.NewWriterSize(w, 4096)
+	sw := startSSE(c, w)
 	enc := &openaiwire.ChunkEncoder{ID: "chatcmpl-" + c.req.Meta.RequestID, Model: c.req.Model, Created: c.received.Unix(), IncludeUsage: o.opts.IncludeUsage}
-	writeData := func(v any) {
-		b, _ := json.Marshal(v)
-		bw.WriteString("data: ")
-		bw.Write(b)
-		bw.WriteString("\n\n")
-	}
-	flush := func() error {
-		if err := bw.Flush(); err != nil {
-			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
-		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return llm.Errorf(llm.KindCanceled, "client went away: %w", err)
-		}
-		return nil
-	}
-	var err error
-	ev := first
-	for {
-		c.observe(ev)
-		if ev.Type == llm.EventMetadata && ev.InvokedModel != "" {
-			// A prompt router's choice names the final chunk's model.
-			if t, err := c.s.opts.Catalog.Resolve(ev.InvokedModel); err == nil && t.Model != nil {
-				enc.Model = t.Model.ID
-			}
+	err := c.relay(p, first, func(ev llm.Event) {
+		if m := c.invokedModel(ev); m != "" {
+			enc.Model = m // a prompt router's choice names the final chunk's model
 		}
 		for _, ch := range enc.Encode(ev) {
-			writeData(ch)
+			sw.event("", ch)
 		}
-		if p.idle() {
-			if err = flush(); err != nil {
-				break
-			}
-		}
-		if ev, err = p.next(); err != nil {
-			break
-		}
-	}
-	err = c.streamEnd(err)
+	}, sw.flush)
 	if errors.Is(err, io.EOF) {
-		bw.WriteString("data: [DONE]\n\n")
-		bw.Flush()
+		sw.bw.WriteString("data: [DONE]\n\n")
+		sw.bw.Flush()
 	} else if llm.KindOf(err) != llm.KindCanceled {
 		_, body := openaiwire.ErrorFor(err)
-		writeData(body)
-		bw.Flush()
+		sw.event("", body)
+		sw.bw.Flush()
 	}
 	p.stop() // settles an early end's bill before the trailers
-	c.setCostHeaders(h)
+	c.setCostHeaders(w.Header())
 	return err
 }
 

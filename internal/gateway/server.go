@@ -1,5 +1,5 @@
 // Package gateway is Penny's HTTP server: the frontends (OpenAI chat
-// completions, Bedrock Converse) that decode each API's requests into
+// completions, Responses and embeddings, Bedrock Converse) that decode each API's requests into
 // llm.Requests, run them through the chain of stages it is given, and
 // answer in the same API; every request, failed ones included, becomes
 // one ledger record. It knows HTTP and wire formats, not cost levers: the
@@ -26,6 +26,7 @@ import (
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
+	"github.com/penny-gateway/penny/internal/responses"
 )
 
 // Response headers every answer carries (ARCHITECTURE.md).
@@ -88,6 +89,13 @@ type Options struct {
 	// AdminAddr is the admin listener's address, named in the API's
 	// answer to /metrics and /admin/ ("" when it is off).
 	AdminAddr string
+	// Responses, if set, stores Responses API answers (unless a request
+	// says store: false) for GET /v1/responses/{id} and
+	// previous_response_id, per tenant; nil stores nothing.
+	Responses responses.Store
+	// ResponseRetention is how long a stored response is served (default
+	// responses.DefaultRetention).
+	ResponseRetention time.Duration
 	// Auth, if set, requires a valid Penny key on every API request and
 	// attributes it (tenant, key id, tags); the x-penny-tenant header is
 	// then ignored. Nil means auth is off.
@@ -151,6 +159,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ResponseRetention <= 0 {
+		opts.ResponseRetention = responses.DefaultRetention
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -167,6 +178,10 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("POST /v1/chat/completions", s.handleChat)
 	m.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
+	m.HandleFunc("POST /v1/responses", s.handleResponses)
+	m.HandleFunc("GET /v1/responses/{id}", s.handleGetResponse)
+	m.HandleFunc("DELETE /v1/responses/{id}", s.handleDeleteResponse)
+	m.HandleFunc("GET /v1/responses/{id}/input_items", s.handleInputItems)
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), openaiDenied))
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
@@ -197,7 +212,14 @@ func (s *Server) routes() {
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
 	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/penny/usage", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and GET /v1/penny/usage)"))
+	m.HandleFunc("/v1/responses", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/responses/{id}", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET or DELETE"))
+	m.HandleFunc("/v1/responses/{id}/input_items", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
+	m.HandleFunc("POST /v1/responses/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderRequestID, newRequestID())
+		storedError(w, llm.Errorf(llm.KindUnsupported, "%s: only background responses can be cancelled, and Penny runs none (background: true is refused)", r.URL.Path))
+	})
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, GET /v1/models and GET /v1/penny/usage)"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)

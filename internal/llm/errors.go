@@ -40,6 +40,9 @@ type Error struct {
 	// (e.g. "unknown_endpoint", "template_not_found"); frontends whose API
 	// has error codes send it.
 	Code string
+	// Param, if set, names the request parameter at fault, e.g.
+	// "messages[2].content" (OpenAI's error.param).
+	Param string
 	// RetryAfter, if positive, tells the client when to retry.
 	RetryAfter time.Duration
 	// Err is the underlying cause, if any.

@@ -30,22 +30,34 @@ type Options struct {
 // honour. Every message names the offending parameter.
 func DecodeRequest(body []byte) (*llm.Request, Options, error) {
 	var cr ChatRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cr); err != nil {
-		return nil, Options{}, jsonError(err, body)
-	}
-	// dec.More reports false for a stray '}' or ']', so check the rest of
-	// the body directly: only white space may follow the object.
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
-		return nil, Options{}, llm.Errorf(llm.KindValidation, "request body must be a single JSON object")
+	if err := DecodeStrict(body, &cr, locateField); err != nil {
+		return nil, Options{}, err
 	}
 	return Translate(&cr)
 }
 
+// DecodeStrict decodes body, a single JSON object, into v; a field v does
+// not have is an error. Errors are precise validation errors (*llm.Error)
+// for the client; locate, if not nil, finds where an unknown field sits in
+// body (its parent's path, "" at the top level), because encoding/json
+// names the field but not where it is.
+func DecodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, body, locate)
+	}
+	// dec.More reports false for a stray '}' or ']', so check the rest of
+	// the body directly: only white space may follow the object.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return llm.Errorf(llm.KindValidation, "request body must be a single JSON object")
+	}
+	return nil
+}
+
 // jsonError turns an encoding/json error into a precise validation error.
 // body is only read again to locate an unknown field.
-func jsonError(err error, body []byte) error {
+func jsonError(err error, body []byte, locate func([]byte, string) string) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -60,15 +72,17 @@ func jsonError(err error, body []byte) error {
 		if field == "" {
 			return llm.Errorf(llm.KindValidation, "request body must be a JSON object, not %s", typ.Value)
 		}
-		return &llm.Error{Kind: llm.KindValidation, Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s", field, expectedFor(field, typ.Type.Kind().String()), typ.Value)}
+		return &llm.Error{Kind: llm.KindValidation, Param: field, Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s", field, expectedFor(field, typ.Type.Kind().String()), typ.Value)}
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		name := strings.Trim(f, `"`)
-		if at := locateField(body, name); at != "" {
-			return invalid(at, "unrecognized field %q", name)
+		if locate != nil {
+			if at := locate(body, name); at != "" {
+				return invalid(at, "unrecognized field %q", name)
+			}
 		}
-		return llm.Errorf(llm.KindValidation, "unrecognized request argument supplied: %s", name)
+		return &llm.Error{Kind: llm.KindValidation, Param: name, Message: "unrecognized request argument supplied: " + name}
 	}
 	return llm.Errorf(llm.KindValidation, "invalid request body: %s", strings.TrimPrefix(msg, "json: "))
 }
@@ -81,6 +95,8 @@ func expectedFor(field, kind string) string {
 		return "a string or an array of strings"
 	case field == "tool_choice":
 		return "a string or an object"
+	case field == "input":
+		return "a string or an array of input items"
 	case strings.HasSuffix(field, ".content"):
 		return "a string or an array of content parts"
 	}
@@ -181,11 +197,42 @@ func (p path) sub(field string, i int) path {
 }
 
 func invalid(param, format string, args ...any) *llm.Error {
-	return &llm.Error{Kind: llm.KindValidation, Message: param + ": " + fmt.Sprintf(format, args...)}
+	return &llm.Error{Kind: llm.KindValidation, Param: param, Message: param + ": " + fmt.Sprintf(format, args...)}
 }
 
 func unsupported(param, format string, args ...any) *llm.Error {
-	return &llm.Error{Kind: llm.KindUnsupported, Message: param + ": " + fmt.Sprintf(format, args...)}
+	return &llm.Error{Kind: llm.KindUnsupported, Param: param, Message: param + ": " + fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a validation error of the request parameter param (a path
+// such as "input[2].content"): its message starts with param, and OpenAI's
+// error.param is set to it. The other OpenAI frontends use it so that
+// their errors read the same.
+func Invalid(param, format string, args ...any) *llm.Error { return invalid(param, format, args...) }
+
+// Unsupported is Invalid for a valid OpenAI parameter Bedrock cannot
+// honour (code unsupported_parameter).
+func Unsupported(param, format string, args ...any) *llm.Error {
+	return unsupported(param, format, args...)
+}
+
+// Tags are the ledger tags of an OpenAI request: its metadata, and its
+// user and safety_identifier under those names; nil when there are none.
+func Tags(metadata map[string]string, user, safetyIdentifier string) map[string]string {
+	if user == "" && safetyIdentifier == "" && len(metadata) == 0 {
+		return nil
+	}
+	tags := make(map[string]string, len(metadata)+2)
+	for k, v := range metadata {
+		tags[k] = v
+	}
+	if user != "" {
+		tags["user"] = user
+	}
+	if safetyIdentifier != "" {
+		tags["safety_identifier"] = safetyIdentifier
+	}
+	return tags
 }
 
 // Translate validates a decoded ChatRequest and converts it.
@@ -205,18 +252,7 @@ func Translate(cr *ChatRequest) (*llm.Request, Options, error) {
 	}
 	req := &llm.Request{Model: cr.Model}
 	req.Meta.Stream = cr.Stream
-	if cr.User != "" || cr.SafetyIdentifier != "" || len(cr.Metadata) > 0 {
-		req.Meta.Tags = make(map[string]string, len(cr.Metadata)+2)
-		for k, v := range cr.Metadata {
-			req.Meta.Tags[k] = v
-		}
-		if cr.User != "" {
-			req.Meta.Tags["user"] = cr.User
-		}
-		if cr.SafetyIdentifier != "" {
-			req.Meta.Tags["safety_identifier"] = cr.SafetyIdentifier
-		}
-	}
+	req.Meta.Tags = Tags(cr.Metadata, cr.User, cr.SafetyIdentifier)
 
 	// Inference settings.
 	// max_completion_tokens replaces the deprecated max_tokens and wins
@@ -322,42 +358,67 @@ func refuseUnsupported(cr *ChatRequest) error {
 }
 
 func translateTools(cr *ChatRequest, req *llm.Request) error {
-	none := cr.ToolChoice != nil && cr.ToolChoice.Mode == "none" && cr.ToolChoice.Function == ""
-	if len(cr.Tools) == 0 {
-		if cr.ToolChoice != nil && !none && cr.ToolChoice.Mode != "auto" {
-			return invalid("tool_choice", "is only allowed when tools are given")
+	fns := make([]FunctionDef, len(cr.Tools))
+	for i, t := range cr.Tools {
+		if t.Type != "function" {
+			return unsupported(index("tools", i)()+".type", "only \"function\" tools are supported, got %q", t.Type)
 		}
-		return nil
+		fns[i] = t.Function
+	}
+	tc, err := FunctionTools(fns, cr.ToolChoice, ToolNames{
+		Field:      func(i int, f string) string { return index("tools", i)() + ".function." + f },
+		ChoiceName: "tool_choice.function.name",
+	})
+	req.Tools = tc
+	return err
+}
+
+// ToolNames say how a request names what FunctionTools checks, for its
+// error messages.
+type ToolNames struct {
+	// Field names field f ("name", "parameters") of tool i.
+	Field func(i int, f string) string
+	// ChoiceName names the function a tool choice forces.
+	ChoiceName string
+}
+
+// FunctionTools translates function tools and a tool choice (nil when not
+// given) to Converse's toolConfig; it returns nil when no tools are to be
+// offered. A tool without parameters gets an empty object schema;
+// "required" becomes "any"; "none" forbids tool calls, which Bedrock has no
+// choice for, so the (valid) tools are not offered at all, to the same
+// effect. Errors are *llm.Error naming the parameter.
+func FunctionTools(fns []FunctionDef, choice *ToolChoice, names ToolNames) (*llm.ToolConfig, error) {
+	none := choice != nil && choice.Mode == "none" && choice.Function == ""
+	if len(fns) == 0 {
+		if choice != nil && !none && choice.Mode != "auto" {
+			return nil, invalid("tool_choice", "is only allowed when tools are given")
+		}
+		return nil, nil
 	}
 	tc := &llm.ToolConfig{}
 	seen := map[string]bool{}
-	for i, t := range cr.Tools {
-		p := index("tools", i)
-		if t.Type != "function" {
-			return unsupported(p()+".type", "only \"function\" tools are supported, got %q", t.Type)
-		}
-		name := t.Function.Name
+	for i, fn := range fns {
+		name := fn.Name
 		if name == "" {
-			return invalid(p()+".function.name", "is required")
+			return nil, invalid(names.Field(i, "name"), "is required")
 		}
 		if seen[name] {
-			return invalid(p()+".function.name", "duplicate tool name %q", name)
+			return nil, invalid(names.Field(i, "name"), "duplicate tool name %q", name)
 		}
 		seen[name] = true
-		schema := t.Function.Parameters
+		schema := fn.Parameters
 		if len(schema) == 0 || string(schema) == "null" {
 			schema = json.RawMessage(`{"type":"object","properties":{}}`)
-		} else if !isJSONObject(schema) {
-			return invalid(p()+".function.parameters", "must be a JSON Schema object")
+		} else if !IsJSONObject(schema) {
+			return nil, invalid(names.Field(i, "parameters"), "must be a JSON Schema object")
 		}
-		tc.Tools = append(tc.Tools, llm.Tool{Name: name, Description: t.Function.Description, InputSchema: schema})
+		tc.Tools = append(tc.Tools, llm.Tool{Name: name, Description: fn.Description, InputSchema: schema})
 	}
 	if none {
-		// "none" forbids tool calls; Bedrock has no such choice, so the
-		// (valid) tools are not offered at all, which has the same effect.
-		return nil
+		return nil, nil
 	}
-	if c := cr.ToolChoice; c != nil {
+	if c := choice; c != nil {
 		switch c.Mode {
 		case "auto", "":
 			tc.Choice.Mode = llm.ToolChoiceAuto
@@ -365,20 +426,20 @@ func translateTools(cr *ChatRequest, req *llm.Request) error {
 			tc.Choice.Mode = llm.ToolChoiceAny
 		case "function":
 			if !seen[c.Function] {
-				return invalid("tool_choice.function.name", "names no tool in tools: %q", c.Function)
+				return nil, invalid(names.ChoiceName, "names no tool in tools: %q", c.Function)
 			}
 			tc.Choice = llm.ToolChoice{Mode: llm.ToolChoiceTool, Name: c.Function}
 		case "allowed_tools", "custom":
-			return unsupported("tool_choice", "type %q is not supported; use \"auto\", \"required\" or a function", c.Mode)
+			return nil, unsupported("tool_choice", "type %q is not supported; use \"auto\", \"required\" or a function", c.Mode)
 		default:
-			return invalid("tool_choice", "must be \"none\", \"auto\", \"required\" or a function, got %q", c.Mode)
+			return nil, invalid("tool_choice", "must be \"none\", \"auto\", \"required\" or a function, got %q", c.Mode)
 		}
 	}
-	req.Tools = tc
-	return nil
+	return tc, nil
 }
 
-func isJSONObject(b json.RawMessage) bool {
+// IsJSONObject reports whether b is a valid JSON object.
+func IsJSONObject(b json.RawMessage) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
@@ -405,7 +466,7 @@ func addMessage(req *llm.Request, m *ChatMessage, p path) error {
 		if len(blocks) == 0 {
 			return invalid(p()+".content", "must not be empty")
 		}
-		appendTurn(req, llm.RoleUser, blocks)
+		AppendTurn(req, llm.RoleUser, blocks)
 	case "assistant":
 		var blocks []llm.Block
 		if m.Content != nil || m.Refusal != nil {
@@ -429,7 +490,7 @@ func addMessage(req *llm.Request, m *ChatMessage, p path) error {
 			if args == "" {
 				args = "{}"
 			}
-			if !isJSONObject(json.RawMessage(args)) {
+			if !IsJSONObject(json.RawMessage(args)) {
 				return invalid(q()+".function.arguments", "must be a JSON object encoded as a string")
 			}
 			blocks = append(blocks, llm.Block{Type: llm.BlockToolUse, ToolUse: &llm.ToolUse{ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(args)}})
@@ -440,7 +501,7 @@ func addMessage(req *llm.Request, m *ChatMessage, p path) error {
 		if len(blocks) == 0 {
 			return invalid(p(), "an assistant message needs content or tool_calls")
 		}
-		appendTurn(req, llm.RoleAssistant, blocks)
+		AppendTurn(req, llm.RoleAssistant, blocks)
 	case "tool":
 		if m.ToolCallID == "" {
 			return invalid(p()+".tool_call_id", "is required for tool messages")
@@ -450,7 +511,7 @@ func addMessage(req *llm.Request, m *ChatMessage, p path) error {
 			return err
 		}
 		res := &llm.ToolResult{ToolUseID: m.ToolCallID, Content: []llm.ToolResultContent{{Text: text}}}
-		appendTurn(req, llm.RoleUser, []llm.Block{{Type: llm.BlockToolResult, ToolResult: res}})
+		AppendTurn(req, llm.RoleUser, []llm.Block{{Type: llm.BlockToolResult, ToolResult: res}})
 	case "function":
 		return unsupported(p()+".role", "the deprecated \"function\" role is not supported; use \"tool\"")
 	case "":
@@ -461,7 +522,10 @@ func addMessage(req *llm.Request, m *ChatMessage, p path) error {
 	return nil
 }
 
-func appendTurn(req *llm.Request, role llm.Role, blocks []llm.Block) {
+// AppendTurn appends a turn of role to req, merging it into the last turn
+// when that has the same role (Bedrock requires user and assistant turns
+// to alternate); tool results go before any text of a merged user turn.
+func AppendTurn(req *llm.Request, role llm.Role, blocks []llm.Block) {
 	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == role {
 		last := &req.Messages[n-1]
 		// Tool results must come before any text in a user turn.
@@ -554,7 +618,7 @@ func userBlocks(c *Content, p path) ([]llm.Block, error) {
 			if part.ImageURL == nil || part.ImageURL.URL == "" {
 				return nil, invalid(q()+".image_url.url", "is required")
 			}
-			img, err := decodeDataURL(part.ImageURL.URL, func() string { return q() + ".image_url.url" })
+			img, err := DecodeDataURL(part.ImageURL.URL, func() string { return q() + ".image_url.url" })
 			if err != nil {
 				return nil, err
 			}
@@ -572,9 +636,10 @@ func userBlocks(c *Content, p path) ([]llm.Block, error) {
 	return out, nil
 }
 
-// decodeDataURL accepts data:image/(png|jpeg|gif|webp);base64,…. Bedrock
-// takes image bytes, not URLs, and Penny does not fetch remote URLs.
-func decodeDataURL(u string, p path) (*llm.Image, error) {
+// DecodeDataURL accepts data:image/(png|jpeg|gif|webp);base64,…. Bedrock
+// takes image bytes, not URLs, and Penny does not fetch remote URLs. p
+// names the parameter in errors.
+func DecodeDataURL(u string, p func() string) (*llm.Image, error) {
 	rest, ok := strings.CutPrefix(u, "data:")
 	if !ok {
 		return nil, unsupported(p(), "only base64 data URLs (data:image/png;base64,...) are supported: Bedrock takes image bytes and Penny does not fetch remote URLs")

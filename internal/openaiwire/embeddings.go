@@ -54,7 +54,7 @@ func DecodeEmbeddingRequest(body []byte) (*llm.Request, string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&er); err != nil {
-		return nil, "", jsonError(err, body)
+		return nil, "", jsonError(err, body, nil)
 	}
 	if er.Model == "" {
 		return nil, "", invalid("model", "is required")

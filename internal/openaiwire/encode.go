@@ -157,6 +157,7 @@ func ErrorFor(err error) (int, *ErrorBody) {
 	}
 	msg := err.Error()
 	code := m.code
+	var param *string
 	var e *llm.Error
 	if errors.As(err, &e) {
 		if e.Upstream != "" {
@@ -165,8 +166,11 @@ func ErrorFor(err error) (int, *ErrorBody) {
 		if e.Code != "" {
 			code = e.Code
 		}
+		if e.Param != "" {
+			param = &e.Param
+		}
 	}
-	return m.status, &ErrorBody{Error: ErrorDetail{Message: msg, Type: m.typ, Code: &code}}
+	return m.status, &ErrorBody{Error: ErrorDetail{Message: msg, Type: m.typ, Param: param, Code: &code}}
 }
 
 // StatusFor is ErrorFor's status alone.

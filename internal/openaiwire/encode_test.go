@@ -214,6 +214,13 @@ func TestErrorFor(t *testing.T) {
 		b, _ := json.Marshal(body)
 		jsonEqual(t, json.RawMessage(b), `{"error":{"message":"slow down (upstream: ThrottlingException)","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}`)
 	})
+	t.Run("parameter named", func(t *testing.T) {
+		_, _, err := openaiwire.DecodeRequest([]byte(`{"model":"m","seed":7,"messages":[{"role":"user","content":"x"}]}`))
+		_, body := openaiwire.ErrorFor(err)
+		if body.Error.Param == nil || *body.Error.Param != "seed" || *body.Error.Code != "unsupported_parameter" {
+			t.Errorf("error = %+v, want param seed", body.Error)
+		}
+	})
 }
 
 func TestKindForStatus(t *testing.T) {

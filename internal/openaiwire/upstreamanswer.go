@@ -192,7 +192,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 		input := tc.arguments()
 		if input == "" {
 			input = "{}"
-		} else if !isJSONObject(json.RawMessage(input)) {
+		} else if !IsJSONObject(json.RawMessage(input)) {
 			input, malformed = "{}", true
 		}
 		id := tc.ID

@@ -33,6 +33,7 @@ var migrationFS embed.FS
 var schemas = []schema{
 	{name: "ledger", fsys: migrationFS, dir: "migrations/ledger", table: "schema_migrations"},
 	{name: "keys", fsys: migrationFS, dir: "migrations/keys", table: "api_keys_migrations"},
+	{name: "responses", fsys: migrationFS, dir: "migrations/responses", table: "stored_responses_migrations"},
 }
 
 // migrate brings every schema to its latest version in one transaction, so

@@ -1,7 +1,7 @@
 // Package sqlite keeps Penny's stores in one SQLite database, on the pure-Go
 // driver modernc.org/sqlite: a DB is the database, opened once per process,
-// and LedgerStore (a ledger.Store) and KeyStore (a keys.Store) are stores
-// over it. The interfaces they implement live in the domain packages.
+// and LedgerStore (a ledger.Store), KeyStore (a keys.Store) and
+// ResponseStore (a responses.Store) are stores over it. The interfaces they implement live in the domain packages.
 //
 // A file database runs in WAL mode with synchronous=NORMAL: one connection
 // does every write, in BEGIN IMMEDIATE transactions, while a pool of
@@ -41,8 +41,8 @@ type DB struct {
 }
 
 // Open opens, creating if needed, the SQLite database at path (MemoryPath
-// for an in-memory one) and migrates every schema (the ledger's and the
-// keys') to its latest version. It fails with an error wrapping
+// for an in-memory one) and migrates every schema (the ledger's, the
+// keys' and the stored responses') to its latest version. It fails with an error wrapping
 // ErrSchemaTooNew when a newer Penny migrated one of them.
 func Open(path string) (*DB, error) {
 	if path == "" {
