@@ -337,12 +337,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
-		Upstream:     dispatcher,
-		Recorder:     monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
-		Catalog:      cat,
-		RouteNames:   routes.Names(),
-		Logger:       log,
-		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
+		Upstream:       dispatcher,
+		Recorder:       monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
+		Catalog:        cat,
+		RouteNames:     routes.Names(),
+		Logger:         log,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		ReadTimeout:    cfg.Limits.ReadTimeout.D(),
+		LargeBodyBytes: cfg.Limits.LargeBodyBytes, MaxConcurrentLargeBodies: cfg.Limits.MaxConcurrentLargeBodies,
+		LargeBodyWait: cfg.Limits.LargeBodyWait.D(),
 		MetaLimits: keys.MetaLimits{MaxTags: cfg.Limits.MaxTags, MaxTagKeyBytes: cfg.Limits.MaxTagKeyBytes,
 			MaxTagValueBytes: cfg.Limits.MaxTagValueBytes, MaxTenantBytes: cfg.Limits.MaxTenantBytes},
 		RequestTimeout:    cfg.Limits.RequestTimeout.D(),
@@ -395,9 +398,10 @@ func (a *App) Listen() error {
 	a.srv = &http.Server{
 		Handler:     a.Gateway.Handler(),
 		BaseContext: func(net.Listener) context.Context { return base },
-		// The body's deadline is set per request (limits.read_timeout),
-		// not as ReadTimeout: that would also end the connection's
-		// background read, and so the context, of long streamed answers.
+		// The body's deadline (limits.read_timeout) is set per request by
+		// the gateway, from when it starts reading, not as the server's
+		// ReadTimeout: that would also count the wait for a large-body
+		// slot, and answer a slow client with a bare i/o error.
 		ReadHeaderTimeout: a.Config.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),

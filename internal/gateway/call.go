@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -41,6 +40,7 @@ type frontend interface {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
 	c := s.newCall(r, api)
 	defer c.finish()
+	defer c.releaseSlot()
 	fe.start(c, r)
 	ctx, cancel := c.ctx(r)
 	defer cancel()
@@ -52,13 +52,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 		err = c.headerErr
 	}
 	if err != nil {
-		// Refused before the body was read: close the connection rather
-		// than let the server drain what the caller is still sending.
-		w.Header().Set("Connection", "close")
+		// Refused before the body was read.
+		noDrain(w)
 		fe.fail(c, w, err)
 		return
 	}
-	body, err := c.readBody(w, r)
+	body, err := c.readBody(ctx, w, r)
 	if err == nil {
 		ctx, err = c.authenticate(ctx, r, body.Bytes())
 	}
@@ -115,6 +114,8 @@ type call struct {
 	headerErr error
 	// key is the authenticated Penny key, when auth is on.
 	key *keys.Key
+	// slot is set while the call holds a large-body slot.
+	slot bool
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
@@ -152,21 +153,29 @@ func (s *Server) newCall(r *http.Request, api string) *call {
 
 // authenticate verifies the caller's Penny key when auth is on and returns
 // ctx carrying it. Called with a nil body before the body is read, it
-// checks bearer tokens at once and all of a SigV4 request but its
-// signature (so callers without a key cannot make Penny read large
-// bodies); called again with the body, it checks the signature. On success
-// the key's tenant, id and tags attribute the call.
+// verifies bearer tokens, and SigV4 signatures of requests that declare
+// their payload's hash, completely, and everything but the signature of
+// other SigV4 requests (see auth.AuthenticateHeaders), so that callers
+// without a key cannot make Penny read large bodies; called again with the
+// body, it checks the body against the declared hash, or the signature.
+// On success the key's tenant, id and tags attribute the call.
 func (c *call) authenticate(ctx context.Context, r *http.Request, body []byte) (context.Context, error) {
 	a := c.s.opts.Auth
-	if a == nil || c.key != nil {
+	switch {
+	case a == nil:
+		return ctx, nil
+	case c.key != nil && body != nil:
+		return ctx, auth.CheckPayload(r, body)
+	case c.key != nil:
 		return ctx, nil
 	}
-	if body == nil && auth.NeedsBody(r) {
-		// Reject what can be rejected before reading the body.
-		return ctx, a.Precheck(r)
-	}
-	k, err := a.Authenticate(r, body)
-	if err != nil {
+	var k *keys.Key
+	var err error
+	if body == nil {
+		if k, err = a.AuthenticateHeaders(r); err != nil || k == nil {
+			return ctx, err
+		}
+	} else if k, err = a.Authenticate(r, body); err != nil {
 		return ctx, err
 	}
 	c.key = k
@@ -223,28 +232,6 @@ func mergeTags(a, b map[string]string) map[string]string {
 		a[k] = v
 	}
 	return a
-}
-
-// readBody reads the request body within the size limit.
-func (c *call) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
-	buf := c.s.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, c.s.opts.MaxBodyBytes))
-	if err != nil {
-		c.s.bufs.Put(buf)
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, llm.Errorf(llm.KindTooLarge, "request body exceeds the limit of %d bytes (limits.max_body_bytes)", mbe.Limit)
-		}
-		return nil, llm.Errorf(llm.KindValidation, "reading request body: %v", err)
-	}
-	return buf, nil
-}
-
-func (c *call) releaseBody(b *bytes.Buffer) {
-	if b != nil && b.Cap() <= 1<<20 {
-		c.s.bufs.Put(b)
-	}
 }
 
 // applyHeaders copies tenant, tags, route and cache directives from the

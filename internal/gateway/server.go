@@ -64,6 +64,16 @@ type Options struct {
 	Logger     *slog.Logger
 	// MaxBodyBytes limits request bodies (default 10 MiB).
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request's body (default 60s); a body
+	// not in by then is refused with KindSlowClient (408).
+	ReadTimeout time.Duration
+	// LargeBodyBytes is the size from which a body is large (default 1
+	// MiB): at most MaxConcurrentLargeBodies (default 16) requests with
+	// one are in flight; another waits up to LargeBodyWait (default 5s),
+	// then is refused with KindUnavailable (503, Retry-After).
+	LargeBodyBytes           int64
+	MaxConcurrentLargeBodies int
+	LargeBodyWait            time.Duration
 	// MetaLimits bound the tags and, with auth off, the tenant name a
 	// request may carry (zero fields: keys.DefaultMetaLimits).
 	MetaLimits keys.MetaLimits
@@ -110,6 +120,8 @@ type Server struct {
 	admin *http.ServeMux
 	log   *slog.Logger
 	bufs  sync.Pool
+	// largeSlots holds one token per request with a large body in flight.
+	largeSlots chan struct{}
 	// inflight counts requests whose ledger record is not yet written.
 	inflight sync.WaitGroup
 	// legacyLogged is when each legacy model was last warned about.
@@ -135,9 +147,6 @@ func (s *Server) warnLegacy(model, warning string) {
 	s.log.Warn("serving a legacy model", "model", model, "warning", warning)
 }
 
-// DefaultMaxBodyBytes is the default request body limit.
-const DefaultMaxBodyBytes = 10 << 20
-
 // New builds the chain from opts.Stages over opts.Upstream and registers
 // the endpoints.
 func New(opts Options) (*Server, error) {
@@ -153,6 +162,18 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.LargeBodyBytes <= 0 {
+		opts.LargeBodyBytes = DefaultLargeBodyBytes
+	}
+	if opts.MaxConcurrentLargeBodies <= 0 {
+		opts.MaxConcurrentLargeBodies = DefaultMaxConcurrentLargeBodies
+	}
+	if opts.LargeBodyWait <= 0 {
+		opts.LargeBodyWait = DefaultLargeBodyWait
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 5 * time.Minute
 	}
@@ -165,7 +186,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), admin: http.NewServeMux(), log: opts.Logger}
+	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), admin: http.NewServeMux(), log: opts.Logger,
+		largeSlots: make(chan struct{}, opts.MaxConcurrentLargeBodies)}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.routes()
 	s.adminRoutes()
