@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,64 @@ func DecodeRequest(body []byte) (*llm.Request, Options, error) {
 // for the client; locate, if not nil, finds where an unknown field sits in
 // body (its parent's path, "" at the top level), because encoding/json
 // names the field but not where it is.
+//
+// A large body is not decoded by a json.Decoder, which would copy all of
+// it into a buffer of its own, grown by doubling (for a 10 MB image, twice
+// the body again): its skeleton, the same JSON with long strings emptied,
+// is decoded strictly for the errors, then the body itself in place.
 func DecodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
+	if len(body) > strictInPlace && json.Valid(body) {
+		probe := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+		if err := decodeStrict(skeleton(body, skeletonString), probe, locate); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return jsonError(err, body, locate)
+		}
+		return nil
+	}
+	return decodeStrict(body, v, locate)
+}
+
+// Sizes for DecodeStrict: bodies over strictInPlace bytes are decoded in
+// place; their skeleton keeps strings of up to skeletonString bytes (enum
+// values, names and ids stay as they are).
+const (
+	strictInPlace  = 64 << 10
+	skeletonString = 1 << 10
+)
+
+// skeleton returns body, which must be valid JSON, with every string
+// literal longer than max bytes replaced by "": the same structure, keys
+// and types, without the bulk of long texts and base64 data.
+func skeleton(body []byte, max int) []byte {
+	out := make([]byte, 0, 4096)
+	for len(body) > 0 {
+		q := bytes.IndexByte(body, '"')
+		if q < 0 {
+			return append(out, body...)
+		}
+		out = append(out, body[:q]...)
+		body = body[q:]
+		n := 1 // the literal's length, quotes included
+		for n < len(body) && body[n] != '"' {
+			if body[n] == '\\' {
+				n++ // the escaped byte cannot end the literal
+			}
+			n++
+		}
+		n++
+		if n > max {
+			out = append(out, '"', '"')
+		} else {
+			out = append(out, body[:n]...)
+		}
+		body = body[min(n, len(body)):]
+	}
+	return out
+}
+
+func decodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
