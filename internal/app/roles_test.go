@@ -39,16 +39,7 @@ func startWithKeys(t *testing.T, edit func(*config.Config), ks ...keys.Key) (*Ap
 		secrets = append(secrets, s)
 	}
 	db.Close()
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	return a, secrets
+	return startApp(t, cfg), secrets
 }
 
 // get sends GET url with token (if any) and returns the status and body.
@@ -233,15 +224,7 @@ func TestAdminListenConfig(t *testing.T) {
 	// Off: no admin listener; the API says so.
 	cfg = simConfig(t, 0)
 	cfg.AdminListen = "off"
-	a, err = New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
-	defer a.Shutdown(context.Background())
+	a = startApp(t, cfg)
 	if a.AdminURL() != "" {
 		t.Errorf("AdminURL = %q with admin_listen off", a.AdminURL())
 	}
