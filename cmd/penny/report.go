@@ -41,13 +41,13 @@ amount (9 decimals) as a string. The table ends with a TOTAL row; JSON has a
 n tags counts in n rows, while the total counts it once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, cfgErr := loadConfig(cfgPath)
+			if cfgErr != nil && cfgPath != "" {
+				return cfgErr
+			}
 			if !cmd.Flags().Changed("db") {
-				cfg, err := loadConfig(cfgPath)
-				if err != nil && cfgPath != "" {
-					return err
-				}
 				db = cfg.Database
-				if err != nil {
+				if cfgErr != nil {
 					db = config.Defaults().Database
 				}
 			}
@@ -56,7 +56,8 @@ n tags counts in n rows, while the total counts it once.`,
 			default:
 				return fmt.Errorf("--format %q is not table, json or csv", format)
 			}
-			q, err := ledger.ParseQuery(by, since, until, time.Now(), "--")
+			now := time.Now()
+			q, err := ledger.ParseQuery(by, since, until, now, "--")
 			if err != nil {
 				return err
 			}
@@ -66,11 +67,18 @@ n tags counts in n rows, while the total counts it once.`,
 				return err
 			}
 			defer ldb.Close()
-			rows, tot, err := ledger.SummarizeWithTotal(cmd.Context(), sqlite.NewLedgerStore(ldb), q)
+			store := sqlite.NewLedgerStore(ldb)
+			rows, tot, err := ledger.SummarizeWithTotal(cmd.Context(), store, q)
 			if err != nil {
 				return err
 			}
-			return writeReport(cmd.OutOrStdout(), format, by, rows, tot)
+			var pt []ptRow
+			if cfgErr == nil && tenant == "" {
+				if pt, err = provisionedReport(cmd.Context(), store, cfg, q.Since, q.Until, now); err != nil {
+					return err
+				}
+			}
+			return writeReport(cmd.OutOrStdout(), format, by, rows, tot, pt)
 		},
 	}
 	f := cmd.Flags()
@@ -109,7 +117,7 @@ func openLedger(url string) (*sqlite.DB, error) {
 // writeReport writes rows and their total in format (table, json or csv).
 // JSON carries exact money (9 decimals, as strings); table and CSV round it
 // to 6 decimals. CSV has no total row, so that every line is a group.
-func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total ledger.Summary) error {
+func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total ledger.Summary, pt []ptRow) error {
 	places := 6
 	if format == "json" {
 		places = 9
@@ -120,7 +128,10 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return enc.Encode(struct {
+			ledger.Report
+			Provisioned []ptRow `json:"provisioned,omitempty"`
+		}{rep, pt})
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{by, "requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -161,6 +172,7 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 	if by == ledger.ByTag {
 		fmt.Fprintln(w, "\nA request with several tags counts once per tag; TOTAL counts it once.")
 	}
+	writeProvisioned(w, pt)
 	return nil
 }
 

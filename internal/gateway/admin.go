@@ -36,7 +36,7 @@ func (s *Server) adminRoutes() {
 	})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
-		openaiDenied(w, &llm.Error{Kind: llm.KindNotFound, Code: "unknown_endpoint", Message: fmt.Sprintf(
+		openaiDenied(w, r, &llm.Error{Kind: llm.KindNotFound, Code: "unknown_endpoint", Message: fmt.Sprintf(
 			"%s %s is not an endpoint of Penny's admin listener (it serves GET /metrics, /admin/alerts and /admin/usage)", r.Method, r.URL.Path)})
 	})
 }
@@ -51,7 +51,7 @@ func (s *Server) requireAdmin(h http.Handler) http.Handler {
 	return s.requireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if k, _ := keys.FromContext(r.Context()); k == nil || !k.Admin() {
 			w.Header().Set(HeaderRequestID, newRequestID())
-			openaiDenied(w, adminOnly(r))
+			openaiDenied(w, r, adminOnly(r))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -72,7 +72,7 @@ func (s *Server) notHere(w http.ResponseWriter, r *http.Request) {
 		where = "on the admin listener, which is off (set admin_listen)"
 	}
 	w.Header().Set(HeaderRequestID, newRequestID())
-	openaiDenied(w, &llm.Error{Kind: llm.KindNotFound, Code: "admin_endpoint", Message: fmt.Sprintf(
+	openaiDenied(w, r, &llm.Error{Kind: llm.KindNotFound, Code: "admin_endpoint", Message: fmt.Sprintf(
 		"%s %s is served %s, not on the API; a tenant's own usage is at GET /v1/penny/usage", r.Method, r.URL.Path, where)})
 }
 
@@ -82,14 +82,14 @@ func (s *Server) notHere(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request) {
 	if err := onceEach(r.URL.Query()); err != nil {
 		w.Header().Set(HeaderRequestID, newRequestID())
-		openaiDenied(w, err)
+		openaiDenied(w, r, err)
 		return
 	}
 	asked := r.URL.Query().Get("tenant")
 	if k, ok := keys.FromContext(r.Context()); ok && !k.Admin() {
 		if k.Tenant == "" || asked != "" && asked != k.Tenant {
 			w.Header().Set(HeaderRequestID, newRequestID())
-			openaiDenied(w, &llm.Error{Kind: llm.KindForbidden, Code: "tenant_forbidden",
+			openaiDenied(w, r, &llm.Error{Kind: llm.KindForbidden, Code: "tenant_forbidden",
 				Message: fmt.Sprintf("a tenant key reads only its own tenant's usage (%q); tenant=%q needs an admin key", k.Tenant, asked)})
 			return
 		}
@@ -125,7 +125,7 @@ func (s *Server) answerUsage(w http.ResponseWriter, r *http.Request, tenant stri
 	w.Header().Set(HeaderRequestID, newRequestID())
 	qv := r.URL.Query()
 	if err := onceEach(qv); err != nil {
-		openaiDenied(w, err)
+		openaiDenied(w, r, err)
 		return
 	}
 	by, since := ledger.ByModel, "24h"
@@ -138,14 +138,14 @@ func (s *Server) answerUsage(w http.ResponseWriter, r *http.Request, tenant stri
 	now := s.opts.Now()
 	q, err := ledger.ParseQuery(by, since, qv.Get("until"), now, "")
 	if err != nil {
-		openaiDenied(w, err)
+		openaiDenied(w, r, err)
 		return
 	}
 	q.Tenant = tenant
 	rows, total, err := ledger.SummarizeWithTotal(r.Context(), s.opts.Usage, q)
 	if err != nil {
 		s.log.Warn("usage: reading the ledger failed", "err", err)
-		openaiDenied(w, llm.Errorf(llm.KindInternal, "reading the ledger failed"))
+		openaiDenied(w, r, llm.Errorf(llm.KindInternal, "reading the ledger failed"))
 		return
 	}
 	out := usageAnswer{Tenant: tenant, Report: ledger.NewReport(by, rows, total, 9)}

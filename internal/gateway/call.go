@@ -36,6 +36,13 @@ type frontend interface {
 	stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error
 }
 
+// localFrontend is a frontend that may answer a decoded request itself,
+// without the chain (Anthropic's count_tokens): local reports whether it
+// did. The request is recorded as any other.
+type localFrontend interface {
+	local(c *call, w http.ResponseWriter) bool
+}
+
 // serve runs one request of frontend fe through the chain.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
 	c := s.newCall(r, api)
@@ -72,6 +79,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	}
 	if err != nil {
 		fe.fail(c, w, err)
+		return
+	}
+	if l, ok := fe.(localFrontend); ok && l.local(c, w) {
 		return
 	}
 	if !c.req.Meta.Stream {
@@ -119,6 +129,8 @@ type call struct {
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
+	// tier is the service tier x-penny-service-tier asks for.
+	tier llm.ServiceTier
 }
 
 // ErrShutdown is the cause the server's base context is cancelled with
@@ -212,6 +224,9 @@ func (c *call) adopt(req *llm.Request) error {
 		// The key's attribution wins over tags from the body.
 		auth.Attribute(&c.req.Meta, c.key)
 	}
+	if req.ServiceTier == "" {
+		req.ServiceTier = c.tier
+	}
 	if err == nil {
 		err = limits.CheckTags(what, c.req.Meta.Tags)
 	}
@@ -271,6 +286,14 @@ func (c *call) applyRequestHeaders() error {
 	}
 	if v := strings.TrimSpace(h.Get(HeaderRouteReq)); v != "" {
 		m.Route = v
+	}
+	if v := strings.ToLower(strings.TrimSpace(h.Get(HeaderServiceTier))); v != "" {
+		switch t := llm.ServiceTier(v); t {
+		case llm.TierDefault, llm.TierFlex, llm.TierPriority:
+			c.tier = t
+		default:
+			return llm.Errorf(llm.KindValidation, "%s: %q is not default, flex or priority", HeaderServiceTier, v)
+		}
 	}
 	return nil
 }
