@@ -245,14 +245,15 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// imageBodies returns a Converse and an OpenAI chat request, each carrying
-// one PNG of n bytes (about 4n/3 of base64).
-func imageBodies(n int) (converseBody, openaiBody []byte) {
+// imageBodies returns a Converse, an OpenAI chat and an Anthropic Messages
+// request, each carrying one PNG of n bytes (about 4n/3 of base64).
+func imageBodies(n int) (converseBody, openaiBody, anthropicBody []byte) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{1}, n)...)
 	b64 := base64.StdEncoding.EncodeToString(png)
 	converseBody = []byte(`{"messages":[{"role":"user","content":[{"text":"What is this?"},{"image":{"format":"png","source":{"bytes":"` + b64 + `"}}}]}],"inferenceConfig":{"maxTokens":5}}`)
 	openaiBody = []byte(`{"model":"nova-lite","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + b64 + `"}}]}]}`)
-	return converseBody, openaiBody
+	anthropicBody = []byte(`{"model":"nova-lite","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + b64 + `"}}]}]}`)
+	return converseBody, openaiBody, anthropicBody
 }
 
 // TestLargeBodyCopies is the other memory half of finding 7: 32 bodies of
@@ -262,7 +263,7 @@ func imageBodies(n int) (converseBody, openaiBody []byte) {
 // allocates the body and what it decodes to, and little else.
 func TestLargeBodyCopies(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	converseBody, openaiBody := imageBodies(7 << 20)
+	converseBody, openaiBody, anthropicBody := imageBodies(7 << 20)
 	for _, tc := range []struct {
 		path string
 		body []byte
@@ -272,6 +273,7 @@ func TestLargeBodyCopies(t *testing.T) {
 		{"/model/nova-lite/converse", converseBody, 2.0},
 		// The body, the data URL's string and the image's bytes.
 		{"/v1/chat/completions", openaiBody, 3.0},
+		{"/v1/messages", anthropicBody, 3.0},
 	} {
 		var before, after runtime.MemStats
 		runtime.GC()

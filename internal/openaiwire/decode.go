@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/penny-gateway/penny/internal/jsonstrict"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -43,74 +43,16 @@ func DecodeRequest(body []byte) (*llm.Request, Options, error) {
 // body (its parent's path, "" at the top level), because encoding/json
 // names the field but not where it is.
 //
-// A large body is not decoded by a json.Decoder, which would copy all of
-// it into a buffer of its own, grown by doubling (for a 10 MB image, twice
-// the body again): its skeleton, the same JSON with long strings emptied,
-// is decoded strictly for the errors, then the body itself in place.
+// A large body is decoded without a copy of it (see package jsonstrict).
 func DecodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
-	if len(body) > strictInPlace && json.Valid(body) {
-		probe := reflect.New(reflect.TypeOf(v).Elem()).Interface()
-		if err := decodeStrict(skeleton(body, skeletonString), probe, locate); err != nil {
-			return err
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return jsonError(err, body, locate)
-		}
+	err := jsonstrict.Decode(body, v)
+	switch {
+	case err == nil:
 		return nil
-	}
-	return decodeStrict(body, v, locate)
-}
-
-// Sizes for DecodeStrict: bodies over strictInPlace bytes are decoded in
-// place; their skeleton keeps strings of up to skeletonString bytes (enum
-// values, names and ids stay as they are).
-const (
-	strictInPlace  = 64 << 10
-	skeletonString = 1 << 10
-)
-
-// skeleton returns body, which must be valid JSON, with every string
-// literal longer than max bytes replaced by "": the same structure, keys
-// and types, without the bulk of long texts and base64 data.
-func skeleton(body []byte, max int) []byte {
-	out := make([]byte, 0, 4096)
-	for len(body) > 0 {
-		q := bytes.IndexByte(body, '"')
-		if q < 0 {
-			return append(out, body...)
-		}
-		out = append(out, body[:q]...)
-		body = body[q:]
-		n := 1 // the literal's length, quotes included
-		for n < len(body) && body[n] != '"' {
-			if body[n] == '\\' {
-				n++ // the escaped byte cannot end the literal
-			}
-			n++
-		}
-		n++
-		if n > max {
-			out = append(out, '"', '"')
-		} else {
-			out = append(out, body[:n]...)
-		}
-		body = body[min(n, len(body)):]
-	}
-	return out
-}
-
-func decodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body, locate)
-	}
-	// dec.More reports false for a stray '}' or ']', so check the rest of
-	// the body directly: only white space may follow the object.
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+	case errors.Is(err, jsonstrict.ErrTrailing):
 		return llm.Errorf(llm.KindValidation, "request body must be a single JSON object")
 	}
-	return nil
+	return jsonError(err, body, locate)
 }
 
 // jsonError turns an encoding/json error into a precise validation error.
