@@ -258,9 +258,10 @@ func imageBodies(n int) (converseBody, openaiBody, anthropicBody []byte) {
 
 // TestLargeBodyCopies is the other memory half of finding 7: 32 bodies of
 // 9.5 MB took 1.5 GB, about 6 × each, because the body buffer grew by
-// doubling, the OpenAI decoder copied the body into a buffer of its own
-// and Converse's base64 went through a string copy. A request now
-// allocates the body and what it decodes to, and little else.
+// doubling, the OpenAI decoder copied the body into a buffer of its own,
+// Converse's base64 went through a string copy, and Anthropic's decoder
+// (Messages and InvokeModel) copied the image at every level it split. A
+// request now allocates the body and what it decodes to, and little else.
 func TestLargeBodyCopies(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	converseBody, openaiBody, anthropicBody := imageBodies(7 << 20)
@@ -274,6 +275,8 @@ func TestLargeBodyCopies(t *testing.T) {
 		// The body, the data URL's string and the image's bytes.
 		{"/v1/chat/completions", openaiBody, 3.0},
 		{"/v1/messages", anthropicBody, 3.0},
+		// InvokeModel with Anthropic's native body: its decoder.
+		{"/model/haiku/invoke", bytes.Replace(anthropicBody, []byte(`"model":"nova-lite",`), []byte(`"anthropic_version":"bedrock-2023-05-31",`), 1), 3.0},
 	} {
 		var before, after runtime.MemStats
 		runtime.GC()
