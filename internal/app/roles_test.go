@@ -236,3 +236,38 @@ func TestAdminListenConfig(t *testing.T) {
 		t.Errorf("usage with auth off: %d %s", status, body)
 	}
 }
+
+// TestShutdownStopsBothListeners: one Shutdown stops the API and the admin
+// listener; Serve returns once both are closed.
+func TestShutdownStopsBothListeners(t *testing.T) {
+	cfg := simConfig(t, 0)
+	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve() }()
+	if status, _ := get(t, a.AdminURL()+"/healthz", ""); status != http.StatusOK {
+		t.Fatalf("admin /healthz: %d", status)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	for _, u := range []string{a.URL(), a.AdminURL()} {
+		if resp, err := http.Get(u + "/healthz"); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s still answers after Shutdown", u)
+		}
+	}
+}
