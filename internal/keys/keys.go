@@ -209,26 +209,11 @@ func checkTag(name, value string) error {
 }
 
 // ParseTags parses "team=support,app=chat", the syntax of the x-penny-tags
-// header and of `penny keys create --tags`. Empty parts are ignored; a part
-// without "=" is an error of kind llm.KindValidation.
+// header and of `penny keys create --tags`, within DefaultMetaLimits.
+// Empty parts are ignored; a part without "=" is an error of kind
+// llm.KindValidation.
 func ParseTags(s string) (map[string]string, error) {
-	tags := map[string]string{}
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(part, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || name == "" {
-			return nil, llm.Errorf(llm.KindValidation, "tag %q is not name=value", part)
-		}
-		if err := checkTag(name, value); err != nil {
-			return nil, err
-		}
-		tags[name] = value
-	}
-	return tags, nil
+	return DefaultMetaLimits.ParseTags("", s)
 }
 
 // FormatTags formats tags as ParseTags reads them, sorted by name.

@@ -47,11 +47,13 @@ func (l MetaLimits) withDefaults() MetaLimits {
 	return l
 }
 
-// ParseTags is the package's ParseTags within l: a header of more tags
-// than l.MaxTags is refused after one pass over it, before anything is
-// allocated for its tags, and one with a name or value over its limit
-// before the map holds more than l.MaxTags entries. what names the
-// source in errors (e.g. "x-penny-tags").
+// ParseTags parses "team=support,app=chat" within l: a header of more
+// tags than l.MaxTags is refused after one pass over it, before anything
+// is allocated for its tags, and one with a name or value over its limit
+// before the map holds more than l.MaxTags entries. Empty parts are
+// ignored; a part without "=" is an error. Errors are of kind
+// llm.KindValidation; what, if not empty, names the source in them (e.g.
+// "x-penny-tags").
 func (l MetaLimits) ParseTags(what, s string) (map[string]string, error) {
 	l = l.withDefaults()
 	n := 0
@@ -72,7 +74,7 @@ func (l MetaLimits) ParseTags(what, s string) (map[string]string, error) {
 		name, value, ok := strings.Cut(part, "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok || name == "" {
-			return nil, llm.Errorf(llm.KindValidation, "%s: tag %q is not name=value", what, clip(part))
+			return nil, llm.Errorf(llm.KindValidation, "%stag %q is not name=value", prefix(what), clip(part))
 		}
 		if err := l.checkTag(what, name, value); err != nil {
 			return nil, err
@@ -98,17 +100,17 @@ func (l MetaLimits) CheckTags(what string, tags map[string]string) error {
 }
 
 func (l MetaLimits) tooMany(what string, n int) error {
-	return llm.Errorf(llm.KindValidation, "%s: %d tags; at most %d are allowed per request (limits.max_tags)", what, n, l.MaxTags)
+	return llm.Errorf(llm.KindValidation, "%s%d tags; at most %d are allowed per request (limits.max_tags)", prefix(what), n, l.MaxTags)
 }
 
 func (l MetaLimits) checkTag(what, name, value string) error {
 	if len(name) > l.MaxTagKeyBytes {
-		return llm.Errorf(llm.KindValidation, "%s: tag name %q is %d bytes; at most %d are allowed (limits.max_tag_key_bytes)",
-			what, clip(name), len(name), l.MaxTagKeyBytes)
+		return llm.Errorf(llm.KindValidation, "%stag name %q is %d bytes; at most %d are allowed (limits.max_tag_key_bytes)",
+			prefix(what), clip(name), len(name), l.MaxTagKeyBytes)
 	}
 	if len(value) > l.MaxTagValueBytes {
-		return llm.Errorf(llm.KindValidation, "%s: the value of tag %q is %d bytes; at most %d are allowed (limits.max_tag_value_bytes)",
-			what, name, len(value), l.MaxTagValueBytes)
+		return llm.Errorf(llm.KindValidation, "%sthe value of tag %q is %d bytes; at most %d are allowed (limits.max_tag_value_bytes)",
+			prefix(what), name, len(value), l.MaxTagValueBytes)
 	}
 	return nil
 }
@@ -140,6 +142,14 @@ func tenantByte(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("._-:@/", c) >= 0
+}
+
+// prefix is "what: " for an error message, or "" when what is.
+func prefix(what string) string {
+	if what == "" {
+		return ""
+	}
+	return what + ": "
 }
 
 // clip shortens s for an error message: a refused header may be huge.
