@@ -98,11 +98,16 @@ func (c *call) readBody(ctx context.Context, w http.ResponseWriter, r *http.Requ
 
 // noDrain closes the connection after the answer instead of letting the
 // server read what is left of a body that will not be used: the caller
-// may be sending it slowly, or may not be allowed to send it at all.
+// may be sending it slowly, or may not be allowed to send it at all. The
+// server still reads for up to drainGrace (and 256 KiB) after the answer,
+// so that a client busy sending reads the answer rather than a reset.
 func noDrain(w http.ResponseWriter) {
 	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainGrace))
 }
+
+// drainGrace bounds how long a refused request's connection stays open.
+const drainGrace = time.Second
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
