@@ -26,6 +26,10 @@ const (
 	KindBudget        ErrorKind = "budget"          // a budget's hard limit is reached
 	KindCanceled      ErrorKind = "canceled"        // the client went away
 	KindInternal      ErrorKind = "internal"        // a bug or unexpected upstream answer
+	// KindDeferred is not a failure: the request was queued for batch
+	// inference (package batch) and is answered later; the frontend
+	// answers 202 with the id to poll.
+	KindDeferred ErrorKind = "deferred"
 )
 
 // Error is Penny's one application error type.
