@@ -346,10 +346,10 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // outputLine is one line of a batch's output or error file, as OpenAI
 // writes them.
 type outputLine struct {
-	ID       string          `json:"id"`
-	CustomID string          `json:"custom_id"`
-	Response *lineResponse   `json:"response"`
-	Error    *lineError      `json:"error"`
+	ID       string        `json:"id"`
+	CustomID string        `json:"custom_id"`
+	Response *lineResponse `json:"response"`
+	Error    *lineError    `json:"error"`
 }
 
 type lineError struct {

@@ -134,7 +134,7 @@ var (
 	jobNameRE = regexp.MustCompile(`^[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}$`)
 	roleRE    = regexp.MustCompile(`^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+$`)
 	s3URIRE   = regexp.MustCompile(`^s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?$`)
-	modelRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,2047}$`)
+	modelRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,999}$`)
 	tokenRE   = regexp.MustCompile(`^[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}$`)
 )
 
@@ -340,10 +340,10 @@ func (c *ControlPlane) describe(j *job) map[string]any {
 		"jobArn": j.arn, "jobName": j.name, "modelId": j.model, "roleArn": j.role, "status": j.status,
 		"modelInvocationType": j.shape, "submitTime": j.submitted.UTC().Format(time.RFC3339Nano),
 		"lastModifiedTime": j.changed.UTC().Format(time.RFC3339Nano), "timeoutDurationInHours": j.timeout,
-		"jobExpirationTime":  j.submitted.Add(time.Duration(j.timeout) * time.Hour).UTC().Format(time.RFC3339Nano),
-		"inputDataConfig":    map[string]any{"s3InputDataConfig": map[string]any{"s3Uri": j.input, "s3InputFormat": "JSONL"}},
-		"outputDataConfig":   map[string]any{"s3OutputDataConfig": map[string]any{"s3Uri": j.output}},
-		"totalRecordCount":   j.manifest.TotalRecordCount, "processedRecordCount": j.manifest.ProcessedRecordCount,
+		"jobExpirationTime": j.submitted.Add(time.Duration(j.timeout) * time.Hour).UTC().Format(time.RFC3339Nano),
+		"inputDataConfig":   map[string]any{"s3InputDataConfig": map[string]any{"s3Uri": j.input, "s3InputFormat": "JSONL"}},
+		"outputDataConfig":  map[string]any{"s3OutputDataConfig": map[string]any{"s3Uri": j.output}},
+		"totalRecordCount":  j.manifest.TotalRecordCount, "processedRecordCount": j.manifest.ProcessedRecordCount,
 		"successRecordCount": j.manifest.SuccessRecordCount, "errorRecordCount": j.manifest.ErrorRecordCount,
 	}
 	if j.token != "" {

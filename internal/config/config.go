@@ -71,7 +71,9 @@ type Config struct {
 	PromptCache PromptCache `yaml:"prompt_cache"`
 	// Responses configures the OpenAI Responses API's stored responses.
 	Responses Responses `yaml:"responses"`
-	Limits    Limits    `yaml:"limits"`
+	// Batch configures batch inference (deferred requests, the Batch API).
+	Batch  Batch  `yaml:"batch"`
+	Limits Limits `yaml:"limits"`
 	Ledger    Ledger    `yaml:"ledger"`
 	Log       Log       `yaml:"log"`
 }
@@ -106,6 +108,9 @@ type Route struct {
 	// maximum max_tokens, an output-format instruction, whitespace
 	// normalisation.
 	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+	// Mode batch defers every request of the route to a Bedrock batch
+	// job, as x-penny-defer does (default on_demand).
+	Mode string `yaml:"mode"`
 }
 
 // PromptCache is `prompt_cache: true` or `false`, or
@@ -581,6 +586,8 @@ func (c *Config) validateValues() []error {
 	if err := c.PromptCache.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
 	}
+	errs = append(errs, c.Batch.validate()...)
+	errs = append(errs, c.validateRouteModes()...)
 	for _, r := range c.Routes {
 		if r.PromptPolicy != nil {
 			if err := r.PromptPolicy.Validate(); err != nil {
