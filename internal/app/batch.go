@@ -95,7 +95,9 @@ func newBatch(ctx context.Context, cfg config.Config, opts Options, d batchDeps)
 		}
 		sim := d.simulator
 		cp := batchsim.NewControlPlane(batchsim.Options{S3: fs3.Client(),
-			Run: func(ctx context.Context, _ string, req *llm.Request) (*llm.Response, error) { return sim.Invoke(ctx, req) }})
+			Run: func(ctx context.Context, _ string, req *llm.Request) (*llm.Response, error) {
+				return sim.Invoke(ctx, req)
+			}})
 		p.closeJobs = func() { cp.Close(); fs3.Close() }
 		jobs = bedrockbatch.New(fs3.Client(), cp.Client(), policy.KMSKeyID)
 	default:

@@ -59,7 +59,9 @@ func newBatchEnv(t *testing.T, fakes bool, min int) *batchEnv {
 		}
 		t.Cleanup(s3srv.Close)
 		cp := batchsim.NewControlPlane(batchsim.Options{S3: s3srv.Client(),
-			Run: func(_ context.Context, model string, req *llm.Request) (*llm.Response, error) { return rt.Echo(model, req) }})
+			Run: func(_ context.Context, model string, req *llm.Request) (*llm.Response, error) {
+				return rt.Echo(model, req)
+			}})
 		t.Cleanup(cp.Close)
 		env.cp = cp
 		cfg.Simulate, cfg.Auth = false, "off"

@@ -74,8 +74,8 @@ type Config struct {
 	// Batch configures batch inference (deferred requests, the Batch API).
 	Batch  Batch  `yaml:"batch"`
 	Limits Limits `yaml:"limits"`
-	Ledger    Ledger    `yaml:"ledger"`
-	Log       Log       `yaml:"log"`
+	Ledger Ledger `yaml:"ledger"`
+	Log    Log    `yaml:"log"`
 }
 
 // TLS names the certificate and key files (PEM) of the listener.
