@@ -120,7 +120,7 @@ func newBatch(ctx context.Context, cfg config.Config, opts Options, d batchDeps)
 	if opts.BatchPolicy != nil {
 		policy = opts.BatchPolicy(policy)
 	}
-	e, err := batch.New(batch.Options{Store: p.store, Jobs: jobs, Recorder: d.recorder, Account: account.Stage(d.account),
+	e, err := batch.New(batch.Options{Store: p.store, Jobs: jobs, Catalog: d.account.Catalog, Recorder: d.recorder, Account: account.Stage(d.account),
 		OnDemand: d.onDemand, InLedger: p.store.HasRequest, Policy: policy, Provider: provider, Logger: d.log, Tick: opts.BatchTick})
 	if err != nil {
 		p.closeJobs()

@@ -263,7 +263,8 @@ type Store interface {
 	// Queued calls fn for the queued items of a group, oldest first.
 	Queued(ctx context.Context, upstreamModel string, shape Shape, fn func(*Item) error) error
 	// Assign marks the queued items among ids running in job jobID (an
-	// on-demand run's claim id for those run on demand), with how set.
+	// on-demand run's claim id for those run on demand), with how set
+	// (unless it is empty: the items keep theirs).
 	Assign(ctx context.Context, jobID, how string, ids []string) error
 	// Claims returns the claim ids of running items whose job id starts
 	// with prefix.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -117,6 +118,10 @@ type Options struct {
 	// the answer through Account): for the below-minimum policy,
 	// failed-record retries and requests a batch job cannot take.
 	OnDemand llm.Invoker
+	// Catalog says which models Bedrock runs batch jobs for and which
+	// offer the flex tier; a model it does not know is taken to have
+	// batch and no flex.
+	Catalog *catalog.Catalog
 	// InLedger reports whether the ledger holds a request id; it keeps a
 	// job resumed after a restart from recording an item twice.
 	InLedger func(ctx context.Context, requestID string) (bool, error)
@@ -243,6 +248,12 @@ func (e *Engine) Defer(ctx context.Context, req *llm.Request) error {
 		return err
 	}
 	it.Shape, it.Size = shape, len(line)
+	switch caps := e.capabilities(req.Model); {
+	case !caps.Batch:
+		it.Shape, it.How = "", fmt.Sprintf("on_demand (Bedrock has no batch inference for %s)", req.Model)
+	case shape == "":
+		it.How = "on_demand (Converse batch jobs reject tool definitions)"
+	}
 	if it.Request, err = json.Marshal(req); err != nil {
 		return llm.Errorf(llm.KindInternal, "queueing request: %w", err)
 	}
@@ -251,6 +262,16 @@ func (e *Engine) Defer(ctx context.Context, req *llm.Request) error {
 	}
 	e.Wake()
 	return &llm.Error{Kind: llm.KindDeferred, Message: "queued for batch inference as " + it.ID}
+}
+
+// capabilities returns what the catalog says model can do.
+func (e *Engine) capabilities(model string) catalog.Capabilities {
+	if e.o.Catalog != nil {
+		if t, err := e.o.Catalog.Resolve(model); err == nil && t.Model != nil {
+			return t.Model.Capabilities
+		}
+	}
+	return catalog.Capabilities{Batch: true}
 }
 
 // newID returns prefix followed by 24 random hex digits.

@@ -81,8 +81,8 @@ func (e *Engine) plan(ctx context.Context) error {
 	for _, g := range groups {
 		switch {
 		case g.Shape == "":
-			errs = append(errs, e.runQueued(ctx, g, func(*Item) bool { return true }, onDemandRun{
-				how: "on_demand (Converse batch jobs reject tool definitions)"}))
+			// Each item says why (Defer set its How).
+			errs = append(errs, e.runQueued(ctx, g, func(*Item) bool { return true }, onDemandRun{}))
 		case g.Count >= e.p.MinRecords || g.Bytes >= e.maxBytes():
 			errs = append(errs, e.makeJobs(ctx, g, now))
 		case !now.Before(g.Oldest) && e.p.BelowMinimum != BelowWait:

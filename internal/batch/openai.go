@@ -123,7 +123,10 @@ func (e *Engine) admitBatches(ctx context.Context) error {
 	}
 	var errs []error
 	for _, b := range bs {
-		if b.Status == StatusValidating {
+		// A batch cancelled while it was validating is admitted all the
+		// same, and its items then fail as cancelled: every line has its
+		// item and its record.
+		if b.Status == StatusValidating || (b.Status == StatusCancelling && b.InProgressAt.IsZero()) {
 			errs = append(errs, e.admit(ctx, b))
 		}
 	}
@@ -132,6 +135,9 @@ func (e *Engine) admitBatches(ctx context.Context) error {
 
 func (e *Engine) admit(ctx context.Context, b *Batch) error {
 	content, err := e.o.Store.FileContent(ctx, b.Tenant, b.InputFileID)
+	if errors.Is(err, ErrNotFound) {
+		return e.failBatch(ctx, b, LineError{Code: "file_not_found", Message: "the input file " + b.InputFileID + " was deleted before the batch started"})
+	}
 	if err != nil {
 		return err
 	}
@@ -161,12 +167,24 @@ func (e *Engine) admit(ctx context.Context, b *Batch) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur, err := e.o.Store.GetBatch(ctx, b.Tenant, b.ID)
-	if err != nil || cur.Status != StatusValidating {
+	if err != nil {
 		return err
 	}
-	cur.Status, cur.InProgressAt, cur.Counts.Total = StatusInProgress, e.o.Now(), n
+	cur.InProgressAt, cur.Counts.Total = e.o.Now(), n
+	switch cur.Status {
+	case StatusValidating:
+		cur.Status = StatusInProgress
+	case StatusCancelling:
+		if err := e.o.Store.UpdateBatch(ctx, cur); err != nil {
+			return err
+		}
+		return e.failQueued(ctx, b.ID, errCancelled)
+	}
 	return e.o.Store.UpdateBatch(ctx, cur)
 }
+
+// errCancelled is the error of a cancelled batch's requests that never ran.
+var errCancelled = &llm.Error{Kind: llm.KindCanceled, Code: "batch_cancelled", Message: "the batch was cancelled before this request ran"}
 
 func (e *Engine) admitLine(ctx context.Context, b *Batch, line int, id string, l InputLine, f *flusher) error {
 	req, _, derr := openaiwire.DecodeRequest(l.Body)
@@ -207,6 +225,14 @@ func (e *Engine) admitLine(ctx context.Context, b *Batch, line int, id string, l
 	return e.o.Recorder.Write(context.WithoutCancel(ctx), rec)
 }
 
+// failBatch marks a batch that could not start failed.
+func (e *Engine) failBatch(ctx context.Context, b *Batch, le LineError) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b.Status, b.FailedAt, b.Errors = StatusFailed, e.o.Now(), append(b.Errors, le)
+	return e.o.Store.UpdateBatch(ctx, b)
+}
+
 // CreateBatch starts a batch of the tenant's input file; the engine
 // admits its lines on its next tick.
 func (e *Engine) CreateBatch(ctx context.Context, b *Batch) error {
@@ -245,7 +271,7 @@ func (e *Engine) CancelBatch(ctx context.Context, tenant, id string) (*Batch, er
 	if err := e.o.Store.UpdateBatch(ctx, b); err != nil {
 		return nil, err
 	}
-	if err := e.failQueued(ctx, b.ID, &llm.Error{Kind: llm.KindCanceled, Code: "batch_cancelled", Message: "the batch was cancelled before this request ran"}); err != nil {
+	if err := e.failQueued(ctx, b.ID, errCancelled); err != nil {
 		return nil, err
 	}
 	if err := e.stopJobs(ctx, b.ID); err != nil {

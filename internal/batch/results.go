@@ -319,8 +319,10 @@ func (e *Engine) runOnDemand(ctx context.Context, it *Item, run onDemandRun, che
 		return err
 	}
 	tier := llm.ServiceTier("")
-	if run.flex {
+	if run.flex && e.capabilities(req.Model).OffersTier(llm.TierFlex) {
 		tier = llm.TierFlex
+	} else if run.flex {
+		run.how = "on_demand" + strings.TrimPrefix(run.how, "flex") + "; " + req.Model + " has no flex tier"
 	}
 	req.ServiceTier = tier
 	req.Meta.Mode = llm.ModeOnDemand

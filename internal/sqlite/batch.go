@@ -353,13 +353,13 @@ func (s *BatchStore) Queued(ctx context.Context, upstreamModel string, shape bat
 // Assign implements batch.Store.
 func (s *BatchStore) Assign(ctx context.Context, jobID, how string, ids []string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE batch_items SET state = ?, job_id = ?, how = ? WHERE id = ? AND state = ?`)
+		st, err := tx.PrepareContext(ctx, `UPDATE batch_items SET state = ?, job_id = ?, how = CASE WHEN ? = '' THEN how ELSE ? END WHERE id = ? AND state = ?`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, id := range ids {
-			if _, err := st.ExecContext(ctx, string(batch.ItemRunning), jobID, how, id, string(batch.ItemQueued)); err != nil {
+			if _, err := st.ExecContext(ctx, string(batch.ItemRunning), jobID, how, how, id, string(batch.ItemQueued)); err != nil {
 				return err
 			}
 		}
