@@ -141,6 +141,7 @@ func batchLines(raw []byte, model string) ([]byte, error) {
 		}
 		body := m
 		if b, ok := m["body"]; ok {
+			body = nil
 			if err := json.Unmarshal(b, &body); err != nil {
 				return nil, fmt.Errorf("line %d: body: %v", n, err)
 			}

@@ -85,6 +85,9 @@ func newBatch(ctx context.Context, cfg config.Config, opts Options, d batchDeps)
 		if policy.PollMin == 0 {
 			policy.PollMin = time.Second
 		}
+		if policy.PollMax == 0 {
+			policy.PollMax = 2 * time.Second
+		}
 		bucket, _, err := bedrockbatch.ParseS3URI(policy.S3URI)
 		if err != nil {
 			return nil, fmt.Errorf("batch.s3_uri: %w", err)

@@ -43,7 +43,7 @@ type Batch struct {
 	// demand; the default) or report (its error is the answer).
 	RetryFailed string `yaml:"retry_failed"`
 	// PollInterval and PollMax bound the backoff between polls of a job
-	// (defaults 30s doubling to 10m; 1s under simulate).
+	// (defaults 30s doubling to 10m; 1s to 2s under simulate).
 	PollInterval Duration `yaml:"poll_interval"`
 	PollMax      Duration `yaml:"poll_max"`
 	// WebhookURL, if set, receives each deferred request's answer (POST,
