@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/spf13/afero"
 )
 
 // Region is the region the fakes' clients are configured with.
@@ -33,6 +35,26 @@ type S3 struct {
 // NewS3 starts an S3 server with the given buckets; Close stops it.
 func NewS3(buckets ...string) (*S3, error) {
 	backend := s3mem.New()
+	for _, b := range buckets {
+		if err := backend.CreateBucket(b); err != nil {
+			return nil, err
+		}
+	}
+	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
+	return &S3{srv: httptest.NewServer(faker.Server())}, nil
+}
+
+// NewS3Dir starts an S3 server whose objects are files under dir, so
+// that large jobs do not sit in memory (the batch benchmark).
+func NewS3Dir(dir string, buckets ...string) (*S3, error) {
+	fs, err := s3afero.NewBasePathFs(afero.NewOsFs(), dir, s3afero.FsPathCreateAll)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := s3afero.MultiBucket(fs)
+	if err != nil {
+		return nil, err
+	}
 	for _, b := range buckets {
 		if err := backend.CreateBucket(b); err != nil {
 			return nil, err
