@@ -4,11 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/batch"
@@ -82,7 +86,9 @@ func TestEngineLargeJob(t *testing.T) {
 	}
 	defer s3srv.Close()
 	cp := batchsim.NewControlPlane(batchsim.Options{S3: s3srv.Client(), Concurrency: 2,
-		Run: func(ctx context.Context, _ string, req *llm.Request) (*llm.Response, error) { return simulator.Invoke(ctx, req) }})
+		Run: func(ctx context.Context, _ string, req *llm.Request) (*llm.Response, error) {
+			return simulator.Invoke(ctx, req)
+		}})
 	defer cp.Close()
 	db := sqlitetest.MustOpen(t)
 	store := sqlite.NewBatchStore(db)
@@ -145,9 +151,17 @@ func TestEngineLargeJob(t *testing.T) {
 		t.Fatalf("%d records for %d requests, %d jobs", len(recs), n, cp.Creates())
 	}
 	upload, mapping := ticks[0], ticks[len(ticks)-1]
-	t.Logf("%d records: queued in %s; upload+create %s, job on the fake %s, mapping+pricing+ledger %s (engine total %s); peak live heap %.1f MiB",
+	objs, err := s3srv.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("penny-jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []string
+	for _, o := range objs.Contents {
+		sizes = append(sizes, fmt.Sprintf("%s %.1f MB", path.Base(aws.ToString(o.Key)), float64(aws.ToInt64(o.Size))/1e6))
+	}
+	t.Logf("%d records: queued in %s; upload+create %s, job on the fake %s, mapping+pricing+ledger %s (engine total %s); peak live heap %.1f MiB; S3: %v",
 		n, queued.Round(time.Millisecond), upload.Round(time.Millisecond), (total - upload - mapping).Round(time.Millisecond),
-		mapping.Round(time.Millisecond), total.Round(time.Millisecond), float64(peak)/(1<<20))
+		mapping.Round(time.Millisecond), total.Round(time.Millisecond), float64(peak)/(1<<20), sizes)
 	if peak > 256<<20 {
 		t.Errorf("peak live heap %d MiB: the engine should stream, not hold the job", peak>>20)
 	}
