@@ -298,7 +298,7 @@ func TestReportErrors(t *testing.T) {
 		{"missing directory", []string{"--db", filepath.Join(dir, "nope", "penny.db")}, "no ledger at "},
 		{"postgres", []string{"--db", "postgres://localhost/penny"}, "PostgreSQL ledgers are not supported yet; use sqlite://"},
 		{"bad --by", []string{"--db", empty, "--by", "colour"},
-			`--by "colour" is not one of model, route, tenant, key, day, api, status, provider, mode, tier, cache, strategy, tag, tag:KEY, all`},
+			`--by "colour" is not one of model, route, tenant, key, day, api, status, provider, mode, tier, upstream, cache, strategy, tag, tag:KEY, all`},
 		{"bad --since", []string{"--db", empty, "--since", "yesterday"}, `--since: "yesterday" is not a duration`},
 		{"negative --since", []string{"--db", empty, "--since", "-2h"}, "--since: "},
 		{"bad --until", []string{"--db", empty, "--until", "soon"}, "--until: "},
@@ -415,7 +415,7 @@ func TestWriteReportNoBaseline(t *testing.T) {
 	total := ledger.Total(rows)
 
 	var js bytes.Buffer
-	if err := writeReport(&js, "json", "model", rows, total); err != nil {
+	if err := writeReport(&js, "json", "model", rows, total, nil); err != nil {
 		t.Fatal(err)
 	}
 	var raw struct {
@@ -438,7 +438,7 @@ func TestWriteReportNoBaseline(t *testing.T) {
 	}
 
 	var cs bytes.Buffer
-	if err := writeReport(&cs, "csv", "model", rows, total); err != nil {
+	if err := writeReport(&cs, "csv", "model", rows, total, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "model,requests,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,baseline_cost_usd,savings_usd,savings_percent,avg_latency_ms\n" +
@@ -449,7 +449,7 @@ func TestWriteReportNoBaseline(t *testing.T) {
 	}
 
 	var tb bytes.Buffer
-	if err := writeReport(&tb, "table", "model", rows, total); err != nil {
+	if err := writeReport(&tb, "table", "model", rows, total, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantTable := "" +

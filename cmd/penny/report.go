@@ -43,13 +43,13 @@ amount (9 decimals) as a string. The table ends with a TOTAL row; JSON has a
 n tags counts in n rows, while the total counts it once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, cfgErr := loadConfig(cfgPath)
+			if cfgErr != nil && cfgPath != "" {
+				return cfgErr
+			}
 			if !cmd.Flags().Changed("db") {
-				cfg, err := loadConfig(cfgPath)
-				if err != nil && cfgPath != "" {
-					return err
-				}
 				db = cfg.Database
-				if err != nil {
+				if cfgErr != nil {
 					db = config.Defaults().Database
 				}
 			}
@@ -91,7 +91,13 @@ n tags counts in n rows, while the total counts it once.`,
 			if len(total) > 0 {
 				tot = total[0]
 			}
-			return writeReport(cmd.OutOrStdout(), format, by, rows, tot)
+			var pt []ptRow
+			if cfgErr == nil && tenant == "" {
+				if pt, err = provisionedReport(cmd.Context(), store, cfg, q.Since, q.Until, now); err != nil {
+					return err
+				}
+			}
+			return writeReport(cmd.OutOrStdout(), format, by, rows, tot, pt)
 		},
 	}
 	f := cmd.Flags()
@@ -228,7 +234,7 @@ func toRow(s ledger.Summary, places int) reportRow {
 // writeReport writes rows and their total in format (table, json or csv).
 // JSON carries exact money (9 decimals, as strings); table and CSV round it
 // to 6 decimals. CSV has no total row, so that every line is a group.
-func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total ledger.Summary) error {
+func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total ledger.Summary, pt []ptRow) error {
 	places := 6
 	if format == "json" {
 		places = 9
@@ -244,10 +250,11 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			By    string      `json:"by"`
-			Rows  []reportRow `json:"rows"`
-			Total reportRow   `json:"total"`
-		}{by, out, tot})
+			By          string      `json:"by"`
+			Rows        []reportRow `json:"rows"`
+			Total       reportRow   `json:"total"`
+			Provisioned []ptRow     `json:"provisioned,omitempty"`
+		}{by, out, tot, pt})
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{by, "requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -288,6 +295,7 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 	if by == ledger.ByTag {
 		fmt.Fprintln(w, "\nA request with several tags counts once per tag; TOTAL counts it once.")
 	}
+	writeProvisioned(w, pt)
 	return nil
 }
 

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cat, err := catalog.Load(cfg.Catalog)
+	cat, err := cfg.LoadCatalog()
 	if err != nil {
 		return nil, err
 	}
@@ -293,11 +293,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
-	routeTier := forRoute(over, func(r *config.Route) *string {
-		if r.ServiceTier == "" {
+	routeTier := forRoute(over, func(r *config.Route) *servicetier.Policy {
+		if r.ServiceTier == "" && r.Latency != "tolerant" {
 			return nil
 		}
-		return &r.ServiceTier
+		return &servicetier.Policy{Tier: llm.ServiceTier(r.ServiceTier), Tolerant: r.Latency == "tolerant"}
 	})
 	gw, err := gateway.New(gateway.Options{
 		Stages: chain(stages{
@@ -327,10 +327,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 					return promptcache.Policy{Enabled: p.Enabled, TTL: p.TTL}
 				},
 			},
-			tier: servicetier.Options{TierFor: func(req *llm.Request) (llm.ServiceTier, bool) {
-				t, ok := routeTier(req)
-				return llm.ServiceTier(t), ok
-			}},
+			tier: servicetier.Options{Catalog: cat, PolicyFor: routeTier},
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
@@ -338,6 +335,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Recorder:          recorder,
 		Catalog:           cat,
 		RouteNames:        routes.Names(),
+		Region:            dopts.Region,
+		Counter:           counter,
 		Logger:            log,
 		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
 		RequestTimeout:    cfg.Limits.RequestTimeout.D(),

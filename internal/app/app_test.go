@@ -43,14 +43,7 @@ func simConfig(t *testing.T, timeScale float64) config.Config {
 // the ledger.
 func TestShutdownDrainsAndLosesNothing(t *testing.T) {
 	cfg := simConfig(t, 0.3)
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 
 	const n = 20
 	var wg sync.WaitGroup
@@ -156,14 +149,7 @@ func TestModelsEndpointAndHealth(t *testing.T) {
 // is cancelled, and still recorded, priced on what was sent.
 func TestShutdownCancelsOverdueStreams(t *testing.T) {
 	cfg := simConfig(t, 5) // five times slower than Bedrock: the stream takes many seconds
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	got := make(chan string, 1)
 	go func() {
 		body := `{"model":"nova-pro","stream":true,"messages":[{"role":"user","content":"Write a long essay, step by step, on the history of networking."}]}`
@@ -212,14 +198,7 @@ func TestExampleConfigServes(t *testing.T) {
 	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
 	zero := 0.0
 	cfg.Simulator.TimeScale = &zero
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	defer a.Shutdown(context.Background())
 	resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"support","messages":[{"role":"user","content":"My deploy fails with a timeout error, how do I debug it?"}]}`))
@@ -275,14 +254,7 @@ func openKeys(t *testing.T, url string) (*sqlite.DB, *sqlite.KeyStore) {
 // error, not a bare close.
 func TestShutdownConverseStreamGetsException(t *testing.T) {
 	cfg := simConfig(t, 5)
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	sdk := bedrockruntime.New(bedrockruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), RetryMaxAttempts: 1})
 	out, err := sdk.ConverseStream(context.Background(), &bedrockruntime.ConverseStreamInput{ModelId: aws.String("nova-pro"),

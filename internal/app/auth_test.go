@@ -37,14 +37,7 @@ func TestAuthEndToEnd(t *testing.T) {
 	}
 	db.Close()
 
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	ctx := context.Background()
 
 	// No key: refused, in OpenAI's format; its route and tag headers are

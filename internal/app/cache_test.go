@@ -16,6 +16,15 @@ import (
 
 func startApp(t *testing.T, cfg config.Config) *App {
 	t.Helper()
+	a := serving(t, cfg)
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	return a
+}
+
+// serving builds Penny from cfg and serves it on its listener; the test
+// shuts it down.
+func serving(t *testing.T, cfg config.Config) *App {
+	t.Helper()
 	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +33,6 @@ func startApp(t *testing.T, cfg config.Config) *App {
 		t.Fatal(err)
 	}
 	go a.Serve()
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
 	return a
 }
 

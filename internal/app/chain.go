@@ -48,7 +48,8 @@ func chain(s stages) []llm.Stage {
 		cache.Stage(s.cache),                                     // exact response cache and coalescing on the chosen model; a hit ends the chain here
 		s.budget,                                                 // budgets reserve after the cache, so hits (free) are never charged, and may downgrade the model
 		promptcache.Stage(s.promptCache),                         // Bedrock prompt-cache checkpoints on the final model and prompt
-		fallback.Stage(s.fallback),                               // last: each retry is one upstream call, with circuit breakers per model
+		fallback.Stage(s.fallback),                               // each retry is one upstream call, with circuit breakers per model
+		servicetier.Stage(s.tier),                                // last: the tier of each upstream call, Flex falling back to default when throttled
 	}
 }
 

@@ -117,14 +117,7 @@ func TestTracingExports(t *testing.T) {
 	defer collector.Close()
 	cfg := simConfig(t, 0)
 	cfg.Tracing.Endpoint = collector.URL
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := serving(t, cfg)
 	if resp, body := post(t, a, `{"model":"nova-micro","messages":[{"role":"user","content":"hi"}]}`, nil); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -189,5 +182,45 @@ func TestAgentAndCascade(t *testing.T) {
 	tg, _ := a.Catalog.Resolve("nova-pro")
 	if strongOnly, _ := tg.Model.Cost(rec.Usage(), catalog.Terms{}); rec.Cost <= strongOnly {
 		t.Errorf("cascade cost %s does not include the rejected cheap attempt (strong alone %s)", rec.Cost, strongOnly)
+	}
+}
+
+// TestLatencyTolerantRoute: a tolerant route's requests go to Flex and
+// are priced and recorded at it; when Flex is throttled the request is
+// answered at the default tier, and the ledger shows the fallback.
+func TestLatencyTolerantRoute(t *testing.T) {
+	cfg := simConfig(t, 0)
+	cfg.Routes = []config.Route{{Config: route.Config{Name: "digest", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-pro"}}},
+		Latency: "tolerant"}}
+	a := startApp(t, cfg)
+	resp, body := post(t, a, `{"model":"digest","messages":[{"role":"user","content":"Summarise yesterday's tickets."}]}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	rec := record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if rec.ServiceTier != "flex" || !strings.Contains(rec.Strategy, "flex") || !rec.PriceEstimated {
+		t.Errorf("tolerant route: tier %q strategy %q estimated %v", rec.ServiceTier, rec.Strategy, rec.PriceEstimated)
+	}
+
+	cfg = simConfig(t, 0)
+	cfg.Routes = []config.Route{{Config: route.Config{Name: "digest", Baseline: "nova-pro", Tiers: []route.Tier{{Model: "nova-pro"}}},
+		Latency: "tolerant"}}
+	cfg.Simulator.Faults.FlexThrottle = 1
+	a = startApp(t, cfg)
+	resp, body = post(t, a, `{"model":"digest","messages":[{"role":"user","content":"Summarise yesterday's tickets."}]}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("flex throttled: %d %s", resp.StatusCode, body)
+	}
+	rec = record(t, a, resp.Header.Get("X-Penny-Request-Id"))
+	if rec.ServiceTier != "default" || !strings.Contains(rec.Strategy, "fallback") || !strings.Contains(rec.Attempts, "(flex) throttled") {
+		t.Errorf("flex throttled: tier %q strategy %q attempts %q", rec.ServiceTier, rec.Strategy, rec.Attempts)
+	}
+	// A client's own header picks the tier (and is not second-guessed).
+	resp, _ = post(t, a, `{"model":"nova-pro","messages":[{"role":"user","content":"hi"}]}`, map[string]string{"X-Penny-Service-Tier": "priority"})
+	if rec := record(t, a, resp.Header.Get("X-Penny-Request-Id")); resp.StatusCode != 200 || rec.ServiceTier != "priority" {
+		t.Errorf("x-penny-service-tier priority: %d tier %q", resp.StatusCode, rec.ServiceTier)
+	}
+	if resp, body := post(t, a, `{"model":"nova-pro","messages":[{"role":"user","content":"hi"}]}`, map[string]string{"X-Penny-Service-Tier": "turbo"}); resp.StatusCode != 400 || !strings.Contains(string(body), "X-Penny-Service-Tier") {
+		t.Errorf("bad tier header: %d %s", resp.StatusCode, body)
 	}
 }

@@ -63,17 +63,7 @@ func (s *Server) handleInvoke(op string) http.HandlerFunc {
 		}
 		modelID := r.PathValue("modelId")
 		p := s.record(Call{Operation: op, ModelID: modelID, Header: r.Header.Clone(), Body: body}, op)
-		if p.delay > 0 {
-			t := time.NewTimer(p.delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		}
-		if p.failType != "" {
-			converse.WriteHTTPErrorType(w, reqID, p.failType, p.failMessage)
+		if !p.proceed(w, r, reqID) {
 			return
 		}
 		start := time.Now()
@@ -109,26 +99,13 @@ func (s *Server) handleInvoke(op string) http.HandlerFunc {
 				return
 			}
 			if i == len(ans.chunks)-1 {
-				c = withMetrics(c, ans.in, ans.out, latency)
+				c = converse.WithMetrics(c, converse.MetricsOf(llm.Usage{InputTokens: ans.in, OutputTokens: ans.out}, latency, latency))
 			}
 			if err := ew.WriteChunk(c); err != nil {
 				return
 			}
 		}
 	}
-}
-
-// withMetrics adds amazon-bedrock-invocationMetrics to a chunk's JSON.
-func withMetrics(chunk []byte, in, out int, latency int64) []byte {
-	var m map[string]any
-	if json.Unmarshal(chunk, &m) != nil {
-		return chunk
-	}
-	m["amazon-bedrock-invocationMetrics"] = map[string]any{
-		"inputTokenCount": in, "outputTokenCount": out, "invocationLatency": latency, "firstByteLatency": latency,
-	}
-	b, _ := json.Marshal(m)
-	return b
 }
 
 func answerNative(modelID string, body []byte) (*nativeAnswer, error) {
@@ -277,14 +254,6 @@ func chunks4(s string) []string {
 // MetricsOf reads amazon-bedrock-invocationMetrics from a stream chunk, for
 // tests; ok is false when the chunk has none.
 func MetricsOf(chunk []byte) (in, out int, ok bool) {
-	var m struct {
-		M *struct {
-			In  int `json:"inputTokenCount"`
-			Out int `json:"outputTokenCount"`
-		} `json:"amazon-bedrock-invocationMetrics"`
-	}
-	if json.Unmarshal(chunk, &m) != nil || m.M == nil {
-		return 0, 0, false
-	}
-	return m.M.In, m.M.Out, true
+	m, ok := converse.ReadMetrics(chunk)
+	return m.InputTokenCount, m.OutputTokenCount, ok
 }

@@ -197,6 +197,25 @@ type plan struct {
 	streamFault  *streamFault
 }
 
+// proceed waits out the plan's delay and answers its injected failure; it
+// reports whether the call should be answered normally.
+func (p plan) proceed(w http.ResponseWriter, r *http.Request, reqID string) bool {
+	if p.delay > 0 {
+		t := time.NewTimer(p.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return false
+		}
+	}
+	if p.failType != "" {
+		converse.WriteHTTPErrorType(w, reqID, p.failType, p.failMessage)
+		return false
+	}
+	return true
+}
+
 func (s *Server) record(c Call, op string) plan {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,17 +248,7 @@ func (s *Server) handle(op string) http.HandlerFunc {
 		}
 		p := s.record(call, op)
 
-		if p.delay > 0 {
-			t := time.NewTimer(p.delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		}
-		if p.failType != "" {
-			converse.WriteHTTPErrorType(w, reqID, p.failType, p.failMessage)
+		if !p.proceed(w, r, reqID) {
 			return
 		}
 		if derr != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/penny-gateway/penny/internal/llm"
 )
@@ -284,4 +285,17 @@ func ParseDollars(s string) (llm.Money, error) {
 // req.Meta.UpstreamModel, the id the dispatcher called, is a global profile.
 func TermsOf(req *llm.Request, served llm.ServiceTier) Terms {
 	return Terms{Mode: req.Meta.Mode, Tier: served, Global: IsGlobalProfile(req.Meta.UpstreamModel)}
+}
+
+// Amortised is what units model units of Provisioned Throughput at hourly
+// (per unit per hour) cost over d, to the nano-dollar (rounded half up).
+func Amortised(hourly llm.Money, units int, d time.Duration) llm.Money {
+	if d <= 0 || units <= 0 {
+		return 0
+	}
+	// hourly × units × seconds / 3600, in 128-bit-safe steps: hourly is at
+	// most a few thousand dollars (1e12 nano) and d a few months (1e7 s).
+	secs := int64(d / time.Second)
+	total := int64(hourly) * int64(units)
+	return llm.Money((total*secs + 1800) / 3600)
 }

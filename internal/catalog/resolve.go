@@ -183,3 +183,30 @@ func (c *Catalog) CanonicalID(name string) (string, error) {
 	}
 	return t.Model.ID, nil
 }
+
+// WithAliases returns a copy of c in which each alias (a key of aliases:
+// an application-inference-profile or provisioned-model ARN) names the
+// model whose id or alias is its value, e.g. a configured Provisioned
+// Throughput ARN and the base model it serves. c is not changed. An alias
+// already naming another model, or a value naming no model, is an error.
+func (c *Catalog) WithAliases(aliases map[string]string) (*Catalog, error) {
+	if len(aliases) == 0 {
+		return c, nil
+	}
+	cp := *c
+	cp.byName = make(map[string]*Model, len(c.byName)+len(aliases))
+	for k, v := range c.byName {
+		cp.byName[k] = v
+	}
+	for alias, id := range aliases {
+		m, ok := c.byName[strings.ToLower(id)]
+		if !ok {
+			return nil, llm.Errorf(llm.KindNotFound, "%s: model %q is not in the catalog", alias, id)
+		}
+		if old, ok := cp.byName[strings.ToLower(alias)]; ok && old != m {
+			return nil, llm.Errorf(llm.KindValidation, "%s already names model %s in the catalog", alias, old.ID)
+		}
+		cp.byName[strings.ToLower(alias)] = m
+	}
+	return &cp, nil
+}

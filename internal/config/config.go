@@ -7,7 +7,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/fallback"
 	"github.com/penny-gateway/penny/internal/govern"
-	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/promptpolicy"
 	"github.com/penny-gateway/penny/internal/provider/sim"
 	"github.com/penny-gateway/penny/internal/responses"
@@ -54,6 +52,11 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Cache     Cache      `yaml:"cache"`
 	Alerts    Alerts     `yaml:"alerts"`
+	// Provisioned lists the Provisioned Throughput the account has bought:
+	// their ARNs become model ids Penny knows (priced at zero per token:
+	// the commitment is paid by the hour) and `penny report` shows the
+	// amortised cost and utilisation of each.
+	Provisioned []Provisioned `yaml:"provisioned"`
 	// Budgets limit spend per tenant, key, tag or route, per day or month.
 	Budgets []govern.BudgetRule `yaml:"budgets"`
 	// PromptPolicy applies to requests whose route has no prompt_policy of
@@ -76,6 +79,50 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	Ledger Ledger `yaml:"ledger"`
 	Log    Log    `yaml:"log"`
+}
+
+// Provisioned is one Provisioned Throughput purchase.
+type Provisioned struct {
+	// Name is what reports call it; default the ARN's id.
+	Name string `yaml:"name"`
+	// ARN is the provisioned model, arn:aws:bedrock:REGION:ACCOUNT:provisioned-model/ID.
+	ARN string `yaml:"arn"`
+	// Model is the catalog model it serves (its on-demand price is the
+	// baseline requests are compared with).
+	Model string `yaml:"model"`
+	// ModelUnits bought, and the price of one model unit per hour (USD).
+	ModelUnits int    `yaml:"model_units"`
+	HourlyUSD  string `yaml:"hourly_usd"`
+	// Commitment is "none", "1month" or "6month".
+	Commitment string `yaml:"commitment"`
+	// Since is when the commitment began (YYYY-MM-DD, UTC): hours before
+	// it are not charged in reports. Empty: the whole report window.
+	Since string `yaml:"since"`
+	// CapacityTPM is the tokens (input and output) one model unit serves
+	// per minute, from AWS's quote for the model; it gives utilisation.
+	// 0: utilisation unknown.
+	CapacityTPM int `yaml:"capacity_tpm"`
+}
+
+// provisionedAliases returns the provisioned ARNs and the models they serve, for
+// catalog.WithAliases.
+func provisionedAliases(ps []Provisioned) map[string]string {
+	out := make(map[string]string, len(ps))
+	for _, p := range ps {
+		out[p.ARN] = p.Model
+	}
+	return out
+}
+
+// LoadCatalog loads the catalog this config names (the built-in one with
+// the catalog file merged over it) and adds the provisioned ARNs as ids of
+// the models they serve.
+func (c *Config) LoadCatalog() (*catalog.Catalog, error) {
+	cat, err := catalog.Load(c.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	return cat.WithAliases(provisionedAliases(c.Provisioned))
 }
 
 // TLS names the certificate and key files (PEM) of the listener.
@@ -101,6 +148,11 @@ type Route struct {
 	// requests ask for (default, flex, priority), unless a request names
 	// one itself.
 	ServiceTier string `yaml:"service_tier"`
+	// Latency "tolerant" sends the route's requests to Bedrock's Flex
+	// tier where the model offers it (discounted, slower), falling back
+	// to the default tier when Flex is throttled; "" or "interactive"
+	// leaves the tier alone.
+	Latency string `yaml:"latency"`
 	// Fallbacks, if set, are tried when the chosen model is throttled,
 	// unavailable, not ready or times out.
 	Fallbacks *fallback.List `yaml:"fallbacks"`
@@ -519,148 +571,4 @@ func (c *Config) AuthRequired() bool {
 		return !c.Simulate
 	}
 	return c.Auth == "required"
-}
-
-// Validate checks everything decoding cannot, in one place: values,
-// and everything that needs the catalog (c.Catalog merged over the
-// built-in one) — route tiers and baselines, learned router files,
-// fallback lists, budgets and simulator faults. It reports every problem
-// it finds, not only the first.
-func (c *Config) Validate() error {
-	errs := c.validateValues()
-	cat, err := catalog.Load(c.Catalog)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("catalog: %w", err))
-		return errors.Join(errs...)
-	}
-	return errors.Join(append(errs, c.validateWith(cat)...)...)
-}
-
-// validateWith checks what needs the catalog.
-func (c *Config) validateWith(cat *catalog.Catalog) []error {
-	var errs []error
-	if _, err := route.NewTable(c.RouteConfigs(), cat.CanonicalID); err != nil {
-		errs = append(errs, fmt.Errorf("routes: %w", err))
-	}
-	for _, r := range c.Routes {
-		if r.Fallbacks != nil {
-			if err := r.Fallbacks.Validate(cat); err != nil {
-				errs = append(errs, fmt.Errorf("routes %s: fallbacks: %w", r.Name, err))
-			}
-		}
-	}
-	if err := govern.ValidateRules(c.Budgets, cat); err != nil {
-		errs = append(errs, fmt.Errorf("budgets: %w", err))
-	}
-	if c.Simulate {
-		faults := c.Simulator.Faults
-		if err := faults.Validate(cat); err != nil {
-			errs = append(errs, fmt.Errorf("simulator.%w", err))
-		}
-	}
-	return errs
-}
-
-// validateValues checks the values that need nothing else.
-func (c *Config) validateValues() []error {
-	var errs []error
-	if c.Listen == "" {
-		errs = append(errs, errors.New("listen must not be empty"))
-	}
-	if t := c.TLS; t.Enabled() {
-		if t.CertFile == "" || t.KeyFile == "" {
-			errs = append(errs, errors.New("tls: set both cert_file and key_file"))
-		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("tls: %w", err))
-		}
-	}
-	if b := c.Cache.Backend; b != "memory" && !strings.HasPrefix(b, "redis://") && !strings.HasPrefix(b, "rediss://") {
-		errs = append(errs, fmt.Errorf("cache.backend %q is not memory or a redis:// URL", b))
-	}
-	if err := c.Cache.Policy.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("cache: %w", err))
-	}
-	if err := c.PromptPolicy.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("prompt_policy: %w", err))
-	}
-	if err := c.PromptCache.validate(); err != nil {
-		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
-	}
-	errs = append(errs, c.Batch.validate()...)
-	errs = append(errs, c.validateRouteModes()...)
-	for _, r := range c.Routes {
-		if r.PromptPolicy != nil {
-			if err := r.PromptPolicy.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("routes %s: prompt_policy: %w", r.Name, err))
-			}
-		}
-		if r.Cache != nil {
-			if err := r.Cache.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("routes %s: cache: %w", r.Name, err))
-			}
-		}
-		if r.PromptCache != nil {
-			if err := r.PromptCache.validate(); err != nil {
-				errs = append(errs, fmt.Errorf("routes %s: prompt_cache: %w", r.Name, err))
-			}
-		}
-		switch t := llm.ServiceTier(r.ServiceTier); t {
-		case "", llm.TierDefault, llm.TierFlex, llm.TierPriority:
-		default:
-			errs = append(errs, fmt.Errorf("routes %s: service_tier %q is not default, flex or priority", r.Name, r.ServiceTier))
-		}
-	}
-	if f := c.Alerts.WebhookFormat; f != "" && f != "json" && f != "slack" {
-		errs = append(errs, fmt.Errorf("alerts.webhook_format %q is not json or slack", f))
-	}
-	if u := c.Alerts.WebhookURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		errs = append(errs, fmt.Errorf("alerts.webhook_url %q must be an http(s) URL", u))
-	}
-	switch c.Auth {
-	case "", "required", "off":
-	default:
-		errs = append(errs, fmt.Errorf("auth %q is not required or off", c.Auth))
-	}
-	if c.Limits.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("limits.max_body_bytes must be positive"))
-	}
-	if c.Limits.RequestTimeout <= 0 {
-		errs = append(errs, errors.New("limits.request_timeout must be positive"))
-	}
-	if c.Limits.ShutdownTimeout <= 0 {
-		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
-	}
-	if c.Responses.Retention <= 0 {
-		errs = append(errs, errors.New("responses.retention must be positive"))
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("log.level %q is not one of debug, info, warn, error", c.Log.Level))
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
-	}
-	if ts := c.Simulator.TimeScale; ts != nil && *ts < 0 {
-		errs = append(errs, errors.New("simulator.time_scale must not be negative"))
-	}
-	names := map[string]bool{"bedrock": true}
-	for i, u := range c.Upstreams {
-		switch {
-		case u.Name == "":
-			errs = append(errs, fmt.Errorf("upstreams[%d]: name is required", i))
-		case names[u.Name]:
-			errs = append(errs, fmt.Errorf("upstreams[%d]: name %q is taken", i, u.Name))
-		}
-		names[u.Name] = true
-		if u.Type != "openai" {
-			errs = append(errs, fmt.Errorf("upstreams[%d]: type %q is not supported (openai)", i, u.Type))
-		}
-		if !strings.HasPrefix(u.BaseURL, "http://") && !strings.HasPrefix(u.BaseURL, "https://") {
-			errs = append(errs, fmt.Errorf("upstreams[%d]: base_url %q must be an http(s) URL", i, u.BaseURL))
-		}
-	}
-	return errs
 }

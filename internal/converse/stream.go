@@ -79,43 +79,64 @@ func NewEventWriter(w io.Writer) *EventWriter {
 // tool use has no ConverseStream form (text blocks start with their first
 // delta) and writes nothing.
 func (ew *EventWriter) WriteEvent(ev llm.Event) error {
+	ps, err := eventPayloads(ev)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := ew.writeEvent(p.eventType, p.payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// typedPayload is one ConverseStream frame's event type and payload.
+type typedPayload struct {
+	eventType string
+	payload   any
+}
+
+// eventPayloads returns the ConverseStream frames ev becomes.
+func eventPayloads(ev llm.Event) ([]typedPayload, error) {
+	one := func(t string, p any) ([]typedPayload, error) { return []typedPayload{{t, p}}, nil }
 	switch ev.Type {
 	case llm.EventMessageStart:
 		role := ev.Role
 		if role == "" {
 			role = llm.RoleAssistant
 		}
-		return ew.writeEvent("messageStart", MessageStartEvent{Role: string(role)})
+		return one("messageStart", MessageStartEvent{Role: string(role)})
 	case llm.EventBlockStart:
 		if ev.ToolUse == nil {
-			return nil
+			return nil, nil
 		}
-		return ew.writeEvent("contentBlockStart", ContentBlockStartEvent{
+		return one("contentBlockStart", ContentBlockStartEvent{
 			ContentBlockIndex: ev.Index,
 			Start:             ContentBlockStart{ToolUse: &ToolUseStart{ToolUseID: ev.ToolUse.ID, Name: ev.ToolUse.Name}},
 		})
 	case llm.EventBlockDelta:
-		return ew.writeDelta(ev.Index, ev.Delta)
+		return deltaPayloads(ev.Index, ev.Delta), nil
 	case llm.EventBlockStop:
-		return ew.writeEvent("contentBlockStop", ContentBlockStopEvent{ContentBlockIndex: ev.Index})
+		return one("contentBlockStop", ContentBlockStopEvent{ContentBlockIndex: ev.Index})
 	case llm.EventMessageStop:
-		return ew.writeEvent("messageStop", MessageStopEvent{StopReason: string(ev.StopReason)})
+		return one("messageStop", MessageStopEvent{StopReason: string(ev.StopReason)})
 	case llm.EventMetadata:
 		var u llm.Usage
 		if ev.Usage != nil {
 			u = *ev.Usage
 		}
-		return ew.writeEvent("metadata", MetadataEvent{
+		return one("metadata", MetadataEvent{
 			Usage:       usageWire(u),
 			Metrics:     Metrics{LatencyMs: ev.Latency.Milliseconds()},
 			Trace:       traceWire(ev.InvokedModel),
 			ServiceTier: serviceTierWire(ev.ServiceTier),
 		})
 	}
-	return fmt.Errorf("converse: unknown event type %q", ev.Type)
+	return nil, fmt.Errorf("converse: unknown event type %q", ev.Type)
 }
 
-func (ew *EventWriter) writeDelta(index int, d llm.Delta) error {
+func deltaPayloads(index int, d llm.Delta) []typedPayload {
 	var parts []ContentBlockDelta
 	if d.Text != "" {
 		parts = append(parts, ContentBlockDelta{Text: &d.Text})
@@ -132,12 +153,11 @@ func (ew *EventWriter) writeDelta(index int, d llm.Delta) error {
 	if len(parts) == 0 {
 		parts = append(parts, ContentBlockDelta{Text: &d.Text})
 	}
-	for _, p := range parts {
-		if err := ew.writeEvent("contentBlockDelta", ContentBlockDeltaEvent{ContentBlockIndex: index, Delta: p}); err != nil {
-			return err
-		}
+	out := make([]typedPayload, len(parts))
+	for i, p := range parts {
+		out[i] = typedPayload{"contentBlockDelta", ContentBlockDeltaEvent{ContentBlockIndex: index, Delta: p}}
 	}
-	return nil
+	return out
 }
 
 // WriteError writes err as an exception frame: :exception-type from err's

@@ -121,6 +121,10 @@ func (d *dispatcher) clock() time.Time {
 func checkCapabilities(m *catalog.Model, req *llm.Request) error {
 	c := m.Capabilities
 	switch {
+	case req.Native != nil && req.Native.Family != "" && req.Native.Family != m.Vendor:
+		return llm.Errorf(llm.KindValidation, "the request body is a native %s body, but the request was routed to %s, a %s model: "+
+			"Penny passes native bodies to Bedrock unchanged and cannot translate them; call a %s model, or use the Converse API, which every model takes",
+			req.Native.Family, m.ID, m.Vendor, req.Native.Family)
 	case req.Native != nil:
 		// A native body is the model's own: Bedrock checks it.
 		return nil

@@ -56,7 +56,7 @@ func (s *Server) batchCall(w http.ResponseWriter, r *http.Request) (batchCaller,
 	}
 	k, err := s.opts.Auth.Authenticate(r, nil)
 	if err != nil {
-		openaiDenied(w, err)
+		openaiDenied(w, r, err)
 		return batchCaller{}, false
 	}
 	return batchCaller{tenant: k.Tenant, keyID: k.ID, tags: maps.Clone(k.Tags)}, true

@@ -36,6 +36,13 @@ type frontend interface {
 	stream(c *call, w http.ResponseWriter, p *eventPump, first llm.Event) error
 }
 
+// localFrontend is a frontend that may answer a decoded request itself,
+// without the chain (Anthropic's count_tokens): local reports whether it
+// did. The request is recorded as any other.
+type localFrontend interface {
+	local(c *call, w http.ResponseWriter) bool
+}
+
 // serve runs one request of frontend fe through the chain.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
 	c := s.newCall(r, api)
@@ -68,6 +75,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	}
 	if err != nil {
 		fe.fail(c, w, err)
+		return
+	}
+	if l, ok := fe.(localFrontend); ok && l.local(c, w) {
 		return
 	}
 	if d, err := c.deferral(); err != nil || d {
@@ -121,6 +131,8 @@ type call struct {
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
+	// tier is the service tier x-penny-service-tier asks for.
+	tier llm.ServiceTier
 	// deferred is true once the request is queued for batch inference:
 	// its ledger record is written when it has run, not now.
 	deferred bool
@@ -198,6 +210,9 @@ func (c *call) adopt(req *llm.Request) {
 		// The key's attribution wins over tags from the body.
 		auth.Attribute(&c.req.Meta, c.key)
 	}
+	if req.ServiceTier == "" {
+		req.ServiceTier = c.tier
+	}
 }
 
 func mergeTags(a, b map[string]string) map[string]string {
@@ -268,6 +283,14 @@ func (c *call) applyRequestHeaders() error {
 	}
 	if v := strings.TrimSpace(h.Get(HeaderRouteReq)); v != "" {
 		m.Route = v
+	}
+	if v := strings.ToLower(strings.TrimSpace(h.Get(HeaderServiceTier))); v != "" {
+		switch t := llm.ServiceTier(v); t {
+		case llm.TierDefault, llm.TierFlex, llm.TierPriority:
+			c.tier = t
+		default:
+			return llm.Errorf(llm.KindValidation, "%s: %q is not default, flex or priority", HeaderServiceTier, v)
+		}
 	}
 	return nil
 }

@@ -233,7 +233,7 @@ func TestConverseMidStreamException(t *testing.T) {
 
 func TestConverseUnknownOperation(t *testing.T) {
 	e := newEnv(t, envOptions{bedrock: true})
-	for _, tc := range []struct{ method, path string }{{"POST", "/model/nova-micro/invoke"}, {"GET", "/model/nova-micro/converse"}} {
+	for _, tc := range []struct{ method, path string }{{"POST", "/model/nova-micro/count-tokens"}, {"GET", "/model/nova-micro/converse"}} {
 		req, _ := http.NewRequest(tc.method, e.URL+tc.path, strings.NewReader("{}"))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -78,6 +78,32 @@ func TestEmbeddingsThroughSDK(t *testing.T) {
 	}
 }
 
+// TestCohereEmbeddings: Cohere Embed through the real Bedrock provider to
+// the fake Bedrock's InvokeModel, one call for the batch, priced.
+func TestCohereEmbeddings(t *testing.T) {
+	e := newEnv(t, envOptions{bedrock: true})
+	c := openaiClient(e)
+	var httpResp *http.Response
+	resp, err := c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{Model: "cohere-embed-english-v3",
+		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"refund policy", "shipping times", "warranty"}}},
+		option.WithResponseInto(&httpResp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Data) != 3 || len(resp.Data[0].Embedding) != 1024 {
+		t.Fatalf("%d vectors", len(resp.Data))
+	}
+	call, _ := e.Fake.LastCall()
+	if call.ModelID != "cohere.embed-english-v3" || !strings.Contains(string(call.Body), `"input_type":"search_document"`) {
+		t.Errorf("upstream call %s %s", call.ModelID, call.Body)
+	}
+	cohere, _ := catalog.MustBuiltin().Resolve("cohere-embed-english-v3")
+	rec := e.record(httpResp.Header.Get(HeaderRequestID))
+	if rec.InputTokens == 0 || rec.Cost != must(cohere.Model.Cost(rec.Usage(), catalog.Terms{})) || rec.Cost == 0 {
+		t.Errorf("ledger %+v", rec)
+	}
+}
+
 func TestEmbeddingsErrors(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, tc := range []struct {

@@ -57,6 +57,8 @@ type envOptions struct {
 	http2    bool             // serve and call with unencrypted HTTP/2 only
 	noStore  bool             // store no responses
 	now      func() time.Time // the clock of the stored responses
+	// h2c serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.1.
+	h2c bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -95,7 +97,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
 	opts := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger}
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger, Counter: counter}
 	if o.noStore {
 		opts.Responses = nil
 	}
@@ -117,6 +119,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 		p.SetUnencryptedHTTP2(true)
 		srv.Config.Protocols = &p
 		e.Client = &http.Client{Transport: &http.Transport{Protocols: &p}}
+	} else if o.h2c {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -179,4 +185,35 @@ func (e *env) record(id string) ledger.Record {
 	}
 	e.t.Fatalf("no ledger record for request %q", id)
 	return ledger.Record{}
+}
+
+// httpClient returns a client speaking HTTP/2 with prior knowledge when h2
+// is set (the env must serve h2c), else HTTP/1.1; it fails the test if a
+// response came over another protocol.
+func httpClient(t *testing.T, h2 bool) *http.Client {
+	p := new(http.Protocols)
+	if h2 {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP1(true)
+	}
+	want := 1
+	if h2 {
+		want = 2
+	}
+	return &http.Client{Transport: protoCheck{t: t, major: want, next: &http.Transport{Protocols: p}}}
+}
+
+type protoCheck struct {
+	t     *testing.T
+	major int
+	next  http.RoundTripper
+}
+
+func (p protoCheck) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(r)
+	if err == nil && resp.ProtoMajor != p.major {
+		p.t.Errorf("%s %s answered over %s, want HTTP/%d", r.Method, r.URL.Path, resp.Proto, p.major)
+	}
+	return resp, err
 }

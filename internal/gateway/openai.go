@@ -57,6 +57,14 @@ func sniffModel(body []byte) string {
 func (c *call) openaiError(w http.ResponseWriter, err error) {
 	err = withRetryAfter(err)
 	status, body := openaiwire.ErrorFor(err)
+	c.errorHeaders(w, err, status)
+	writeJSON(w, status, body)
+}
+
+// errorHeaders notes a failure answered with status and writes the headers
+// a JSON error answer carries: Penny's, the bill, a 401's challenge and a
+// Retry-After when err has a retry hint.
+func (c *call) errorHeaders(w http.ResponseWriter, err error, status int) {
 	c.err, c.status = err, status
 	c.setHeaders(w)
 	c.setCostHeaders(w.Header())
@@ -65,7 +73,6 @@ func (c *call) openaiError(w http.ResponseWriter, err error) {
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", openaiwire.RetryAfterHeader(e))
 	}
-	writeJSON(w, status, body)
 }
 
 // stream answers with server-sent events. Errors before the first event
@@ -95,8 +102,13 @@ func (o *openaiChat) stream(c *call, w http.ResponseWriter, p *eventPump, first 
 	return err
 }
 
-// handleModels serves GET /v1/models: catalog chat models and routes.
+// handleModels serves GET /v1/models: catalog chat models and routes, in
+// Anthropic's shape when an Anthropic client asks.
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if anthropicClient(r) {
+		s.anthropicModels(w)
+		return
+	}
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	list := openaiwire.ModelList{Object: "list"}
 	for _, m := range s.opts.Catalog.Sorted() {

@@ -31,7 +31,7 @@ func (s *Server) storedCall(w http.ResponseWriter, r *http.Request) (string, boo
 	}
 	k, err := s.opts.Auth.Authenticate(r, []byte{})
 	if err != nil {
-		openaiDenied(w, err)
+		openaiDenied(w, nil, err)
 		return "", false
 	}
 	return k.Tenant, true

@@ -22,3 +22,14 @@ func captureHeaders(stack *middleware.Stack, h *http.Header) error {
 			return out, md, err
 		}), middleware.After)
 }
+
+// addHeader adds a build middleware that sets header k on the request.
+func addHeader(stack *middleware.Stack, k, v string) error {
+	return stack.Build.Add(middleware.BuildMiddlewareFunc("pennyHeader",
+		func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+			if r, ok := in.Request.(*smithyhttp.Request); ok {
+				r.Header.Set(k, v)
+			}
+			return next.HandleBuild(ctx, in)
+		}), middleware.After)
+}

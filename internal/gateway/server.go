@@ -16,9 +16,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/anthropicwire"
 	"github.com/penny-gateway/penny/internal/auth"
 	"github.com/penny-gateway/penny/internal/batch"
 	"github.com/penny-gateway/penny/internal/catalog"
@@ -27,6 +29,7 @@ import (
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
 	"github.com/penny-gateway/penny/internal/responses"
+	"github.com/penny-gateway/penny/internal/tokens"
 )
 
 // Response headers every answer carries (ARCHITECTURE.md).
@@ -43,6 +46,9 @@ const (
 	HeaderTenant   = "X-Penny-Tenant"
 	HeaderTags     = "X-Penny-Tags"
 	HeaderRouteReq = "X-Penny-Route"
+	// HeaderServiceTier asks for a Bedrock service tier (default, flex,
+	// priority) when the request body names none.
+	HeaderServiceTier = "X-Penny-Service-Tier"
 )
 
 // Recorder takes ledger records; *ledger.Writer is one.
@@ -61,7 +67,13 @@ type Options struct {
 	// Catalog and RouteNames are what GET /v1/models lists.
 	Catalog    *catalog.Catalog
 	RouteNames []string
-	Logger     *slog.Logger
+	// Region is the Bedrock region GET /inference-profiles lists the
+	// catalog's cross-region inference profiles for (default us-east-1).
+	Region string
+	// Counter, if set, counts input tokens for Anthropic's count_tokens
+	// and the input estimate of a stream's message_start.
+	Counter *tokens.Counter
+	Logger  *slog.Logger
 	// MaxBodyBytes limits request bodies (default 10 MiB).
 	MaxBodyBytes int64
 	// RequestTimeout bounds one request end to end (default 5 minutes).
@@ -167,6 +179,9 @@ func New(opts Options) (*Server, error) {
 	if opts.BatchLimits.MaxLines <= 0 {
 		opts.BatchLimits.MaxLines = batch.DefaultLimits.MaxLines
 	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
 	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), log: opts.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.routes()
@@ -183,7 +198,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/responses/{id}", s.handleGetResponse)
 	m.HandleFunc("DELETE /v1/responses/{id}", s.handleDeleteResponse)
 	m.HandleFunc("GET /v1/responses/{id}/input_items", s.handleInputItems)
-	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), openaiDenied))
+	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), modelsDenied))
+	m.HandleFunc("POST /v1/messages", s.handleMessages)
+	m.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
 	m.HandleFunc("POST /v1/files", s.handleUploadFile)
 	m.HandleFunc("GET /v1/files/{id}", s.handleGetFile)
 	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
@@ -195,6 +212,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/penny/deferred/{id}", s.handleDeferred)
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
+	m.HandleFunc("POST /model/{modelId}/invoke", s.handleInvoke)
+	m.HandleFunc("POST /model/{modelId}/invoke-with-response-stream", s.handleInvokeStream)
+	m.Handle("GET /inference-profiles", s.requireKey(http.HandlerFunc(s.handleInferenceProfiles), bedrockDenied))
+	m.Handle("GET /inference-profiles/{id}", s.requireKey(http.HandlerFunc(s.handleInferenceProfile), bedrockDenied))
+	// Claude Code probes the base URL before its first request.
+	m.HandleFunc("HEAD /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderRequestID, newRequestID())
+	})
 	if s.opts.Metrics != nil {
 		// With auth on, the metrics (tenant names, their spend) need a key
 		// too: Prometheus sends one with authorization: {credentials: …}.
@@ -218,14 +243,21 @@ func (s *Server) routes() {
 				kind = llm.KindValidation
 			}
 			err := &llm.Error{Kind: kind, Code: code, Message: fmt.Sprintf(msg, r.Method, r.URL.Path)}
-			_, body := openaiwire.ErrorFor(err)
 			w.Header().Set(HeaderRequestID, newRequestID())
+			if anthropicClient(r) || strings.HasPrefix(r.URL.Path, "/v1/messages") {
+				_, body := anthropicwire.ErrorFor(err)
+				writeJSON(w, status, body)
+				return
+			}
+			_, body := openaiwire.ErrorFor(err)
 			writeJSON(w, status, body)
 		}
 	}
 	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
 	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/messages", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/messages/count_tokens", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/responses", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/responses/{id}", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET or DELETE"))
 	m.HandleFunc("/v1/responses/{id}/input_items", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
@@ -233,32 +265,41 @@ func (s *Server) routes() {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		storedError(w, llm.Errorf(llm.KindUnsupported, "%s: only background responses can be cancelled, and Penny runs none (background: true is refused)", r.URL.Path))
 	})
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, GET /v1/models, the Batch API under /v1/files and /v1/batches, and GET /v1/penny/deferred/{id})"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, the Batch API under /v1/files and /v1/batches, and GET /v1/penny/deferred/{id})"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)
 		converse.WriteHTTPErrorType(w, id, "UnknownOperationException",
-			fmt.Sprintf("%s %s is not an operation Penny serves (it serves POST /model/{modelId}/converse and /converse-stream)", r.Method, r.URL.Path))
+			fmt.Sprintf("%s %s is not an operation Penny serves (it serves POST /model/{modelId}/converse, /converse-stream, /invoke and /invoke-with-response-stream)", r.Method, r.URL.Path))
 	})
 }
 
 // requireKey serves h only to callers with a valid Penny key when auth is
 // on; denied writes the refusal in the endpoint's API format.
-func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, err error)) http.Handler {
+func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, r *http.Request, err error)) http.Handler {
 	if s.opts.Auth == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.opts.Auth.Authenticate(r, []byte{}); err != nil {
 			w.Header().Set(HeaderRequestID, newRequestID())
-			denied(w, err)
+			denied(w, r, err)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-func openaiDenied(w http.ResponseWriter, err error) {
+// modelsDenied refuses GET /v1/models in the caller's API format.
+func modelsDenied(w http.ResponseWriter, r *http.Request, err error) {
+	if anthropicClient(r) {
+		anthropicDenied(w, r, err)
+		return
+	}
+	openaiDenied(w, r, err)
+}
+
+func openaiDenied(w http.ResponseWriter, _ *http.Request, err error) {
 	status, body := openaiwire.ErrorFor(err)
 	challenge(w, status, bearerChallenge)
 	writeJSON(w, status, body)

@@ -229,13 +229,16 @@ const (
 	ByProvider = "provider"
 	ByMode     = "mode"
 	ByTier     = "tier"
+	// ByUpstream groups by the id the upstream was called with (a base
+	// id, an inference profile, a provisioned-model ARN).
+	ByUpstream = "upstream"
 	ByCache    = "cache"
 	ByStrategy = "strategy"
 )
 
 // Groupings are the values ParseGrouping accepts, in the order help texts
 // list them; "tag:KEY" stands for ByTagKey followed by a tag key.
-var Groupings = []string{ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByAPI, ByStatus, ByProvider, ByMode, ByTier,
+var Groupings = []string{ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByAPI, ByStatus, ByProvider, ByMode, ByTier, ByUpstream,
 	ByCache, ByStrategy, ByTag, ByTagKey + "KEY", ByAll}
 
 // ErrUnknownGrouping is wrapped by the error for an unknown SummaryQuery.By.
@@ -268,7 +271,7 @@ func ParseGrouping(by string) (Grouping, error) {
 	switch by {
 	case "", ByAll:
 		return Grouping{Dim: ByAll}, nil
-	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByTier, ByCache, ByStrategy:
+	case ByModel, ByRoute, ByTenant, ByKeyID, ByDay, ByTag, ByAPI, ByStatus, ByProvider, ByMode, ByTier, ByUpstream, ByCache, ByStrategy:
 		return Grouping{Dim: by}, nil
 	}
 	if len(by) > len(ByTagKey) && by[:len(ByTagKey)] == ByTagKey {

@@ -133,6 +133,12 @@ func strategies(r *Record, m llm.Meta) string {
 	if r.Mode == string(llm.ModeBatch) {
 		s = append(s, "batch")
 	}
+	if r.Mode == string(llm.ModeProvisioned) && r.Status == StatusOK {
+		s = append(s, "provisioned")
+	}
+	if r.ServiceTier == string(llm.TierFlex) && r.Status == StatusOK {
+		s = append(s, "flex")
+	}
 	if r.PromptTokensSaved > 0 {
 		s = append(s, "prompt_trimming")
 	}

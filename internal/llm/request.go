@@ -59,6 +59,10 @@ type NativeBody struct {
 	ContentType string
 	// Accept is the MIME type the client accepts for the answer.
 	Accept string
+	// Family, when known, is the vendor of the model the body was written
+	// for (a catalog vendor: "meta", "mistral", …): a body routed to a
+	// model of another family cannot be passed through.
+	Family string
 }
 
 // InferenceConfig is Converse's inferenceConfig. Nil pointers mean "not set",

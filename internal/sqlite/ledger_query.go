@@ -24,6 +24,7 @@ var groupExprs = map[string]string{
 	ledger.ByProvider: "r.provider",
 	ledger.ByMode:     "r.mode",
 	ledger.ByTier:     "CASE r.service_tier WHEN '' THEN 'default' ELSE r.service_tier END",
+	ledger.ByUpstream: "r.upstream_model",
 	ledger.ByCache:    "r.cache",
 	ledger.ByStrategy: "r.strategy",
 	ledger.ByDay:      "strftime('%Y-%m-%d', r.time_us / 1000000, 'unixepoch')",

@@ -18,6 +18,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/penny-gateway/penny/internal/converse"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -283,17 +284,6 @@ type nativeStream struct {
 	once   sync.Once
 }
 
-// invocationMetrics is what Bedrock adds to a stream's last chunk.
-type invocationMetrics struct {
-	M *struct {
-		In         int   `json:"inputTokenCount"`
-		Out        int   `json:"outputTokenCount"`
-		Latency    int64 `json:"invocationLatency"`
-		CacheRead  int   `json:"cacheReadInputTokenCount"`
-		CacheWrite int   `json:"cacheWriteInputTokenCount"`
-	} `json:"amazon-bedrock-invocationMetrics"`
-}
-
 func (s *nativeStream) Recv() (llm.Event, error) {
 	if s.err != nil {
 		return llm.Event{}, s.err
@@ -317,10 +307,9 @@ func (s *nativeStream) Recv() (llm.Event, error) {
 	}
 	switch v := ev.(type) {
 	case *types.ResponseStreamMemberChunk:
-		var m invocationMetrics
-		if json.Unmarshal(v.Value.Bytes, &m) == nil && m.M != nil {
-			s.usage = &llm.Usage{InputTokens: m.M.In, OutputTokens: m.M.Out, CacheReadTokens: m.M.CacheRead, CacheWriteTokens: m.M.CacheWrite}
-			s.lat = time.Duration(m.M.Latency) * time.Millisecond
+		if m, ok := converse.ReadMetrics(v.Value.Bytes); ok {
+			u := m.Usage()
+			s.usage, s.lat = &u, time.Duration(m.InvocationLatency)*time.Millisecond
 		}
 		return llm.Event{Type: llm.EventNative, Native: v.Value.Bytes}, nil
 	default:

@@ -28,6 +28,9 @@ type FaultRates struct {
 	// MidStream breaks a stream with modelStreamErrorException after some
 	// of its events were delivered.
 	MidStream float64 `yaml:"mid_stream"`
+	// FlexThrottle is the extra probability that a call at the Flex tier
+	// is throttled (Flex runs on spare capacity), on top of Throttle.
+	FlexThrottle float64 `yaml:"flex_throttle"`
 }
 
 // Faults configures the simulator's fault injection. In YAML:
@@ -88,13 +91,14 @@ func (r FaultRates) validate() error {
 	for _, v := range []struct {
 		name string
 		p    float64
-	}{{"throttle", r.Throttle}, {"server_error", r.ServerError}, {"timeout", r.Timeout}, {"mid_stream", r.MidStream}} {
+	}{{"throttle", r.Throttle}, {"server_error", r.ServerError}, {"timeout", r.Timeout}, {"mid_stream", r.MidStream},
+		{"flex_throttle", r.FlexThrottle}} {
 		if !(v.p >= 0 && v.p <= 1) {
 			return fmt.Errorf("%s is %v, want a probability between 0 and 1", v.name, v.p)
 		}
 	}
-	if s := r.Throttle + r.ServerError + r.Timeout; s > 1 {
-		return fmt.Errorf("throttle + server_error + timeout is %v, more than 1", s)
+	if s := r.Throttle + r.FlexThrottle + r.ServerError + r.Timeout; s > 1 {
+		return fmt.Errorf("throttle + flex_throttle + server_error + timeout is %v, more than 1", s)
 	}
 	return nil
 }
@@ -142,8 +146,11 @@ func (p *Provider) rates(id string) FaultRates {
 // decide turns a draw into a fault for a call, and for streams the point
 // (a fraction of the stream's events) where a mid-stream error strikes, or
 // a negative number for none.
-func decide(r FaultRates, d draw, stream bool) (faultKind, float64) {
+func decide(r FaultRates, d draw, stream, flex bool) (faultKind, float64) {
 	k := faultNone
+	if flex {
+		r.Throttle += r.FlexThrottle
+	}
 	switch u := d.kind; {
 	case u < r.Throttle:
 		k = faultThrottle

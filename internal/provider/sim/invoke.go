@@ -40,7 +40,7 @@ func (p *Provider) embed(ctx context.Context, req *llm.Request) (*llm.Response, 
 	if dims < 1 || dims > 8192 {
 		return nil, validation("Malformed input request: dimensions %d is not valid, please reformat your input and try again.", dims)
 	}
-	kind, _ := decide(p.rates(m.ID), p.dice.roll(), false)
+	kind, _ := decide(p.rates(m.ID), p.dice.roll(), false, req.ServiceTier == llm.TierFlex)
 	if kind != faultNone {
 		return nil, p.faultError(ctx, kind)
 	}

@@ -158,7 +158,7 @@ func (p *Provider) prepare(ctx context.Context, req *llm.Request, stream bool) (
 		return nil, err
 	}
 
-	kind, mid := decide(p.rates(m.ID), p.dice.roll(), stream)
+	kind, mid := decide(p.rates(m.ID), p.dice.roll(), stream, req.ServiceTier == llm.TierFlex)
 	if kind != faultNone {
 		return nil, p.faultError(ctx, kind)
 	}
