@@ -233,3 +233,44 @@ func TestDeferredIsPerTenant(t *testing.T) {
 		t.Errorf("another tenant's deferred request: %d", resp.StatusCode)
 	}
 }
+
+// TestDeferredNativeInvoke: an InvokeModel body Penny passes through (a
+// Llama prompt) is deferred to an InvokeModel-shape job, and answered with
+// the model's own body, billed at batch prices; a translated API that
+// cannot be deferred is refused, not run on demand.
+func TestDeferredNativeInvoke(t *testing.T) {
+	env := newBatchEnv(t, false, 1)
+	req, _ := http.NewRequest("POST", env.app.URL()+"/model/meta.llama3-1-8b-instruct-v1:0/invoke",
+		strings.NewReader(`{"prompt":"Classify this review as positive or negative: great headphones, terrible battery.","max_gen_len":64}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Penny-Defer", "true")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Penny-Deferred-Id")
+	if resp.StatusCode != http.StatusAccepted || id == "" {
+		t.Fatalf("deferred invoke: %d", resp.StatusCode)
+	}
+	ans, body := pollDeferred(t, env, id)
+	if ans.StatusCode != 200 || !strings.Contains(string(body), `"generation"`) {
+		t.Fatalf("answer %d: %s", ans.StatusCode, body)
+	}
+	r := recordOf(t, env, id)
+	if r.Mode != "batch" || r.API != "invoke" || r.InputTokens == 0 || r.OutputTokens == 0 || d(r.Cost*2, r.BaselineCost) > 1 {
+		t.Errorf("record %+v", r)
+	}
+
+	req, _ = http.NewRequest("POST", env.app.URL()+"/v1/responses", strings.NewReader(`{"model":"nova-micro","input":"hi"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Penny-Defer", "24h")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("deferred Responses request: %d, want 400", resp.StatusCode)
+	}
+}

@@ -30,7 +30,25 @@ const maxDefer = 24 * time.Hour
 
 // deferral reports whether the call is to be deferred: its x-penny-defer
 // header (a duration up to 24h, or "true"), or its route's mode batch.
+// Chat completions, Converse, and InvokeModel bodies Penny passes through
+// unchanged (their answer is the model's own) can be deferred; the other
+// APIs are refused, rather than answered on demand unasked.
 func (c *call) deferral() (bool, error) {
+	want, err := c.wantsDefer()
+	if !want || err != nil {
+		return false, err
+	}
+	switch {
+	case c.api == "openai" || c.api == "converse":
+	case c.api == "invoke" && c.req.Native != nil:
+	default:
+		return false, llm.Errorf(llm.KindUnsupported, "requests of this API cannot be deferred (x-penny-defer or a route of mode batch): "+
+			"send them as chat completions or Converse requests")
+	}
+	return true, nil
+}
+
+func (c *call) wantsDefer() (bool, error) {
 	v := strings.TrimSpace(c.header.Get(HeaderDefer))
 	switch strings.ToLower(v) {
 	case "", "false", "0", "no":
@@ -127,8 +145,9 @@ func (s *Server) handleDeferred(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set(HeaderDeferredID, id)
+	bedrockAPI := it.API == "converse" || it.API == "invoke"
 	if e := res.Err(); e != nil {
-		if it.API == "converse" {
+		if bedrockAPI {
 			converse.WriteHTTPError(w, id, e)
 			return
 		}
@@ -137,7 +156,7 @@ func (s *Server) handleDeferred(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if it.API == "converse" {
+	if bedrockAPI {
 		w.Header().Set("x-amzn-RequestId", id)
 	}
 	w.WriteHeader(http.StatusOK)
