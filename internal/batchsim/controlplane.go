@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
@@ -53,7 +52,7 @@ type Options struct {
 // for concurrent use.
 type ControlPlane struct {
 	o   Options
-	srv *httptest.Server
+	srv *server
 
 	mu       sync.Mutex
 	jobs     map[string]*job // by ARN
@@ -81,7 +80,7 @@ func NewControlPlane(o Options) *ControlPlane {
 		o.Concurrency = 8
 	}
 	c := &ControlPlane{o: o, jobs: map[string]*job{}, byToken: map[string]string{}}
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	c.srv = serve(http.HandlerFunc(c.serve))
 	return c
 }
 
@@ -102,7 +101,8 @@ func (c *ControlPlane) Close() {
 
 // Client returns a real Bedrock control-plane client for the fake.
 func (c *ControlPlane) Client() *bedrock.Client {
-	return bedrock.New(bedrock.Options{Region: Region, BaseEndpoint: aws.String(c.srv.URL), Credentials: Credentials, RetryMaxAttempts: 3})
+	return bedrock.New(bedrock.Options{Region: Region, BaseEndpoint: aws.String(c.srv.URL), Credentials: Credentials, RetryMaxAttempts: 3,
+		HTTPClient: httpClient()})
 }
 
 // Pause stops (or, with false, resumes) every job's progress.

@@ -9,8 +9,10 @@ package batchsim
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -29,8 +31,33 @@ var Credentials = credentials.NewStaticCredentialsProvider("AKIDPENNYBATCH", "pe
 
 // S3 is an in-process S3 server on a loopback port, objects in memory.
 type S3 struct {
-	srv *httptest.Server
+	srv *server
 }
+
+// server is an HTTP server on a loopback port. Unlike httptest.Server it
+// leaves http.DefaultTransport alone when it closes: Penny's own clients
+// may be using it.
+type server struct {
+	URL string
+	hs  *http.Server
+}
+
+func serve(h http.Handler) *server {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("batchsim: listen on a loopback port: %v", err))
+	}
+	s := &server{URL: "http://" + ln.Addr().String(), hs: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	go s.hs.Serve(ln)
+	return s
+}
+
+// Close stops the server and its connections.
+func (s *server) Close() { s.hs.Close() }
+
+// httpClient is the fakes' clients' own, so closing them touches no one
+// else's connections.
+func httpClient() *http.Client { return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}} }
 
 // NewS3 starts an S3 server with the given buckets; Close stops it.
 func NewS3(buckets ...string) (*S3, error) {
@@ -41,7 +68,7 @@ func NewS3(buckets ...string) (*S3, error) {
 		}
 	}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	return &S3{srv: httptest.NewServer(faker.Server())}, nil
+	return &S3{srv: serve(faker.Server())}, nil
 }
 
 // NewS3Dir starts an S3 server whose objects are files under dir, so
@@ -61,7 +88,7 @@ func NewS3Dir(dir string, buckets ...string) (*S3, error) {
 		}
 	}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	return &S3{srv: httptest.NewServer(faker.Server())}, nil
+	return &S3{srv: serve(faker.Server())}, nil
 }
 
 // URL is the server's endpoint.
@@ -71,7 +98,7 @@ func (s *S3) URL() string { return s.srv.URL }
 func (s *S3) Close() { s.srv.Close() }
 
 // Client returns a real S3 client for the server (path-style addressing).
-func (s *S3) Client() *s3.Client { return S3Client(s.srv.URL, nil) }
+func (s *S3) Client() *s3.Client { return S3Client(s.srv.URL, httpClient()) }
 
 // S3Client returns an S3 client for endpoint with path-style addressing,
 // the fakes' region and credentials; hc nil means http.DefaultClient.

@@ -173,34 +173,36 @@ func tooLargeOr(err error, limit int64) error {
 	return openaiwire.Invalid("file", "reading the upload: %v", err)
 }
 
-// handleGetFile serves GET /v1/files/{id}.
-func (s *Server) handleGetFile(w http.ResponseWriter, r *http.Request) {
+// callerFile returns the caller's file {id}; on failure it has answered.
+func (s *Server) callerFile(w http.ResponseWriter, r *http.Request) (*batch.File, bool) {
 	who, ok := s.batchCall(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	id := r.PathValue("id")
 	f, err := s.opts.BatchStore.GetFile(r.Context(), who.tenant, id)
 	if err != nil {
 		batchError(w, err, "file", id)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, fileJSON(f))
+	return f, true
+}
+
+// handleGetFile serves GET /v1/files/{id}.
+func (s *Server) handleGetFile(w http.ResponseWriter, r *http.Request) {
+	if f, ok := s.callerFile(w, r); ok {
+		writeJSON(w, http.StatusOK, fileJSON(f))
+	}
 }
 
 // handleFileContent serves GET /v1/files/{id}/content: an upload as it
 // was, or a batch's output or error file.
 func (s *Server) handleFileContent(w http.ResponseWriter, r *http.Request) {
-	who, ok := s.batchCall(w, r)
+	f, ok := s.callerFile(w, r)
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
-	f, err := s.opts.BatchStore.GetFile(r.Context(), who.tenant, id)
-	if err != nil {
-		batchError(w, err, "file", id)
-		return
-	}
+	id := f.ID
 	// Rendered into a buffer first, so that a failure is an error
 	// answer, not a truncated file.
 	var buf bytes.Buffer
@@ -364,14 +366,9 @@ func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := 20
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			storedError(w, openaiwire.Invalid("limit", "must be an integer from 1 to 100, got %q", v))
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, q)
+	if !ok {
+		return
 	}
 	bs, more, err := s.opts.BatchStore.ListBatches(r.Context(), who.tenant, q.Get("after"), limit)
 	if err != nil {

@@ -112,19 +112,23 @@ func (s *BatchStore) UpdateBatch(ctx context.Context, b *batch.Batch) error {
 	return nil
 }
 
-func scanBatches(rows *sql.Rows) ([]*batch.Batch, error) {
+func scanBatches(rows *sql.Rows) ([]*batch.Batch, error) { return scanJSON[batch.Batch](rows, "batch") }
+
+// scanJSON decodes rows of one JSON column (what names them in errors)
+// and closes them.
+func scanJSON[T any](rows *sql.Rows, what string) ([]*T, error) {
 	defer rows.Close()
-	var out []*batch.Batch
+	var out []*T
 	for rows.Next() {
 		var data string
 		if err := rows.Scan(&data); err != nil {
 			return nil, err
 		}
-		b := &batch.Batch{}
-		if err := json.Unmarshal([]byte(data), b); err != nil {
-			return nil, fmt.Errorf("sqlite: read batch: %w", err)
+		v := new(T)
+		if err := json.Unmarshal([]byte(data), v); err != nil {
+			return nil, fmt.Errorf("sqlite: read %s: %w", what, err)
 		}
-		out = append(out, b)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -451,20 +455,7 @@ func (s *BatchStore) ActiveJobs(ctx context.Context) ([]*batch.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*batch.Job
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		j := &batch.Job{}
-		if err := json.Unmarshal([]byte(data), j); err != nil {
-			return nil, fmt.Errorf("sqlite: read job: %w", err)
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return scanJSON[batch.Job](rows, "job")
 }
 
 // HasRequest reports whether the ledger holds a record of requestID.
