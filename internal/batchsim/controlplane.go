@@ -288,7 +288,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// advance moves j along its statuses: one per call, or per Step.
+// advance moves j along its statuses: one per call (so that each is
+// reported once), or per Step.
 func (c *ControlPlane) advance(j *job) {
 	if c.paused {
 		return
@@ -328,8 +329,8 @@ func (c *ControlPlane) get(w http.ResponseWriter, arn string) {
 		fail(w, "ResourceNotFoundException", "The specified job "+arn+" could not be found")
 		return
 	}
-	c.advance(j)
 	out := c.describe(j)
+	c.advance(j) // a job is seen in each status once
 	c.mu.Unlock()
 	writeJSON(w, out)
 }

@@ -57,7 +57,9 @@ func (s *server) Close() { s.hs.Close() }
 
 // httpClient is the fakes' clients' own, so closing them touches no one
 // else's connections.
-func httpClient() *http.Client { return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}} }
+func httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+}
 
 // NewS3 starts an S3 server with the given buckets; Close stops it.
 func NewS3(buckets ...string) (*S3, error) {
