@@ -91,6 +91,7 @@ func (s *Server) deferCall(ctx context.Context, c *call, w http.ResponseWriter, 
 	h.Set(HeaderDeferredID, id)
 	h.Set(HeaderModel, c.req.Model)
 	h.Set(HeaderRoute, c.req.Meta.Route)
+	h.Set(HeaderCache, string(c.req.Meta.Cache))
 	h.Set("Location", "/v1/penny/deferred/"+id)
 	c.status = http.StatusAccepted
 	writeJSON(w, http.StatusAccepted, deferredStatus{ID: id, Object: "penny.deferred", Status: "queued",
