@@ -48,12 +48,14 @@ func TestShutdownDrainsAndLosesNothing(t *testing.T) {
 	const n = 20
 	var wg sync.WaitGroup
 	results := make(chan string, n)
+	started := make(chan struct{}, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			body := `{"model":"nova-pro","stream":true,"messages":[{"role":"user","content":"Explain step by step how TLS works, part ` + string(rune('a'+i)) + `"}]}`
 			resp, err := http.Post(a.URL()+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			started <- struct{}{}
 			if err != nil {
 				results <- "error: " + err.Error()
 				return
@@ -67,7 +69,9 @@ func TestShutdownDrainsAndLosesNothing(t *testing.T) {
 			results <- "ok"
 		}(i)
 	}
-	time.Sleep(150 * time.Millisecond) // the streams are under way
+	for range n { // every stream is under way: its headers came back
+		<-started
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {

@@ -139,6 +139,16 @@ func (m *Model) longContext(u llm.Usage) bool {
 // long-context threshold bills the whole request at the long-context rates.
 func (m *Model) Cost(u llm.Usage, t Terms) (cost llm.Money, exact bool) {
 	t.LongContext = m.longContext(u)
+	return m.CostSum(u, t)
+}
+
+// CostSum is Cost for u summed over many requests: it prices u at the rates
+// of t as given, t.LongContext included, instead of deriving long context
+// from u's total (which a sum of short prompts would exceed). Group the
+// requests by whether each was above the long-context threshold, and price
+// each group with its flag. The sum is rounded once, so it may differ from
+// the sum of the requests' own costs by under a nano-dollar per request.
+func (m *Model) CostSum(u llm.Usage, t Terms) (cost llm.Money, exact bool) {
 	r := m.Rates(t)
 	w1h := min(max(u.CacheWrite1hTokens, 0), u.CacheWriteTokens)
 	terms := []term{
@@ -157,6 +167,15 @@ func (m *Model) Cost(u llm.Usage, t Terms) (cost llm.Money, exact bool) {
 	return price(terms...), exact
 }
 
+// LongContextAbove returns the prompt size above which m bills a request
+// at its long-context rates, and false when it has none.
+func (m *Model) LongContextAbove() (int, bool) {
+	if lc := m.Prices.LongContext; lc != nil {
+		return lc.Above, true
+	}
+	return 0, false
+}
+
 // BaselineCost returns what u would have cost on m with no Penny at all: on
 // demand, default tier, through the base id or a geographic profile, no
 // cache of any kind (every prompt token at the input rate), long-context
@@ -173,13 +192,17 @@ type term struct {
 }
 
 // price sums n×rate over the terms and divides by one million once,
-// rounding half up, so a request's cost is exact to the nano-dollar.
+// rounding half up, so a request's cost is exact to the nano-dollar. Whole
+// millions of tokens are priced apart from the rest, so that the token
+// counts of a month of traffic (CostSum) cannot overflow the product.
 func price(terms ...term) llm.Money {
-	var sum int64
+	var whole, rest int64
 	for _, t := range terms {
-		sum += int64(t.n) * int64(t.p.Rate)
+		n, r := int64(t.n), int64(t.p.Rate)
+		whole += n / perMillion * r
+		rest += n % perMillion * r
 	}
-	return llm.Money((sum + perMillion/2) / perMillion)
+	return llm.Money(whole + (rest+perMillion/2)/perMillion)
 }
 
 // PriceOrder is how two models' prices compare: see Compare.

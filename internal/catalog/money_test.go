@@ -185,3 +185,30 @@ func TestTermsOf(t *testing.T) {
 		}
 	}
 }
+
+// TestCostSum: a sum of short prompts is priced at the standard rates even
+// when it exceeds the long-context threshold, and a month of tokens does
+// not overflow.
+func TestCostSum(t *testing.T) {
+	m, err := MustBuiltin().Resolve("claude-sonnet-4-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := llm.Usage{InputTokens: 300_000, OutputTokens: 1000}
+	got, _ := m.Model.CostSum(sum, Terms{})
+	short, _ := m.Model.Cost(llm.Usage{InputTokens: 150_000, OutputTokens: 500}, Terms{})
+	if got != 2*short {
+		t.Errorf("CostSum = %v, want twice one short request's %v", got, short)
+	}
+	long, _ := m.Model.Cost(sum, Terms{})
+	if long == got {
+		t.Error("Cost of a 300K prompt should be at the long-context rates")
+	}
+	if above, ok := m.Model.LongContextAbove(); !ok || above != 200_000 {
+		t.Errorf("LongContextAbove = %d, %v", above, ok)
+	}
+	huge, _ := m.Model.CostSum(llm.Usage{OutputTokens: 2_000_000_000}, Terms{})
+	if want := 33000 * llm.Dollar; huge != want { // 2,000M tokens at $16.50 per 1M (regional)
+		t.Errorf("CostSum of 2B output tokens = %v, want %v", huge, want)
+	}
+}

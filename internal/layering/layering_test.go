@@ -107,6 +107,11 @@ var rules = []rule{
 		deny:   []string{"modernc.org/sqlite/..."},
 	},
 	{
+		name: "internal/advise reads the ledger through ledger.Profiler and prices with internal/catalog: no storage, no HTTP",
+		from: []string{"internal/advise"},
+		deny: append([]string{"net/http/...", "internal/sqlite/...", "internal/app/..."}, storageDrivers...),
+	},
+	{
 		name: "no stage imports another stage: internal/app orders them",
 		from: stages,
 		deny: stages,
@@ -188,6 +193,9 @@ func TestRulesCatch(t *testing.T) {
 		{name: "govern importing a stage fails twice", imports: map[string][]string{
 			"internal/govern": {"internal/cache"}},
 			fail: []string{"internal/govern -> internal/cache", "internal/govern -> internal/cache"}},
+		{name: "the advisor reaching for the store", imports: map[string][]string{
+			"internal/advise": {"internal/ledger", "internal/catalog", "internal/sqlite", "database/sql", "net/http"}},
+			fail: []string{"internal/advise -> internal/sqlite", "internal/advise -> database/sql", "internal/advise -> net/http"}},
 		{name: "the gateway importing a stage", imports: map[string][]string{
 			"internal/gateway": {"internal/llm", "internal/tracing", "internal/account"}},
 			fail: []string{"internal/gateway -> internal/tracing", "internal/gateway -> internal/account"}},

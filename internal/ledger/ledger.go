@@ -90,6 +90,10 @@ type Record struct {
 	// last message; see PromptHash), so repeats can be found
 	// without storing prompts. Empty when the body could not be decoded.
 	PromptHash string
+	// MaxTokens is the answer length the request reserved: its max_tokens
+	// as sent upstream, after routing and the prompt policy; 0 when it set
+	// none.
+	MaxTokens int
 	// UsageEstimated is true when the upstream never reported usage (a
 	// stream cut short by the client or an error) and Penny counted the
 	// tokens it sent and received itself.

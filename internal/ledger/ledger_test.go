@@ -96,3 +96,21 @@ func TestRecordHelpers(t *testing.T) {
 		t.Errorf("Savings = %v", got)
 	}
 }
+
+// TestNewRecordMaxTokens: the record keeps the answer length a request
+// reserved, and 0 when it set none, for the advisor's max_tokens check.
+func TestNewRecordMaxTokens(t *testing.T) {
+	n := 512
+	for _, tc := range []struct {
+		max  *int
+		want int
+	}{{&n, 512}, {nil, 0}} {
+		req := &llm.Request{Model: "nova-micro", Config: llm.InferenceConfig{MaxTokens: tc.max},
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{{Type: llm.BlockText, Text: "hi"}}}}}
+		now := time.Now()
+		rec := ledger.NewRecord(req, ledger.Outcome{API: "openai", Received: now, Finished: now, HTTPStatus: 200})
+		if rec.MaxTokens != tc.want {
+			t.Errorf("MaxTokens = %d, want %d", rec.MaxTokens, tc.want)
+		}
+	}
+}

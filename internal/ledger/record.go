@@ -63,6 +63,9 @@ func NewRecord(req *llm.Request, o Outcome) Record {
 		PromptTokensSaved:  m.PromptTokensSaved,
 		Attempts:           formatAttempts(m.Attempts),
 	}
+	if mt := req.Config.MaxTokens; mt != nil && *mt > 0 {
+		rec.MaxTokens = *mt
+	}
 	switch {
 	case m.Provider != "" || m.Cache == llm.CacheHit:
 		rec.Model = req.Model

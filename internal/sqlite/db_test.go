@@ -44,8 +44,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 	queryRaw(t, path, `SELECT COUNT(*) FROM requests`, &requests)
 	queryRaw(t, path, `SELECT COUNT(*) FROM api_keys`, &apiKeys)
 	queryRaw(t, path, `PRAGMA journal_mode`, &mode)
-	if ledgerVersions != 2 || keyVersions != 1 {
-		t.Errorf("schema_migrations has %d rows, api_keys_migrations %d; want one per migration (2 and 1)", ledgerVersions, keyVersions)
+	if ledgerVersions != 3 || keyVersions != 1 {
+		t.Errorf("schema_migrations has %d rows, api_keys_migrations %d; want one per migration (3 and 1)", ledgerVersions, keyVersions)
 	}
 	if requests != 3*len(fixture()) || apiKeys != 3 {
 		t.Errorf("requests has %d rows, api_keys %d; want %d and 3", requests, apiKeys, 3*len(fixture()))

@@ -51,8 +51,8 @@ const insertRecordSQL = `INSERT INTO requests (
 	status, error_kind, http_status, error_message,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
 	latency_us, ttft_us, cost_nano, baseline_cost_nano, cache, strategy, usage_estimated, prompt_hash, prompt_tokens_saved, attempts,
-	service_tier, cache_write_1h_tokens, upstream_model, price_estimated
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	service_tier, cache_write_1h_tokens, upstream_model, price_estimated, max_tokens
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertTagSQL = `INSERT INTO request_tags (request_id, key, value) VALUES (?, ?, ?)`
 
@@ -79,7 +79,7 @@ func insertRecords(ctx context.Context, tx *sql.Tx, records []ledger.Record, ids
 			r.Status, r.ErrorKind, r.HTTPStatus, r.ErrorMessage,
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens,
 			r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Cost), int64(r.BaselineCost), r.Cache, r.Strategy, r.UsageEstimated, r.PromptHash, r.PromptTokensSaved, r.Attempts,
-			r.ServiceTier, r.CacheWrite1hTokens, r.UpstreamModel, r.PriceEstimated)
+			r.ServiceTier, r.CacheWrite1hTokens, r.UpstreamModel, r.PriceEstimated, r.MaxTokens)
 		if err != nil {
 			return fmt.Errorf("record %q: %w", r.RequestID, err)
 		}

@@ -132,7 +132,7 @@ const recordColumns = `r.id, r.time_us, r.request_id, r.tenant, r.key_id, r.rout
 	r.status, r.error_kind, r.http_status, r.error_message,
 	r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens,
 	r.latency_us, r.ttft_us, r.cost_nano, r.baseline_cost_nano, r.cache, r.strategy, r.usage_estimated, r.prompt_hash, r.prompt_tokens_saved, r.attempts,
-	r.service_tier, r.cache_write_1h_tokens, r.upstream_model, r.price_estimated`
+	r.service_tier, r.cache_write_1h_tokens, r.upstream_model, r.price_estimated, r.max_tokens`
 
 // Records returns the matching records, newest first (ties broken by ID,
 // highest first), with their tags.
@@ -181,7 +181,7 @@ func queryRecords(ctx context.Context, tx *sql.Tx, q ledger.RecordQuery) ([]ledg
 			&r.Status, &r.ErrorKind, &r.HTTPStatus, &r.ErrorMessage,
 			&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens,
 			&latUS, &ttUS, &cost, &baseline, &r.Cache, &r.Strategy, &r.UsageEstimated, &r.PromptHash, &r.PromptTokensSaved, &r.Attempts,
-			&r.ServiceTier, &r.CacheWrite1hTokens, &r.UpstreamModel, &r.PriceEstimated); err != nil {
+			&r.ServiceTier, &r.CacheWrite1hTokens, &r.UpstreamModel, &r.PriceEstimated, &r.MaxTokens); err != nil {
 			return nil, err
 		}
 		r.Time = time.UnixMicro(timeUS).UTC()

@@ -37,7 +37,7 @@ func fixture() []ledger.Record {
 			Time: day1.Add(11 * time.Hour), RequestID: "r2", Tenant: "acme", KeyID: "k2", Route: "chat",
 			API: "converse", ModelRequested: "nova-pro", Model: "nova-pro", BaselineModel: "nova-pro",
 			Provider: "bedrock", Mode: "on_demand", Status: ledger.StatusOK, HTTPStatus: 200,
-			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20, CacheWrite1hTokens: 15, ServiceTier: "flex",
+			InputTokens: 200, OutputTokens: 100, CacheWriteTokens: 20, CacheWrite1hTokens: 15, ServiceTier: "flex", MaxTokens: 256,
 			UpstreamModel: "global.amazon.nova-pro-v1:0", PriceEstimated: true,
 			Latency: 300 * time.Millisecond, Cost: 5000, BaselineCost: 5000,
 			Cache: "miss", Tags: map[string]string{"team": "ads"},
