@@ -77,14 +77,7 @@ func newBatchEnv(t *testing.T, fakes bool, min int) *batchEnv {
 
 func (env *batchEnv) start(t *testing.T) {
 	t.Helper()
-	a, err := New(context.Background(), env.cfg, env.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go a.Serve()
+	a := servingWith(t, env.cfg, env.opts)
 	t.Cleanup(func() { a.Shutdown(context.Background()) })
 	env.app = a
 }
