@@ -152,9 +152,10 @@ func TestDemoThenReport(t *testing.T) {
 		demoCost[r] = costs[i]
 		demoIn[r], _, _ = strings.Cut(tokens[i], " / ")
 	}
-	// Six routes of 30 requests, and the router's training labels: 600
+	// Six routes of 30 requests, the moderation route's 30 posts on demand
+	// and 30 in a batch job, and the router's training labels: 600
 	// prompts answered by two models, each answer graded.
-	const requests = 6*30 + 4*600
+	const requests = 8*30 + 4*600
 
 	report := func(t *testing.T, by, format string) string {
 		t.Helper()
@@ -166,7 +167,7 @@ func TestDemoThenReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(report(t, "route", "json")), &byRoute); err != nil {
 		t.Fatal(err)
 	}
-	if len(byRoute.Rows) != 7 {
+	if len(byRoute.Rows) != 8 {
 		t.Fatalf("report by route: %+v", byRoute.Rows)
 	}
 	var routeSum llm.Money
@@ -202,11 +203,13 @@ func TestDemoThenReport(t *testing.T) {
 		copies int64
 	}{
 		{"model", 3, 1},
-		{"route", 7, 1}, // six and none (the training labels)
+		{"route", 8, 1}, // seven and none (the training labels)
 		{"tenant", 1, 1},
-		{"tag", 6, 2}, // app=chatbot|shop; demo=support|caching|router-training|router-judge
+		// support|caching|router-training|router-judge|moderation-on-demand|moderation-batch (batch
+		// records carry penny_batch and penny_batch_id tags besides: "tag" counts them four times)
+		{"tag:demo", 6, 1},
 		{"day", 1, 1}, // unless the test runs across midnight UTC
-		{"tag:app", 2, 1},
+		{"tag:app", 3, 1},
 	}
 	for _, g := range groupings {
 		t.Run(g.by, func(t *testing.T) {

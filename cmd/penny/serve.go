@@ -129,6 +129,15 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n  admin:    %s\n",
 		readBuild(), a.URL(), mode, cfg.Database, authLine, adminLine(a, cfg))
+	if a.Batch != nil {
+		p := a.Batch.Policy()
+		where := p.S3URI + ", role " + p.RoleARN
+		if cfg.Simulate {
+			where = "simulated S3 and Bedrock control plane"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "  batch:    %s (jobs of %d to %d records; below the minimum after %s: %s)\n",
+			where, p.MinRecords, p.MaxRecords, p.MaxWait, p.BelowMinimum)
+	}
 	if !cfg.AuthRequired() && exposed(a.Addr()) {
 		risk := "call Bedrock on this server's AWS account"
 		if cfg.Simulate {

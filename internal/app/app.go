@@ -21,6 +21,7 @@ import (
 	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/batch"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/cache/memory"
 	"github.com/penny-gateway/penny/internal/cache/redis"
@@ -52,7 +53,7 @@ import (
 type App struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	DB      *sqlite.DB // the ledger, the keys and the stored responses; the stores are made from it
+	DB      *sqlite.DB // the ledger, the keys, the stored responses and the batch queue; the stores are made from it
 	Store   *sqlite.LedgerStore
 	// Responses are the stored Responses API answers.
 	Responses *sqlite.ResponseStore
@@ -64,6 +65,11 @@ type App struct {
 	Auth    *auth.Authenticator
 	Gateway *gateway.Server
 	Log     *slog.Logger
+	// Batch is the batch engine and BatchStore its queue; nil when batch
+	// inference is off.
+	Batch      *batch.Engine
+	BatchStore *sqlite.BatchStore
+	batch      *batchParts
 
 	srv      *http.Server
 	listener net.Listener
@@ -90,6 +96,14 @@ type Options struct {
 	// Bedrock overrides the Bedrock provider options (tests point it at a
 	// fake Bedrock).
 	Bedrock *bedrock.Options
+	// BatchJobs, if set, is where batch jobs run instead of the AWS
+	// clients the config implies (tests give S3 and control-plane
+	// clients of fakes); it turns batch inference on.
+	BatchJobs batch.Jobs
+	// BatchPolicy, if set, adjusts the engine's policy (tests shorten
+	// the polls); BatchTick is the engine's tick (default 1s).
+	BatchPolicy func(batch.Policy) batch.Policy
+	BatchTick   time.Duration
 }
 
 // New builds every part. When the config does not simulate, it checks that
@@ -114,7 +128,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	dopts := dispatch.Options{Catalog: cat, Region: cfg.Bedrock.Region, Providers: map[string]llm.Invoker{}}
+	deferrer := &lateDeferrer{}
+	dopts := dispatch.Options{Catalog: cat, Region: cfg.Bedrock.Region, Providers: map[string]llm.Invoker{}, Defer: deferrer}
 	if cfg.Simulate {
 		if dopts.Region == "" {
 			dopts.Region = bedrock.DefaultRegion
@@ -294,6 +309,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 				"every tenant's metrics, alerts and usage", "admin_listen", adminAddr)
 		}
 	}
+	recorder := monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
+	bp, err := newBatch(ctx, cfg, opts, batchDeps{db: db, account: account.Options{Catalog: cat, Counter: counter},
+		onDemand: dispatcher, recorder: recorder, simulator: batchSimulator(cfg, cat, counter), log: log})
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, func() { bp.close() })
+	var batchOpts gateway.Options
+	if bp != nil {
+		deferrer.e = bp.engine
+		batchOpts = gateway.Options{Batch: bp.engine, BatchStore: bp.store, BatchLimits: bp.limits, DeferRoute: deferRoute(cfg)}
+	}
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
 	routeTier := forRoute(over, func(r *config.Route) *servicetier.Policy {
@@ -335,7 +362,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
 		Upstream:       dispatcher,
-		Recorder:       monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
+		Recorder:       recorder,
 		Catalog:        cat,
 		RouteNames:     routes.Names(),
 		Region:         dopts.Region,
@@ -357,12 +384,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Auth:              authn,
 		Responses:         rs,
 		ResponseRetention: retention,
+		Batch:             batchOpts.Batch,
+		BatchStore:        batchOpts.BatchStore,
+		BatchLimits:       batchOpts.BatchLimits,
+		DeferRoute:        batchOpts.DeferRoute,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep, adminOpen: adminOpen}, nil
+	a := &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep, adminOpen: adminOpen}
+	if bp != nil {
+		a.Batch, a.BatchStore, a.batch = bp.engine, bp.store, bp
+		bp.start(gw.Chain())
+	}
+	return a, nil
 }
 
 // sweep deletes expired stored responses in the background, at most an
@@ -562,6 +598,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.Gateway.Wait(waitCtx); err != nil {
 		errs = append(errs, err)
 	}
+	// The batch engine stops before the ledger closes: the records it
+	// wrote are flushed, and what it had not done a restart resumes.
+	a.batch.close()
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Ledger.Close(flushCtx); err != nil {
@@ -584,6 +623,17 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("closing database: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// batchSimulator answers simulated batch jobs' records: the simulator
+// of the config, without its latency (a job's records are not paced).
+func batchSimulator(cfg config.Config, cat *catalog.Catalog, counter *tokens.Counter) llm.Invoker {
+	if !cfg.Simulate {
+		return nil
+	}
+	o := simOptions(cfg.Simulator)
+	o.TimeScale = 0
+	return sim.New(cat, counter, o)
 }
 
 func simOptions(s config.Simulator) sim.Options {

@@ -84,9 +84,11 @@ type Config struct {
 	PromptCache PromptCache `yaml:"prompt_cache"`
 	// Responses configures the OpenAI Responses API's stored responses.
 	Responses Responses `yaml:"responses"`
-	Limits    Limits    `yaml:"limits"`
-	Ledger    Ledger    `yaml:"ledger"`
-	Log       Log       `yaml:"log"`
+	// Batch configures batch inference (deferred requests, the Batch API).
+	Batch  Batch  `yaml:"batch"`
+	Limits Limits `yaml:"limits"`
+	Ledger Ledger `yaml:"ledger"`
+	Log    Log    `yaml:"log"`
 }
 
 // Provisioned is one Provisioned Throughput purchase.
@@ -168,6 +170,9 @@ type Route struct {
 	// maximum max_tokens, an output-format instruction, whitespace
 	// normalisation.
 	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+	// Mode batch defers every request of the route to a Bedrock batch
+	// job, as x-penny-defer does (default on_demand).
+	Mode string `yaml:"mode"`
 }
 
 // PromptCache is `prompt_cache: true` or `false`, or

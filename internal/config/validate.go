@@ -118,6 +118,8 @@ func (c *Config) validateValues() []error {
 	if err := c.PromptCache.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
 	}
+	errs = append(errs, c.Batch.validate()...)
+	errs = append(errs, c.validateRouteModes()...)
 	for _, r := range c.Routes {
 		if r.PromptPolicy != nil {
 			if err := r.PromptPolicy.Validate(); err != nil {

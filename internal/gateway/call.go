@@ -84,6 +84,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	if l, ok := fe.(localFrontend); ok && l.local(c, w) {
 		return
 	}
+	if d, err := c.deferral(); err != nil || d {
+		if err != nil {
+			fe.fail(c, w, err)
+			return
+		}
+		s.deferCall(ctx, c, w, fe)
+		return
+	}
 	if !c.req.Meta.Stream {
 		resp, err := s.chain.Invoke(ctx, c.req)
 		if err != nil {
@@ -131,6 +139,9 @@ type call struct {
 	reqCtx context.Context
 	// tier is the service tier x-penny-service-tier asks for.
 	tier llm.ServiceTier
+	// deferred is true once the request is queued for batch inference:
+	// its ledger record is written when it has run, not now.
+	deferred bool
 }
 
 // ErrShutdown is the cause the server's base context is cancelled with
@@ -362,6 +373,11 @@ func (c *call) finish() {
 	})
 	// Background, not the request's context: the record must land even
 	// when the client went away. A full queue makes this wait, by design.
+	// A deferred request is recorded once it has run (package batch).
+	if c.deferred {
+		c.s.inflight.Done()
+		return
+	}
 	if err := c.s.opts.Recorder.Write(context.Background(), rec); err != nil {
 		c.s.log.Error("ledger write failed; record lost", "request_id", rec.RequestID, "err", err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/penny-gateway/penny/internal/anthropicwire"
 	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/batch"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/converse"
 	"github.com/penny-gateway/penny/internal/keys"
@@ -122,6 +123,16 @@ type Options struct {
 	// attributes it (tenant, key id, tags); the x-penny-tenant header is
 	// then ignored. Nil means auth is off.
 	Auth *auth.Authenticator
+	// Batch and BatchStore, if set, serve the OpenAI Batch API (/v1/files,
+	// /v1/batches) and deferred requests (x-penny-defer,
+	// GET /v1/penny/deferred/{id}); BatchLimits bound uploads (default
+	// batch.DefaultLimits).
+	Batch       *batch.Engine
+	BatchStore  batch.Store
+	BatchLimits batch.Limits
+	// DeferRoute reports whether a route name (any case) has mode batch:
+	// its requests are deferred without x-penny-defer.
+	DeferRoute func(name string) bool
 }
 
 // Server serves Penny's HTTP API.
@@ -198,6 +209,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.BatchLimits.MaxBytes <= 0 {
+		opts.BatchLimits.MaxBytes = batch.DefaultLimits.MaxBytes
+	}
+	if opts.BatchLimits.MaxLines <= 0 {
+		opts.BatchLimits.MaxLines = batch.DefaultLimits.MaxLines
+	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
@@ -222,6 +239,15 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), modelsDenied))
 	m.HandleFunc("POST /v1/messages", s.handleMessages)
 	m.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
+	m.HandleFunc("POST /v1/files", s.handleUploadFile)
+	m.HandleFunc("GET /v1/files/{id}", s.handleGetFile)
+	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	m.HandleFunc("DELETE /v1/files/{id}", s.handleDeleteFile)
+	m.HandleFunc("POST /v1/batches", s.handleCreateBatch)
+	m.HandleFunc("GET /v1/batches", s.handleListBatches)
+	m.HandleFunc("GET /v1/batches/{id}", s.handleGetBatch)
+	m.HandleFunc("POST /v1/batches/{id}/cancel", s.handleCancelBatch)
+	m.HandleFunc("GET /v1/penny/deferred/{id}", s.handleDeferred)
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
 	m.HandleFunc("POST /model/{modelId}/invoke", s.handleInvoke)
@@ -273,7 +299,7 @@ func (s *Server) routes() {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		storedError(w, llm.Errorf(llm.KindUnsupported, "%s: only background responses can be cancelled, and Penny runs none (background: true is refused)", r.URL.Path))
 	})
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /v1/penny/usage)"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/penny/usage, the Batch API under /v1/files and /v1/batches, and GET /v1/penny/deferred/{id})"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)
