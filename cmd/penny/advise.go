@@ -13,6 +13,7 @@ import (
 	"github.com/penny-gateway/penny/internal/advise"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/config"
+	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/modeleval"
 	"github.com/penny-gateway/penny/internal/sqlite"
@@ -55,10 +56,10 @@ does not publish makes a saving "unknown", never a guess.`,
 			now := time.Now()
 			o := advise.Options{Now: now, Target: target, Ladder: lo}
 			var err error
-			if o.Since, err = parseWhen(since, now); err != nil {
+			if o.Since, err = ledger.ParseWhen(since, now); err != nil {
 				return fmt.Errorf("--since: %w", err)
 			}
-			if o.Until, err = parseWhen(until, now); err != nil {
+			if o.Until, err = ledger.ParseWhen(until, now); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
 			if o.Ladder.Volume, err = parseVolume(volume); err != nil {
@@ -240,10 +241,10 @@ cache hits are re-derived from prompt hashes and the candidate's TTLs.`,
 			}
 			now := time.Now()
 			o := advise.WhatIfOptions{Config: &cfg, Batch: batch}
-			if o.Since, err = parseWhen(since, now); err != nil {
+			if o.Since, err = ledger.ParseWhen(since, now); err != nil {
 				return fmt.Errorf("--since: %w", err)
 			}
-			if o.Until, err = parseWhen(until, now); err != nil {
+			if o.Until, err = ledger.ParseWhen(until, now); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
 			if o.Until.IsZero() {

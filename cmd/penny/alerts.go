@@ -11,11 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/texttable"
 )
 
 func newAlerts() *cobra.Command {
-	var url, key, format string
+	var url, key, format, cfgPath string
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "List recent spend, rate and runaway-loop alerts of a running Penny",
@@ -24,11 +25,27 @@ request-rate spikes per tenant and key against a rolling baseline, and runaway
 loops (the same prompt repeated many times in a minute by one key). Alerts also
 go to the log and, if configured, to a webhook (alerts.webhook_url).
 
-With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
+Alerts show every tenant, so they are served on the admin listener
+(admin_listen, default 127.0.0.1:8485; --url defaults to the config's). There
+no key is needed on a loopback address; elsewhere, or with admin_auth:
+required, pass an admin key (penny keys create --role admin): --key pk-… or
+PENNY_API_KEY.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if key == "" {
 				key = os.Getenv("PENNY_API_KEY")
+			}
+			if !cmd.Flags().Changed("url") {
+				switch cfg, err := loadConfig(cfgPath); {
+				case err != nil && cfgPath != "":
+					return err
+				case err != nil:
+					url = "http://" + config.DefaultAdminListen
+				case !cfg.AdminEnabled():
+					return fmt.Errorf("the admin listener is off in the config (admin_listen): pass --url")
+				default:
+					url = "http://" + cfg.AdminListen
+				}
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimRight(url, "/")+"/admin/alerts", nil)
 			if err != nil {
@@ -39,7 +56,7 @@ With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
 			}
 			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 			if err != nil {
-				return fmt.Errorf("no Penny answering at %s (start penny serve, or pass --url): %w", url, err)
+				return fmt.Errorf("no Penny admin listener answering at %s (start penny serve, or pass --url with its admin_listen address): %w", url, err)
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
@@ -79,8 +96,9 @@ With auth on, pass a key: --key pk-… or PENNY_API_KEY.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&url, "url", "http://127.0.0.1:8484", "the running Penny")
-	f.StringVar(&key, "key", "", "a Penny key (bearer token) when auth is on; default $PENNY_API_KEY")
+	f.StringVar(&url, "url", "", "the running Penny's admin listener (default: http:// and the config's admin_listen, "+config.DefaultAdminListen+" unless set)")
+	f.StringVar(&key, "key", "", "an admin key (bearer token), when the admin listener asks for one; default $PENNY_API_KEY")
+	f.StringVar(&cfgPath, "config", "", "config file whose admin_listen to use when --url is not given")
 	f.StringVar(&format, "format", "table", "table or json")
 	return cmd
 }
@@ -96,7 +114,7 @@ func keyRefused(url, key, status string, body []byte) error {
 		msg = e.Error.Message
 	}
 	if key == "" {
-		return fmt.Errorf("the Penny at %s needs a key (%s: %s): pass --key pk-… or set PENNY_API_KEY (penny keys create makes one)", url, status, msg)
+		return fmt.Errorf("the Penny at %s needs an admin key (%s: %s): pass --key pk-… or set PENNY_API_KEY (penny keys create --role admin makes one)", url, status, msg)
 	}
 	return fmt.Errorf("the Penny at %s refused the key from --key or PENNY_API_KEY (%s: %s)", url, status, msg)
 }

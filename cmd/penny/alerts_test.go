@@ -17,16 +17,20 @@ import (
 // startSimulated serves a Penny on the simulator, with no simulated
 // latency and a ledger in a temporary folder, until the test ends; auth is
 // "off" or "required".
-func startSimulated(t *testing.T, auth string) (a *app.App, db string) {
+func startSimulated(t *testing.T, auth string, edit ...func(*config.Config)) (a *app.App, db string) {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Simulate = true
 	cfg.Auth = auth
 	db = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
 	cfg.Database = db
 	zero := 0.0
 	cfg.Simulator.TimeScale = &zero
+	for _, e := range edit {
+		e(&cfg)
+	}
 	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +48,7 @@ func startSimulated(t *testing.T, auth string) (a *app.App, db string) {
 func TestRunawayLoopAlert(t *testing.T) {
 	t.Setenv("PENNY_API_KEY", "")
 	a, _ := startSimulated(t, "off")
-	if out := mustPenny(t, "alerts", "--url", a.URL()); !strings.Contains(out, "No alerts") {
+	if out := mustPenny(t, "alerts", "--url", a.AdminURL()); !strings.Contains(out, "No alerts") {
 		t.Errorf("before the loop: %s", out)
 	}
 	for i := 0; i < 25; i++ {
@@ -58,7 +62,9 @@ func TestRunawayLoopAlert(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	out := mustPenny(t, "alerts", "--url", a.URL())
+	// --url defaults to the config's admin listener.
+	t.Setenv("PENNY_ADMIN_LISTEN", strings.TrimPrefix(a.AdminURL(), "http://"))
+	out := mustPenny(t, "alerts")
 	if !strings.Contains(out, "runaway_loop") || !strings.Contains(out, "acme") {
 		t.Errorf("penny alerts after a loop:\n%s", out)
 	}
@@ -76,28 +82,44 @@ func TestRunawayLoopAlert(t *testing.T) {
 	if !strings.Contains(lines[1], "  —  ") {
 		t.Errorf("a request without a key shows no — in KEY: %q", lines[1])
 	}
-	if _, err := penny(t, "alerts", "--url", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "no Penny answering") {
+	if _, err := penny(t, "alerts", "--url", "http://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "no Penny admin listener answering") {
 		t.Errorf("nothing listening: %v", err)
+	}
+	// The API listener no longer serves them, and says where they are.
+	resp, err := http.Get(a.URL() + "/admin/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "admin listener") {
+		t.Errorf("GET /admin/alerts on the API: %d %s", resp.StatusCode, body)
 	}
 }
 
-// TestAlertsKey: with auth on, alerts says how to pass a key, reads it from
-// PENNY_API_KEY, and says when the key is refused.
+// TestAlertsKey: with an admin listener that asks for keys, alerts says how
+// to pass an admin key, reads it from PENNY_API_KEY, and says when the key
+// is refused, a tenant key included.
 func TestAlertsKey(t *testing.T) {
 	t.Setenv(keys.SecretEnv, "")
 	t.Setenv("PENNY_API_KEY", "")
-	a, db := startSimulated(t, "required")
-	_, err := penny(t, "alerts", "--url", a.URL())
-	if err == nil || !strings.Contains(err.Error(), "needs a key") || !strings.Contains(err.Error(), "--key") ||
-		!strings.Contains(err.Error(), "PENNY_API_KEY") {
-		t.Errorf("no key: err = %v; want it to say to pass --key or set PENNY_API_KEY", err)
+	a, db := startSimulated(t, "required", func(c *config.Config) { c.AdminAuth = "required" })
+	_, err := penny(t, "alerts", "--url", a.AdminURL())
+	if err == nil || !strings.Contains(err.Error(), "needs an admin key") || !strings.Contains(err.Error(), "--key") ||
+		!strings.Contains(err.Error(), "PENNY_API_KEY") || !strings.Contains(err.Error(), "--role admin") {
+		t.Errorf("no key: err = %v; want it to say to pass an admin key with --key or PENNY_API_KEY", err)
 	}
-	if _, err := penny(t, "alerts", "--url", a.URL(), "--key", "pk-wrong"); err == nil || !strings.Contains(err.Error(), "refused the key") {
+	if _, err := penny(t, "alerts", "--url", a.AdminURL(), "--key", "pk-wrong"); err == nil || !strings.Contains(err.Error(), "refused the key") {
 		t.Errorf("a wrong key: err = %v", err)
 	}
-	s := printed(t, mustKeys(t, "create", "--tenant", "acme", "--db", db))
-	t.Setenv("PENNY_API_KEY", s.Token)
-	if out := mustPenny(t, "alerts", "--url", a.URL()); !strings.Contains(out, "No alerts") {
-		t.Errorf("with PENNY_API_KEY: %s", out)
+	tenant := printed(t, mustKeys(t, "create", "--tenant", "acme", "--db", db))
+	if _, err := penny(t, "alerts", "--url", a.AdminURL(), "--key", tenant.Token); err == nil ||
+		!strings.Contains(err.Error(), "refused the key") || !strings.Contains(err.Error(), "needs an admin key") {
+		t.Errorf("a tenant key: err = %v", err)
+	}
+	admin := printed(t, mustKeys(t, "create", "--role", "admin", "--db", db))
+	t.Setenv("PENNY_API_KEY", admin.Token)
+	if out := mustPenny(t, "alerts", "--url", a.AdminURL()); !strings.Contains(out, "No alerts") {
+		t.Errorf("with an admin key in PENNY_API_KEY: %s", out)
 	}
 }

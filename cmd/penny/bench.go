@@ -92,6 +92,7 @@ func runBench(ctx context.Context, out io.Writer, o benchOpts) error {
 	defer os.RemoveAll(dir)
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "off"
 	cfg.Database = "sqlite://" + filepath.Join(dir, "bench.db")
 	cfg.Auth = "off" // the load generator has no key; auth has its own benchmarks
 	model := "nova-micro"

@@ -5,14 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
@@ -154,9 +152,10 @@ func TestDemoThenReport(t *testing.T) {
 		demoCost[r] = costs[i]
 		demoIn[r], _, _ = strings.Cut(tokens[i], " / ")
 	}
-	// Six routes of 30 requests, and the router's training labels: 600
+	// Six routes of 30 requests, the moderation route's 30 posts on demand
+	// and 30 in a batch job, and the router's training labels: 600
 	// prompts answered by two models, each answer graded.
-	const requests = 6*30 + 4*600
+	const requests = 8*30 + 4*600
 
 	report := func(t *testing.T, by, format string) string {
 		t.Helper()
@@ -168,7 +167,7 @@ func TestDemoThenReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(report(t, "route", "json")), &byRoute); err != nil {
 		t.Fatal(err)
 	}
-	if len(byRoute.Rows) != 7 {
+	if len(byRoute.Rows) != 8 {
 		t.Fatalf("report by route: %+v", byRoute.Rows)
 	}
 	var routeSum llm.Money
@@ -204,11 +203,13 @@ func TestDemoThenReport(t *testing.T) {
 		copies int64
 	}{
 		{"model", 3, 1},
-		{"route", 7, 1}, // six and none (the training labels)
+		{"route", 8, 1}, // seven and none (the training labels)
 		{"tenant", 1, 1},
-		{"tag", 6, 2}, // app=chatbot|shop; demo=support|caching|router-training|router-judge
+		// support|caching|router-training|router-judge|moderation-on-demand|moderation-batch (batch
+		// records carry penny_batch and penny_batch_id tags besides: "tag" counts them four times)
+		{"tag:demo", 6, 1},
 		{"day", 1, 1}, // unless the test runs across midnight UTC
-		{"tag:app", 2, 1},
+		{"tag:app", 3, 1},
 	}
 	for _, g := range groupings {
 		t.Run(g.by, func(t *testing.T) {
@@ -250,7 +251,7 @@ func TestDemoThenReport(t *testing.T) {
 						t.Errorf("csv row %d: money %q is not at 6 decimals", i, money)
 					}
 				}
-				if rec[7] != usdFixed(nanos(t, doc.Rows[i].CostUSD), 6) {
+				if rec[7] != ledger.USDFixed(nanos(t, doc.Rows[i].CostUSD), 6) {
 					t.Errorf("csv row %d: cost %s, json %s", i, rec[7], doc.Rows[i].CostUSD)
 				}
 				if _, err := strconv.ParseFloat(rec[10], 64); err != nil {
@@ -268,9 +269,9 @@ func TestDemoThenReport(t *testing.T) {
 			if !strings.HasPrefix(lines[0], strings.ToUpper(g.by)+" ") {
 				t.Errorf("table header %q", lines[0])
 			}
-			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+` + strconv.FormatInt(total.Requests, 10) + `\s+0\s.*\s` + regexp.QuoteMeta(usdFixed(totalCost, 6)) + `\s`)
+			totalLine := regexp.MustCompile(`(?m)^TOTAL\s+` + strconv.FormatInt(total.Requests, 10) + `\s+0\s.*\s` + regexp.QuoteMeta(ledger.USDFixed(totalCost, 6)) + `\s`)
 			if !totalLine.MatchString(table) {
-				t.Errorf("table has no TOTAL row with %d requests and cost %s:\n%s", total.Requests, usdFixed(totalCost, 6), table)
+				t.Errorf("table has no TOTAL row with %d requests and cost %s:\n%s", total.Requests, ledger.USDFixed(totalCost, 6), table)
 			}
 			// Right-aligned figures end in the same column.
 			width := len([]rune(lines[0]))
@@ -342,65 +343,6 @@ func TestDemoFlags(t *testing.T) {
 	} {
 		if _, err := penny(t, append([]string{"demo", "--quiet"}, args...)...); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("demo %v: err = %v, want it to name %s", args, err, args[0])
-		}
-	}
-}
-
-func TestUSDFixed(t *testing.T) {
-	tests := []struct {
-		m      llm.Money
-		places int
-		want   string
-	}{
-		{0, 6, "0.000000"},
-		{1, 6, "0.000000"},
-		{499, 6, "0.000000"},
-		{500, 6, "0.000001"}, // half rounds away from zero
-		{1_499, 6, "0.000001"},
-		{-500, 6, "-0.000001"},
-		{-499, 6, "0.000000"}, // no "-0"
-		{123_456_789, 6, "0.123457"},
-		{12 * llm.Dollar, 6, "12.000000"},
-		{999_999_999_500, 6, "1000.000000"},
-		{123_456_789, 9, "0.123456789"},
-		{-1, 9, "-0.000000001"},
-		{1_500_000_000, 0, "2"},
-		{math.MaxInt64, 9, "9223372036.854775807"},
-		{math.MinInt64, 9, "-9223372036.854775808"},
-		{math.MinInt64, 6, "-9223372036.854776"},
-	}
-	for _, tt := range tests {
-		if got := usdFixed(tt.m, tt.places); got != tt.want {
-			t.Errorf("usdFixed(%d, %d) = %q, want %q", int64(tt.m), tt.places, got, tt.want)
-		}
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-		err  bool
-	}{
-		{"", time.Time{}, false},
-		{"24h", now.Add(-24 * time.Hour), false},
-		{"90m", now.Add(-90 * time.Minute), false},
-		{"7d", now.AddDate(0, 0, -7), false},
-		{"0d", now, false},
-		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), false},
-		{"2026-11-01T10:00:00Z", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), false},
-		{"2026-11-01T10:00:00.25+02:00", time.Date(2026, 11, 1, 8, 0, 0, 250e6, time.UTC), false},
-		{"yesterday", time.Time{}, true},
-		{"-1h", time.Time{}, true},
-		{"-3d", time.Time{}, true},
-		{"d", time.Time{}, true},
-		{"2026-13-01", time.Time{}, true},
-	}
-	for _, tt := range tests {
-		got, err := parseWhen(tt.in, now)
-		if (err != nil) != tt.err || !got.Equal(tt.want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }

@@ -62,21 +62,39 @@ text otherwise: then anyone who can read the database can sign as any key.`,
 
 func newKeysCreate(resolveDB func(*cobra.Command) (string, error)) *cobra.Command {
 	var (
-		tenant, name, tags, budget, format string
-		rpm, tpm                           int
+		tenant, name, tags, budget, format, role string
+		rpm, tpm                                 int
 	)
 	cmd := &cobra.Command{
-		Use:   "create --tenant TENANT [--tags k=v,…] [--budget-month USD] [--rpm N] [--tpm N] [--name NAME]",
+		Use:   "create --tenant TENANT [--role tenant|admin] [--tags k=v,…] [--budget-month USD] [--rpm N] [--tpm N] [--name NAME]",
 		Short: "Create a key and print its secrets, once",
+		Long: `Create a key and print its secrets, once.
+
+--role decides what the key may read besides calling models:
+  tenant (the default)  its own tenant's usage (GET /v1/penny/usage) and nothing else
+  admin                 every tenant: /metrics, /admin/alerts and /admin/usage on the
+                        admin listener (admin_listen), penny alerts, and any tenant's usage
+Both roles call models the same way, attributed and budgeted to the key's tenant
+(an admin key's tenant defaults to "admin").`,
 		Example: `  penny keys create --tenant acme --tags team=support,app=chat --budget-month 500 --rpm 600 --tpm 200000
-  penny keys create --tenant acme --name batch-jobs --format json`,
+  penny keys create --tenant acme --name batch-jobs --format json
+  penny keys create --role admin --name prometheus`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--format %q is not text or json", format)
 			}
-			k := keys.Key{Name: name, Tenant: tenant, Limits: keys.Limits{RPM: rpm, TPM: tpm}}
-			var err error
+			r, err := keys.ParseRole(role)
+			if err != nil {
+				return fmt.Errorf("--role: %w", err)
+			}
+			if tenant == "" && r == keys.RoleAdmin {
+				tenant = "admin"
+			}
+			if tenant == "" {
+				return errors.New("--tenant is required for a tenant key (only admin keys default to tenant \"admin\")")
+			}
+			k := keys.Key{Name: name, Tenant: tenant, Role: r, Limits: keys.Limits{RPM: rpm, TPM: tpm}}
 			if k.Tags, err = keys.ParseTags(tags); err != nil {
 				return fmt.Errorf("--tags: %w", err)
 			}
@@ -114,14 +132,14 @@ func newKeysCreate(resolveDB func(*cobra.Command) (string, error)) *cobra.Comman
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&tenant, "tenant", "", "tenant the key's requests are attributed and budgeted to (required)")
+	f.StringVar(&tenant, "tenant", "", "tenant the key's requests are attributed and budgeted to (required for tenant keys)")
+	f.StringVar(&role, "role", "tenant", "tenant (sees only its own tenant) or admin (sees every tenant, metrics and alerts)")
 	f.StringVar(&name, "name", "", "a label, e.g. the application that uses the key")
 	f.StringVar(&tags, "tags", "", "cost-allocation tags put on every ledger record of the key: team=support,app=chat")
 	f.StringVar(&budget, "budget-month", "", "monthly budget in USD, e.g. 500 (default: none)")
 	f.IntVar(&rpm, "rpm", 0, "requests per minute (default: no limit)")
 	f.IntVar(&tpm, "tpm", 0, "tokens per minute (default: no limit)")
 	f.StringVar(&format, "format", "text", "text or json")
-	cmd.MarkFlagRequired("tenant")
 	return cmd
 }
 
@@ -130,7 +148,7 @@ func newKeysList(resolveDB func(*cobra.Command) (string, error)) *cobra.Command 
 	var active bool
 	cmd := &cobra.Command{
 		Use:   "list [--tenant TENANT] [--active]",
-		Short: "List keys: id, name, tenant, tags, limits, created, last used, revoked",
+		Short: "List keys: id, name, tenant, role, tags, limits, created, last used, revoked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
@@ -266,6 +284,11 @@ func writeCreated(w io.Writer, k keys.Key, s keys.Secret, sealed bool) {
 		fmt.Fprintf(w, " (%s)", k.Name)
 	}
 	fmt.Fprintln(w, ".")
+	if k.Admin() {
+		fmt.Fprintln(w, "  role:   admin (every tenant: metrics, alerts and usage on the admin listener)")
+	} else {
+		fmt.Fprintln(w, "  role:   tenant (its own tenant's usage only)")
+	}
 	if len(k.Tags) > 0 {
 		fmt.Fprintf(w, "  tags:   %s\n", keys.FormatTags(k.Tags))
 	}
@@ -294,6 +317,7 @@ type keyJSON struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
 	Tenant      string            `json:"tenant"`
+	Role        keys.Role         `json:"role"`
 	Tags        map[string]string `json:"tags"`
 	BudgetMonth *string           `json:"budget_month_usd"`
 	RPM         *int              `json:"rpm"`
@@ -308,7 +332,7 @@ type keyJSON struct {
 }
 
 func toJSON(k keys.Key) keyJSON {
-	j := keyJSON{ID: k.ID, Name: k.Name, Tenant: k.Tenant, Tags: k.Tags, Created: k.Created}
+	j := keyJSON{ID: k.ID, Name: k.Name, Tenant: k.Tenant, Role: k.Role, Tags: k.Tags, Created: k.Created}
 	if j.Tags == nil {
 		j.Tags = map[string]string{}
 	}
@@ -359,10 +383,10 @@ func writeKeysTable(w io.Writer, ks []keys.Key) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTENANT\tTAGS\tBUDGET/MONTH\tRPM\tTPM\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tTENANT\tROLE\tTAGS\tBUDGET/MONTH\tRPM\tTPM\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range ks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			k.ID, dash(k.Name), k.Tenant, dash(keys.FormatTags(k.Tags)),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			k.ID, dash(k.Name), k.Tenant, k.Role, dash(keys.FormatTags(k.Tags)),
 			budgetText(k.Limits.BudgetMonth), limitText(k.Limits.RPM), limitText(k.Limits.TPM),
 			timeText(k.Created), timeText(k.LastUsed), timeText(k.Revoked))
 	}

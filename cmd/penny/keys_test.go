@@ -104,7 +104,7 @@ func TestKeysCreateListRevoke(t *testing.T) {
 		"--budget-month", "500", "--rpm", "600", "--tpm", "200000", "--name", "support bot")
 	s := printed(t, out)
 	for _, want := range []string{"Created key " + s.AccessKeyID + " for tenant acme (support bot).",
-		"tags:   app=chat,team=support", "budget $500.00/month, 600 requests/min, 200000 tokens/min", "shown only now", "plain text"} {
+		"role:   tenant", "tags:   app=chat,team=support", "budget $500.00/month, 600 requests/min, 200000 tokens/min", "shown only now", "plain text"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("create output lacks %q:\n%s", want, out)
 		}
@@ -118,13 +118,13 @@ func TestKeysCreateListRevoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatalf("create --format json: %v\n%s", err, out)
 	}
-	if created.Tenant != "globex" || created.ID != created.AccessKeyID || !strings.HasPrefix(created.Token, "pk-") ||
+	if created.Tenant != "globex" || created.Role != keys.RoleTenant || created.ID != created.AccessKeyID || !strings.HasPrefix(created.Token, "pk-") ||
 		len(created.SecretAccessKey) != 40 || created.BudgetMonth != nil || created.RPM != nil {
 		t.Errorf("create --format json = %+v", created)
 	}
 
 	list := mustKeys(t, "list", "--db", db)
-	row := regexp.MustCompile(`(?m)^` + s.AccessKeyID + `\s+support bot\s+acme\s+app=chat,team=support\s+\$500\.00\s+600\s+200000\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$`)
+	row := regexp.MustCompile(`(?m)^` + s.AccessKeyID + `\s+support bot\s+acme\s+tenant\s+app=chat,team=support\s+\$500\.00\s+600\s+200000\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$`)
 	if !row.MatchString(list) || !strings.Contains(list, created.ID) {
 		t.Errorf("list:\n%s", list)
 	}
@@ -155,6 +155,21 @@ func TestKeysCreateListRevoke(t *testing.T) {
 	}
 
 	// The ledger shares the file: report reads it (and adds its schema).
+	// An admin key: tenant "admin" unless given, role admin in the list.
+	var admin keyJSON
+	if err := json.Unmarshal([]byte(mustKeys(t, "create", "--db", db, "--role", "admin", "--name", "prometheus", "--format", "json")), &admin); err != nil {
+		t.Fatal(err)
+	}
+	if admin.Role != keys.RoleAdmin || admin.Tenant != "admin" {
+		t.Errorf("create --role admin = %+v", admin)
+	}
+	if out := mustKeys(t, "create", "--db", db, "--role", "admin", "--tenant", "ops"); !strings.Contains(out, "role:   admin") {
+		t.Errorf("create --role admin:\n%s", out)
+	}
+	if list := mustKeys(t, "list", "--db", db); !regexp.MustCompile(`(?m)^` + admin.ID + `\s+prometheus\s+admin\s+admin\s`).MatchString(list) {
+		t.Errorf("list does not show the admin key's role:\n%s", list)
+	}
+
 	if out := mustPenny(t, "report", "--db", db, "--since", ""); !strings.Contains(out, "No requests") {
 		t.Errorf("report on the keys database:\n%s", out)
 	}
@@ -197,7 +212,9 @@ func TestKeysErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"create", "--db", db}, `"tenant" not set`},
+		{[]string{"create", "--db", db}, `--tenant is required for a tenant key`},
+		{[]string{"create", "--db", db, "--tenant", "acme", "--role", "root"}, `--role: role "root" is not admin or tenant`},
+		{[]string{"create", "--db", db, "--tenant", "acme corp"}, `tenant names are ASCII letters`},
 		{[]string{"create", "--db", db, "--tenant", "acme", "--tags", "team"}, "--tags"},
 		{[]string{"create", "--db", db, "--tenant", "acme", "--budget-month", "lots"}, "--budget-month"},
 		{[]string{"create", "--db", db, "--tenant", "acme", "--rpm", "-1"}, "negative"},

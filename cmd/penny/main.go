@@ -46,7 +46,7 @@ Try it with no AWS account:  penny demo`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval(), newAdvise(), newWhatIf(), newVersion())
+	root.AddCommand(newServe(), newModels(), newReport(), newDemo(), newBench(), newKeys(), newRouter(), newPrompt(), newAlerts(), newEval(), newAdvise(), newWhatIf(), newBatch(), newVersion())
 	return root
 }
 

@@ -83,7 +83,7 @@ func provisionedReport(ctx context.Context, store ledger.Store, cfg config.Confi
 			name = p.ARN[strings.LastIndex(p.ARN, "/")+1:]
 		}
 		r := ptRow{Name: name, ARN: p.ARN, Model: p.Model, ModelUnits: p.ModelUnits, Hours: d.Hours(),
-			Amortised: usdFixed(amort, 6), OnDemand: usdFixed(onDemand, 6), Net: usdFixed(onDemand-amort, 6),
+			Amortised: ledger.USDFixed(amort, 6), OnDemand: ledger.USDFixed(onDemand, 6), Net: ledger.USDFixed(onDemand-amort, 6),
 			Requests: s.Requests, Tokens: s.InputTokens + s.OutputTokens + s.CacheReadTokens + s.CacheWriteTokens}
 		if p.CapacityTPM > 0 && d > 0 {
 			r.Capacity = int64(float64(p.CapacityTPM*p.ModelUnits) * d.Minutes())

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/penny-gateway/penny/internal/config"
 	"github.com/penny-gateway/penny/internal/ledger"
-	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/sqlite"
 	"github.com/penny-gateway/penny/internal/texttable"
 )
@@ -53,43 +51,26 @@ n tags counts in n rows, while the total counts it once.`,
 					db = config.Defaults().Database
 				}
 			}
-			now := time.Now()
-			q := ledger.SummaryQuery{By: by, Tenant: tenant}
-			var err error
-			if _, err := ledger.ParseGrouping(by); err != nil {
-				return fmt.Errorf("--by %q is not one of %s", by, strings.Join(ledger.Groupings, ", "))
-			}
 			switch format {
 			case "table", "json", "csv":
 			default:
 				return fmt.Errorf("--format %q is not table, json or csv", format)
 			}
-			if q.Since, err = parseWhen(since, now); err != nil {
-				return fmt.Errorf("--since: %w", err)
+			now := time.Now()
+			q, err := ledger.ParseQuery(by, since, until, now, "--")
+			if err != nil {
+				return err
 			}
-			if q.Until, err = parseWhen(until, now); err != nil {
-				return fmt.Errorf("--until: %w", err)
-			}
-			if !q.Until.IsZero() && !q.Until.After(q.Since) {
-				return fmt.Errorf("--until %s is not after --since %s", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
-			}
+			q.Tenant = tenant
 			ldb, err := openLedger(db)
 			if err != nil {
 				return err
 			}
 			defer ldb.Close()
 			store := sqlite.NewLedgerStore(ldb)
-			rows, err := store.Summarize(cmd.Context(), q)
+			rows, tot, err := ledger.SummarizeWithTotal(cmd.Context(), store, q)
 			if err != nil {
 				return err
-			}
-			total, err := store.Summarize(cmd.Context(), ledger.SummaryQuery{Since: q.Since, Until: q.Until, Tenant: tenant, By: ledger.ByAll})
-			if err != nil {
-				return err
-			}
-			var tot ledger.Summary
-			if len(total) > 0 {
-				tot = total[0]
 			}
 			var pt []ptRow
 			if cfgErr == nil && tenant == "" {
@@ -133,104 +114,6 @@ func openLedger(url string) (*sqlite.DB, error) {
 	return sqlite.Open(path)
 }
 
-// parseWhen accepts "24h", "7d", "2026-11-01" (midnight UTC) or RFC 3339;
-// "" is the zero time (no bound).
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	bad := fmt.Errorf("%q is not a duration (24h, 7d) or a date (2006-01-02, RFC 3339)", s)
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return time.Time{}, bad
-		}
-		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q: a duration back from now must not be negative", s)
-		}
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, bad
-}
-
-// usdFixed formats m in dollars with exactly places decimals (0 to 9),
-// rounding half away from zero, in integer arithmetic so that no amount is
-// ever off by a float's rounding.
-func usdFixed(m llm.Money, places int) string {
-	places = min(max(places, 0), 9)
-	neg := m < 0
-	u := uint64(m)
-	if neg {
-		u = -u // two's complement: right for math.MinInt64 too
-	}
-	unit := pow10(9 - places)
-	u = u/unit + (u%unit*2)/unit // + 1 when the remainder is at least half
-	scale := pow10(places)
-	s := strconv.FormatUint(u/scale, 10)
-	if places > 0 {
-		f := strconv.FormatUint(u%scale, 10)
-		s += "." + strings.Repeat("0", places-len(f)) + f
-	}
-	if neg && u != 0 {
-		s = "-" + s
-	}
-	return s
-}
-
-func pow10(n int) uint64 {
-	p := uint64(1)
-	for range n {
-		p *= 10
-	}
-	return p
-}
-
-// savingsPercent is saved as a percentage of base, to one decimal, or nil
-// when there is no baseline to compare with. It is a ratio for display, not
-// money, so a float is fine.
-func savingsPercent(saved, base llm.Money) *float64 {
-	if base <= 0 {
-		return nil
-	}
-	p := math.Round(float64(saved)*1000/float64(base)) / 10
-	return &p
-}
-
-type reportRow struct {
-	Key              string   `json:"key"`
-	Requests         int64    `json:"requests"`
-	Errors           int64    `json:"errors"`
-	InputTokens      int64    `json:"input_tokens"`
-	OutputTokens     int64    `json:"output_tokens"`
-	CacheReadTokens  int64    `json:"cache_read_tokens"`
-	CacheWriteTokens int64    `json:"cache_write_tokens"`
-	CostUSD          string   `json:"cost_usd"`
-	BaselineCostUSD  string   `json:"baseline_cost_usd"`
-	SavingsUSD       string   `json:"savings_usd"`
-	SavingsPercent   *float64 `json:"savings_percent"`
-	AvgLatencyMS     float64  `json:"avg_latency_ms"`
-}
-
-// toRow converts a summary, with money at the given number of decimals.
-func toRow(s ledger.Summary, places int) reportRow {
-	return reportRow{Key: s.Label(), Requests: s.Requests, Errors: s.Errors, InputTokens: s.InputTokens,
-		OutputTokens: s.OutputTokens, CacheReadTokens: s.CacheReadTokens, CacheWriteTokens: s.CacheWriteTokens,
-		CostUSD: usdFixed(s.Cost, places), BaselineCostUSD: usdFixed(s.BaselineCost, places),
-		SavingsUSD:     usdFixed(s.Savings, places),
-		SavingsPercent: savingsPercent(s.Savings, s.BaselineCost),
-		AvgLatencyMS:   float64(s.AvgLatency.Microseconds()) / 1000}
-}
-
 // writeReport writes rows and their total in format (table, json or csv).
 // JSON carries exact money (9 decimals, as strings); table and CSV round it
 // to 6 decimals. CSV has no total row, so that every line is a group.
@@ -239,22 +122,16 @@ func writeReport(w io.Writer, format, by string, rows []ledger.Summary, total le
 	if format == "json" {
 		places = 9
 	}
-	out := make([]reportRow, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, toRow(r, places))
-	}
-	tot := toRow(total, places)
-	tot.Key = "TOTAL"
+	rep := ledger.NewReport(by, rows, total, places)
+	out, tot := rep.Rows, rep.Total
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			By          string      `json:"by"`
-			Rows        []reportRow `json:"rows"`
-			Total       reportRow   `json:"total"`
-			Provisioned []ptRow     `json:"provisioned,omitempty"`
-		}{by, out, tot, pt})
+			ledger.Report
+			Provisioned []ptRow `json:"provisioned,omitempty"`
+		}{rep, pt})
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{by, "requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,12 +16,13 @@ import (
 
 func newServe() *cobra.Command {
 	var (
-		cfgPath  string
-		addr     string
-		simulate bool
-		db       string
-		logLevel string
-		authMode string
+		cfgPath   string
+		addr      string
+		simulate  bool
+		db        string
+		logLevel  string
+		authMode  string
+		adminAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -34,10 +34,17 @@ Clients call it with the APIs they already use:
   GET  /v1/models                         catalog models and routes
   POST /model/{modelId}/converse          Bedrock Converse (AWS SDKs: set the endpoint)
   POST /model/{modelId}/converse-stream   Bedrock ConverseStream
-  GET  /metrics                           Prometheus metrics (CloudWatch names)
-  GET  /admin/alerts                      recent spend, rate, loop and budget alerts
+  GET  /v1/penny/usage                    the caller's own usage (a tenant key sees its tenant only)
   GET  /healthz                           liveness
   GET  /readyz                            readiness: 503 while the ledger cannot record requests
+
+and, on the admin listener (admin_listen, 127.0.0.1:8485 unless --admin-addr or
+the config says otherwise; "off" turns it off), every tenant's data:
+  GET  /metrics                           Prometheus metrics (CloudWatch names)
+  GET  /admin/alerts                      recent spend, rate, loop and budget alerts
+  GET  /admin/usage                       any tenant's usage, or all of them
+On a loopback address it needs no key (admin_auth: loopback); elsewhere, or with
+admin_auth: required, it needs an admin key (penny keys create --role admin).
 
 Without --simulate Penny calls Amazon Bedrock with the standard AWS credential
 chain (environment, shared config and credentials files, SSO, IMDS) and region,
@@ -74,6 +81,9 @@ Environment variables override the config file, and flags override both:
 			if flags.Changed("auth") {
 				cfg.Auth = authMode
 			}
+			if flags.Changed("admin-addr") {
+				cfg.AdminListen = adminAddr
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -86,6 +96,7 @@ Environment variables override the config file, and flags override both:
 	f.BoolVar(&simulate, "simulate", false, "answer every model with the built-in simulator (no AWS)")
 	f.StringVar(&db, "db", "sqlite://penny.db", "ledger: a sqlite:// URL or a file path")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&adminAddr, "admin-addr", config.DefaultAdminListen, "admin listener address (metrics, alerts, every tenant's usage); off to turn it off")
 	f.StringVar(&authMode, "auth", "", "required (every request needs a key from \"penny keys create\") or off; default required, off with --simulate")
 	return cmd
 }
@@ -117,7 +128,17 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	if !cfg.AuthRequired() {
 		authLine = "off (x-penny-tenant header attributes requests)"
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n", readBuild(), a.URL(), mode, cfg.Database, authLine)
+	fmt.Fprintf(cmd.OutOrStdout(), "penny %s listening on %s\n  upstream: %s\n  ledger:   %s\n  auth:     %s\n  admin:    %s\n",
+		readBuild(), a.URL(), mode, cfg.Database, authLine, adminLine(a, cfg))
+	if a.Batch != nil {
+		p := a.Batch.Policy()
+		where := p.S3URI + ", role " + p.RoleARN
+		if cfg.Simulate {
+			where = "simulated S3 and Bedrock control plane"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "  batch:    %s (jobs of %d to %d records; below the minimum after %s: %s)\n",
+			where, p.MinRecords, p.MaxRecords, p.MaxWait, p.BelowMinimum)
+	}
 	if !cfg.AuthRequired() && exposed(a.Addr()) {
 		risk := "call Bedrock on this server's AWS account"
 		if cfg.Simulate {
@@ -145,14 +166,18 @@ func serve(cmd *cobra.Command, cfg config.Config) error {
 	return err
 }
 
+// adminLine says where the admin listener is and who may read it.
+func adminLine(a *app.App, cfg config.Config) string {
+	switch {
+	case a.AdminURL() == "":
+		return "off (admin_listen)"
+	case a.AdminOpen():
+		return a.AdminURL() + " (/metrics, /admin/*; no key needed)"
+	}
+	return a.AdminURL() + " (/metrics, /admin/*; admin keys: penny keys create --role admin)"
+}
+
 // exposed reports whether a listener's address accepts connections from
 // other machines: it is not a loopback address (":8484" and "0.0.0.0:8484"
 // listen on every interface).
-func exposed(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
-}
+func exposed(addr string) bool { return !app.Loopback(addr) }

@@ -31,7 +31,7 @@ func serveOnce(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := newRoot(&out, &errb)
-	root.SetArgs(append([]string{"serve", "--simulate", "--db", filepath.Join(t.TempDir(), "penny.db")}, args...))
+	root.SetArgs(append([]string{"serve", "--simulate", "--admin-addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "penny.db")}, args...))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := root.ExecuteContext(ctx); err != nil {

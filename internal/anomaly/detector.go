@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/penny-gateway/penny/internal/ledger"
@@ -65,7 +66,22 @@ type Config struct {
 	// Observe's goroutine and must not block.
 	Throttle    func(keyID string, d time.Duration)
 	ThrottleFor time.Duration
+	// MaxSubjects bounds how many tenants, and separately how many keys,
+	// have a series of their own (10,000). With auth off a client names
+	// its tenant, so without a bound each new name would hold memory for
+	// the whole baseline. Past it, new tenants share the series of
+	// OverflowTenant (new keys that of OverflowKey), so a flood of new
+	// names still raises a rate alert, and are not checked for loops; each
+	// such record is counted (Overflowed).
+	MaxSubjects int
 }
+
+// OverflowTenant and OverflowKey name the shared series of subjects past
+// Config.MaxSubjects in alerts.
+const (
+	OverflowTenant = "(untracked tenants)"
+	OverflowKey    = "(untracked keys)"
+)
 
 func (c *Config) setDefaults() {
 	if c.Now == nil {
@@ -104,6 +120,9 @@ func (c *Config) setDefaults() {
 	if c.ThrottleFor <= 0 {
 		c.ThrottleFor = 5 * time.Minute
 	}
+	if c.MaxSubjects <= 0 {
+		c.MaxSubjects = 10_000
+	}
 }
 
 // Detector finds anomalies in a stream of ledger records. It is safe for
@@ -118,6 +137,8 @@ type Detector struct {
 	keys      map[subject]*series
 	loops     map[subject]*loopKey
 	lastAlert map[alertKey]time.Time
+	// overflowed counts records of subjects past MaxSubjects.
+	overflowed atomic.Int64
 }
 
 type subject struct{ tenant, key string }
@@ -161,20 +182,41 @@ func (d *Detector) Observe(r *ledger.Record, promptHash string) {
 
 	var alerts []Alert
 	var throttle string
+	tracked := true
+	tsub := subject{tenant: r.Tenant}
 	ts := d.tenants[r.Tenant]
 	if ts == nil {
-		ts = newSeries(d.cfg.Baseline, m)
-		d.tenants[r.Tenant] = ts
+		if len(d.tenants) >= d.cfg.MaxSubjects {
+			tracked, tsub = false, subject{tenant: OverflowTenant}
+			ts = d.tenants[OverflowTenant]
+		}
+		if ts == nil {
+			ts = newSeries(d.cfg.Baseline, m)
+			d.tenants[tsub.tenant] = ts
+		}
 	}
-	alerts = d.checkSeries(alerts, ts, subject{tenant: r.Tenant}, m, now, r.Cost)
+	alerts = d.checkSeries(alerts, ts, tsub, m, now, r.Cost)
 	if r.KeyID != "" {
 		sk := subject{r.Tenant, r.KeyID}
 		ks := d.keys[sk]
 		if ks == nil {
-			ks = newSeries(d.cfg.Baseline, m)
-			d.keys[sk] = ks
+			if len(d.keys) >= d.cfg.MaxSubjects {
+				tracked, sk = false, subject{OverflowTenant, OverflowKey}
+				ks = d.keys[sk]
+			}
+			if ks == nil {
+				ks = newSeries(d.cfg.Baseline, m)
+				d.keys[sk] = ks
+			}
 		}
 		alerts = d.checkSeries(alerts, ks, sk, m, now, r.Cost)
+	}
+	if _, seen := d.loops[subject{r.Tenant, r.KeyID}]; !seen && len(d.loops) >= d.cfg.MaxSubjects {
+		tracked = false
+		promptHash = "" // loops are one key's; a shared series would join strangers' prompts
+	}
+	if !tracked {
+		d.overflowed.Add(1)
 	}
 	if promptHash != "" {
 		var loop bool
@@ -198,6 +240,18 @@ func (d *Detector) Observe(r *ledger.Record, promptHash string) {
 	if throttle != "" {
 		d.cfg.Throttle(throttle, d.cfg.ThrottleFor)
 	}
+}
+
+// Overflowed returns how many records were of tenants or keys past
+// Config.MaxSubjects (see there).
+func (d *Detector) Overflowed() int64 { return d.overflowed.Load() }
+
+// Tracked returns how many tenants and keys have a series of their own
+// (the overflow series included).
+func (d *Detector) Tracked() (tenants, keys int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.tenants), len(d.keys)
 }
 
 // Recent returns the latest alerts, newest first.

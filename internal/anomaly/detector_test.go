@@ -1,6 +1,8 @@
 package anomaly_test
 
 import (
+	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -80,4 +82,60 @@ func TestConcurrentObserve(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestDistinctTenantsAreBounded is finding 6: with auth off a client names
+// its tenant, and 40,000 names used to hold a series each for an hour.
+// Past MaxSubjects they share one overflow series, which still alerts on
+// their flood, and are counted.
+func TestDistinctTenantsAreBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	d := anomaly.New(anomaly.Config{Now: clock.Now, MaxSubjects: 1000})
+	// A steady overflow series first, so that the flood below is judged
+	// against a baseline.
+	for i := range 1000 {
+		d.Observe(&ledger.Record{Tenant: "steady-" + strconv.Itoa(i)}, "")
+	}
+	for range 60 {
+		clock.t = clock.t.Add(time.Minute)
+		d.Observe(&ledger.Record{Tenant: "steady-0"}, "")
+		d.Observe(&ledger.Record{Tenant: "one-off"}, "")
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 40_000 {
+		d.Observe(&ledger.Record{Tenant: "t-" + strconv.Itoa(i), KeyID: "k-" + strconv.Itoa(i)}, "same prompt")
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	tenants, keys := d.Tracked()
+	if tenants > 1001 || keys > 1001 {
+		t.Errorf("%d tenants and %d keys tracked, want at most 1,000 each and the overflow series", tenants, keys)
+	}
+	if got := d.Overflowed(); got < 40_000 {
+		t.Errorf("Overflowed = %d, want every one of the 40,000 new tenants counted", got)
+	}
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Errorf("40,000 new tenants grew the heap by %d MB", grew>>20)
+	}
+	var flood, loop bool
+	for _, a := range d.Recent() {
+		flood = flood || a.Kind == anomaly.KindRateSpike && a.Tenant == anomaly.OverflowTenant
+		loop = loop || a.Kind == anomaly.KindRunawayLoop
+	}
+	if !flood {
+		t.Errorf("the flood of new tenants raised no rate alert on %q: %v", anomaly.OverflowTenant, d.Recent())
+	}
+	if loop {
+		t.Error("strangers sharing the overflow series were taken for a runaway loop")
+	}
+	// Once the tracked tenants go idle for a baseline, new ones get series
+	// of their own again.
+	clock.t = clock.t.Add(2 * time.Hour)
+	d.Observe(&ledger.Record{Tenant: "newcomer"}, "")
+	if tenants, _ := d.Tracked(); tenants > 2 {
+		t.Errorf("%d tenants still tracked after two idle hours", tenants)
+	}
 }

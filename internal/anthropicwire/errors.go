@@ -17,6 +17,8 @@ import (
 //   - KindUnavailable: 529 overloaded_error, which the SDKs retry.
 //   - KindTimeout: 504 timeout_error.
 //   - KindCanceled: 499 (the client went away; nobody reads it).
+//   - KindSlowClient: 408 invalid_request_error (the body did not arrive in
+//     time).
 var kindErrors = map[llm.ErrorKind]struct {
 	status int
 	typ    string
@@ -34,6 +36,7 @@ var kindErrors = map[llm.ErrorKind]struct {
 	llm.KindModelError:    {http.StatusInternalServerError, "api_error"},
 	llm.KindUnavailable:   {529, "overloaded_error"},
 	llm.KindCanceled:      {499, "api_error"},
+	llm.KindSlowClient:    {http.StatusRequestTimeout, "invalid_request_error"},
 	llm.KindInternal:      {http.StatusInternalServerError, "api_error"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/penny-gateway/penny/internal/jsonstrict"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -41,17 +42,32 @@ type fields struct {
 	m    map[string]json.RawMessage
 }
 
+// ref is a member or element of a JSON value as json.Unmarshal hands it
+// over: a slice of the bytes being split, not a copy of them. Splitting a
+// 10 MB body level by level (messages, content, source) into
+// json.RawMessage would copy the image once per level. The members and
+// elements therefore alias the request body: what the decoded request
+// keeps of them is copied where it is kept (input schemas, tool inputs;
+// additional fields are re-encoded).
+type ref []byte
+
+func (r *ref) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
 func object(path string, raw json.RawMessage) (fields, error) {
-	var m map[string]json.RawMessage
+	var refs map[string]ref
 	if len(raw) == 0 || raw[0] != '{' {
 		return fields{}, invalid(orBody(path), "expected an object, got %s", jsonType(raw))
 	}
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(raw, &refs); err != nil {
 		return fields{}, invalid(orBody(path), "malformed object: %v", err)
 	}
-	for k, v := range m {
-		if string(v) == "null" {
-			delete(m, k)
+	m := make(map[string]json.RawMessage, len(refs))
+	for k, v := range refs {
+		if string(v) != "null" {
+			m[k] = json.RawMessage(v)
 		}
 	}
 	return fields{path: path, m: m}, nil
@@ -94,10 +110,11 @@ func (f fields) get(name string, v any) (bool, error) {
 
 // decodeValue decodes raw into v strictly: objects decoded into structs
 // may not carry unknown members.
+//
+// A large value (an image) is decoded without a copy of it (see package
+// jsonstrict).
 func decodeValue(path string, raw json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err := jsonstrict.Decode(raw, v)
 	if err == nil {
 		return nil
 	}
@@ -156,12 +173,16 @@ func jsonType(raw json.RawMessage) string {
 
 // array splits a JSON array into its elements.
 func array(path string, raw json.RawMessage) ([]json.RawMessage, error) {
-	var a []json.RawMessage
+	var refs []ref
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, invalid(path, "expected an array, got %s", jsonType(raw))
 	}
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := json.Unmarshal(raw, &refs); err != nil {
 		return nil, invalid(path, "malformed array: %v", err)
+	}
+	a := make([]json.RawMessage, len(refs))
+	for i, r := range refs {
+		a[i] = json.RawMessage(r)
 	}
 	return a, nil
 }

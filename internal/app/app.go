@@ -21,6 +21,7 @@ import (
 	"github.com/penny-gateway/penny/internal/account"
 	"github.com/penny-gateway/penny/internal/anomaly"
 	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/batch"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/cache/memory"
 	"github.com/penny-gateway/penny/internal/cache/redis"
@@ -52,7 +53,7 @@ import (
 type App struct {
 	Config  config.Config
 	Catalog *catalog.Catalog
-	DB      *sqlite.DB // the ledger, the keys and the stored responses; the stores are made from it
+	DB      *sqlite.DB // the ledger, the keys, the stored responses and the batch queue; the stores are made from it
 	Store   *sqlite.LedgerStore
 	// Responses are the stored Responses API answers.
 	Responses *sqlite.ResponseStore
@@ -64,11 +65,20 @@ type App struct {
 	Auth    *auth.Authenticator
 	Gateway *gateway.Server
 	Log     *slog.Logger
+	// Batch is the batch engine and BatchStore its queue; nil when batch
+	// inference is off.
+	Batch      *batch.Engine
+	BatchStore *sqlite.BatchStore
+	batch      *batchParts
 
 	srv      *http.Server
 	listener net.Listener
 	tls      bool
-	region   string
+	// admin serves the admin listener (nil when admin_listen is off).
+	admin         *http.Server
+	adminListener net.Listener
+	adminOpen     bool
+	region        string
 	// cancel ends the base context of every request: used when a
 	// graceful shutdown runs out of time.
 	cancel context.CancelCauseFunc
@@ -86,6 +96,14 @@ type Options struct {
 	// Bedrock overrides the Bedrock provider options (tests point it at a
 	// fake Bedrock).
 	Bedrock *bedrock.Options
+	// BatchJobs, if set, is where batch jobs run instead of the AWS
+	// clients the config implies (tests give S3 and control-plane
+	// clients of fakes); it turns batch inference on.
+	BatchJobs batch.Jobs
+	// BatchPolicy, if set, adjusts the engine's policy (tests shorten
+	// the polls); BatchTick is the engine's tick (default 1s).
+	BatchPolicy func(batch.Policy) batch.Policy
+	BatchTick   time.Duration
 }
 
 // New builds every part. When the config does not simulate, it checks that
@@ -110,7 +128,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	dopts := dispatch.Options{Catalog: cat, Region: cfg.Bedrock.Region, Providers: map[string]llm.Invoker{}}
+	deferrer := &lateDeferrer{}
+	dopts := dispatch.Options{Catalog: cat, Region: cfg.Bedrock.Region, Providers: map[string]llm.Invoker{}, Defer: deferrer}
 	if cfg.Simulate {
 		if dopts.Region == "" {
 			dopts.Region = bedrock.DefaultRegion
@@ -224,11 +243,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	var detectorRef *anomaly.Detector
 	limiter := govern.NewLimiter(govern.RateOptions{Counter: counter})
+	// Per-tenant state past limits.max_tenants is shared or dropped, and
+	// counted here.
+	budgetOverflow := prometheus.NewCounter(prometheus.CounterOpts{Name: "penny_tracked_overflow_total",
+		Help:        overflowHelp,
+		ConstLabels: prometheus.Labels{"state": "budget"}})
 	budget, err := govern.NewBudget(govern.BudgetOptions{
 		Catalog: cat, Counter: counter, Rules: cfg.Budgets, Logger: log,
+		MaxSubjects: cfg.Limits.MaxTenants, Evicted: func(n int) { budgetOverflow.Add(float64(n)) },
 		SpentBy: func(ctx context.Context, scope govern.Scope, value string, since time.Time) (llm.Money, error) {
 			by, group := govern.SpentQuery(scope, value)
-			sums, err := store.Summarize(ctx, ledger.SummaryQuery{Since: since, By: by})
+			q := ledger.SummaryQuery{Since: since, By: by}
+			if scope == govern.ScopeTenant {
+				q.Tenant = value // one tenant's records, not every tenant's
+			}
+			sums, err := store.Summarize(ctx, q)
 			if err != nil {
 				return 0, err
 			}
@@ -268,8 +297,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 		sinks = append(sinks, hook)
 	}
-	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter)})
+	detector := anomaly.New(anomaly.Config{Sinks: sinks, Throttle: throttle(cfg.Alerts.ThrottleLoops, limiter),
+		MaxSubjects: cfg.Limits.MaxTenants})
 	detectorRef = detector
+	reg.MustRegister(budgetOverflow, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "penny_tracked_overflow_total",
+		Help:        overflowHelp,
+		ConstLabels: prometheus.Labels{"state": "anomaly"}}, func() float64 { return float64(detector.Overflowed()) }))
 	undo = append(undo, func() { detector.Close(context.Background()) })
 	tp, stopTracing, err := tracing.Setup(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint,
 		SampleRatio: cfg.Tracing.SampleRatio, Headers: cfg.Tracing.Headers})
@@ -277,6 +310,30 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return fail(fmt.Errorf("tracing: %w", err))
 	}
 	undo = append(undo, func() { stopTracing(context.Background()) })
+	adminOpen, err := adminOpen(cfg)
+	if err != nil {
+		return fail(fmt.Errorf("config: %w", err))
+	}
+	adminAddr := ""
+	if cfg.AdminEnabled() {
+		adminAddr = cfg.AdminListen
+		if adminOpen && !Loopback(adminAddr) {
+			log.Warn("admin_auth is off and the admin listener is on a non-loopback address: anyone who can connect reads "+
+				"every tenant's metrics, alerts and usage", "admin_listen", adminAddr)
+		}
+	}
+	recorder := monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector}
+	bp, err := newBatch(ctx, cfg, opts, batchDeps{db: db, account: account.Options{Catalog: cat, Counter: counter},
+		onDemand: dispatcher, recorder: recorder, simulator: batchSimulator(cfg, cat, counter), log: log})
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, func() { bp.close() })
+	var batchOpts gateway.Options
+	if bp != nil {
+		deferrer.e = bp.engine
+		batchOpts = gateway.Options{Batch: bp.engine, BatchStore: bp.store, BatchLimits: bp.limits, DeferRoute: deferRoute(cfg)}
+	}
 	over := newRouteOverrides(cfg.Routes)
 	promptCacheOf := forRoute(over, func(r *config.Route) *config.PromptCache { return r.PromptCache })
 	routeTier := forRoute(over, func(r *config.Route) *servicetier.Policy {
@@ -317,27 +374,44 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			fallback: fallback.Options{Catalog: cat, Logger: log,
 				ListFor: forRoute(over, func(r *config.Route) *fallback.List { return r.Fallbacks })},
 		}),
-		Upstream:          dispatcher,
-		Recorder:          monitor.Recorder{Next: w, Metrics: metrics, Anomaly: detector},
-		Catalog:           cat,
-		RouteNames:        routes.Names(),
-		Region:            dopts.Region,
-		Counter:           counter,
-		Logger:            log,
-		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
+		Upstream:       dispatcher,
+		Recorder:       recorder,
+		Catalog:        cat,
+		RouteNames:     routes.Names(),
+		Region:         dopts.Region,
+		Counter:        counter,
+		Logger:         log,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		ReadTimeout:    cfg.Limits.ReadTimeout.D(),
+		LargeBodyBytes: cfg.Limits.LargeBodyBytes, MaxConcurrentLargeBodies: cfg.Limits.MaxConcurrentLargeBodies,
+		LargeBodyWait: cfg.Limits.LargeBodyWait.D(),
+		MetaLimits: keys.MetaLimits{MaxTags: cfg.Limits.MaxTags, MaxTagKeyBytes: cfg.Limits.MaxTagKeyBytes,
+			MaxTagValueBytes: cfg.Limits.MaxTagValueBytes, MaxTenantBytes: cfg.Limits.MaxTenantBytes},
 		RequestTimeout:    cfg.Limits.RequestTimeout.D(),
 		AccessLog:         cfg.Log.Requests,
 		Metrics:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Alerts:            func() any { return detector.Recent() },
+		Usage:             store,
+		AdminOpen:         adminOpen,
+		AdminAddr:         adminAddr,
 		Auth:              authn,
 		Responses:         rs,
 		ResponseRetention: retention,
+		Batch:             batchOpts.Batch,
+		BatchStore:        batchOpts.BatchStore,
+		BatchLimits:       batchOpts.BatchLimits,
+		DeferRoute:        batchOpts.DeferRoute,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
-		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep}, nil
+	a := &App{Config: cfg, Catalog: cat, DB: db, Store: store, Responses: rs, Ledger: w, Keys: ks, Auth: authn, Gateway: gw, Log: log,
+		Anomaly: detector, region: dopts.Region, cache: backend, stopTracing: stopTracing, stopSweep: stopSweep, adminOpen: adminOpen}
+	if bp != nil {
+		a.Batch, a.BatchStore, a.batch = bp.engine, bp.store, bp
+		bp.start(gw.Chain())
+	}
+	return a, nil
 }
 
 // sweep deletes expired stored responses in the background, at most an
@@ -370,9 +444,13 @@ func (a *App) Listen() error {
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	a.srv = &http.Server{
-		Handler:           a.Gateway.Handler(),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:     a.Gateway.Handler(),
+		BaseContext: func(net.Listener) context.Context { return base },
+		// The body's deadline (limits.read_timeout) is set per request by
+		// the gateway, from when it starts reading, not as the server's
+		// ReadTimeout: that would also count the wait for a large-body
+		// slot, and answer a slow client with a bare i/o error.
+		ReadHeaderTimeout: a.Config.Limits.ReadHeaderTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		Protocols:         &protocols,
@@ -386,7 +464,73 @@ func (a *App) Listen() error {
 		a.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		a.tls = true
 	}
+	if a.Config.AdminEnabled() {
+		aln, err := net.Listen("tcp", a.Config.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin_listen %s: %w", a.Config.AdminListen, err)
+		}
+		a.adminListener = aln
+		a.admin = &http.Server{
+			Handler:           a.Gateway.AdminHandler(),
+			ReadHeaderTimeout: a.Config.Limits.ReadHeaderTimeout.D(),
+			ReadTimeout:       a.Config.Limits.ReadTimeout.D(), // nothing streams here
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		}
+	}
 	return nil
+}
+
+// AdminURL is the admin listener's http:// URL, after Listen; "" when
+// admin_listen is off. It is plain HTTP: on loopback by default.
+func (a *App) AdminURL() string {
+	if a.adminListener == nil {
+		return ""
+	}
+	return "http://" + a.adminListener.Addr().String()
+}
+
+// AdminOpen reports whether the admin listener serves without a key.
+func (a *App) AdminOpen() bool { return a.adminOpen || a.Auth == nil }
+
+// adminOpen decides whether the admin listener needs an admin key: not on
+// a loopback address unless admin_auth is required, always elsewhere
+// unless admin_auth is off. With auth off there are no keys, so a
+// non-loopback admin listener must be opened explicitly.
+func adminOpen(cfg config.Config) (bool, error) {
+	if !cfg.AdminEnabled() {
+		return false, nil
+	}
+	switch cfg.AdminAuth {
+	case "off":
+		return true, nil
+	case "required":
+		return false, nil
+	}
+	if Loopback(cfg.AdminListen) {
+		return true, nil
+	}
+	if !cfg.AuthRequired() {
+		return false, fmt.Errorf("admin_listen %s is not a loopback address and auth is off, so no admin key can be asked for: "+
+			"set admin_auth: off to serve every tenant's metrics and usage there without a key, or use a loopback address", cfg.AdminListen)
+	}
+	return false, nil
+}
+
+// Loopback reports whether a listen address host:port names a loopback
+// host ("localhost" or a loopback IP), so that only this machine can
+// connect; an empty host listens on every interface.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the bound address, after Listen.
@@ -400,18 +544,34 @@ func (a *App) URL() string {
 	return "http://" + a.Addr()
 }
 
-// Serve serves until Shutdown; it returns nil after a clean shutdown.
+// Serve serves the API and the admin listener until Shutdown; it returns
+// nil after a clean shutdown, or the first listener's failure.
 func (a *App) Serve() error {
-	var err error
-	if a.tls {
-		err = a.srv.ServeTLS(a.listener, "", "")
-	} else {
-		err = a.srv.Serve(a.listener)
+	errc := make(chan error, 2)
+	n := 1
+	go func() {
+		if a.tls {
+			errc <- a.srv.ServeTLS(a.listener, "", "")
+		} else {
+			errc <- a.srv.Serve(a.listener)
+		}
+	}()
+	if a.admin != nil {
+		n++
+		go func() { errc <- a.admin.Serve(a.adminListener) }()
 	}
-	if !errors.Is(err, http.ErrServerClosed) {
-		return err
+	var first error
+	for range n {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+			// One listener failed: stop the other so Serve returns.
+			a.srv.Close()
+			if a.admin != nil {
+				a.admin.Close()
+			}
+		}
 	}
-	return nil
+	return first
 }
 
 // Shutdown stops accepting requests and waits for in-flight ones (streams
@@ -422,6 +582,16 @@ func (a *App) Serve() error {
 // LedgerSummary). Then it closes the database.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		if a.admin != nil {
+			// Nothing on it streams: what does not finish in time is cut.
+			if err := a.admin.Shutdown(ctx); err != nil {
+				a.admin.Close()
+			}
+		}
+	}()
 	if a.srv != nil {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			a.Log.Warn("shutdown: cancelling requests still in flight", "err", err)
@@ -436,12 +606,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 		a.cancel(gateway.ErrShutdown)
 	}
+	<-adminDone // its handlers read the database closed below
 	// Handlers write their record as they return; wait for the last ones.
 	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelWait()
 	if err := a.Gateway.Wait(waitCtx); err != nil {
 		errs = append(errs, err)
 	}
+	// The batch engine stops before the ledger closes: the records it
+	// wrote are flushed, and what it had not done a restart resumes.
+	a.batch.close()
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	closeErr := a.Ledger.Close(flushCtx)
@@ -479,6 +653,17 @@ func spoolPath(l config.Ledger, db *sqlite.DB) string {
 		return l.SpoolPath
 	}
 	return db.Path() + ".spool"
+}
+
+// batchSimulator answers simulated batch jobs' records: the simulator
+// of the config, without its latency (a job's records are not paced).
+func batchSimulator(cfg config.Config, cat *catalog.Catalog, counter *tokens.Counter) llm.Invoker {
+	if !cfg.Simulate {
+		return nil
+	}
+	o := simOptions(cfg.Simulator)
+	o.TimeScale = 0
+	return sim.New(cat, counter, o)
 }
 
 func simOptions(s config.Simulator) sim.Options {
@@ -528,6 +713,10 @@ func cacheBackend(c config.Cache, log *slog.Logger) (cache.Backend, error) {
 	}
 	return b, nil
 }
+
+// overflowHelp describes penny_tracked_overflow_total, one series per
+// state that bounds its tenants.
+const overflowHelp = "Tenants or keys past limits.max_tenants: records the anomaly detector folded into its overflow series, budget counters dropped."
 
 // throttle is the anomaly detector's hook on runaway loops: it penalizes
 // the offending key in the rate limiter when the config asks for it.

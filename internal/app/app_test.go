@@ -32,6 +32,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func simConfig(t *testing.T, timeScale float64) config.Config {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Simulate = true
 	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
 	cfg.Simulator.TimeScale = &timeScale
@@ -199,6 +200,7 @@ func TestExampleConfigServes(t *testing.T) {
 	}
 	cfg.Simulate = true
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "penny.db")
 	zero := 0.0
 	cfg.Simulator.TimeScale = &zero
@@ -213,8 +215,8 @@ func TestExampleConfigServes(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Penny-Model") != "nova-lite" || resp.Header.Get("X-Penny-Route") != "support" {
 		t.Errorf("status %d, model %q route %q", resp.StatusCode, resp.Header.Get("X-Penny-Model"), resp.Header.Get("X-Penny-Route"))
 	}
-	// The request shows in the Prometheus metrics.
-	mresp, err := http.Get(a.URL() + "/metrics")
+	// The request shows in the Prometheus metrics, on the admin listener.
+	mresp, err := http.Get(a.AdminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

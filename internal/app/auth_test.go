@@ -82,8 +82,8 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Error("forged SigV4: Penny waited for the body")
 	}
 
-	// The model list and the metrics need a key too.
-	for _, path := range []string{"/v1/models", "/metrics"} {
+	// The model list and the usage endpoint need a key too.
+	for _, path := range []string{"/v1/models", "/v1/penny/usage"} {
 		resp, err := http.Get(a.URL() + path)
 		if err != nil {
 			t.Fatal(err)

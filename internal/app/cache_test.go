@@ -25,7 +25,13 @@ func startApp(t *testing.T, cfg config.Config) *App {
 // shuts it down.
 func serving(t *testing.T, cfg config.Config) *App {
 	t.Helper()
-	a, err := New(context.Background(), cfg, Options{Logger: quiet()})
+	return servingWith(t, cfg, Options{Logger: quiet()})
+}
+
+// servingWith is serving with assembly options.
+func servingWith(t *testing.T, cfg config.Config, opts Options) *App {
+	t.Helper()
+	a, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

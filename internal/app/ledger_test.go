@@ -142,7 +142,7 @@ func getReady(t *testing.T, a *App) (int, string) {
 
 func metric(t *testing.T, a *App, name string) string {
 	t.Helper()
-	resp, err := http.Get(a.URL() + "/metrics")
+	resp, err := http.Get(a.AdminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,16 @@
 //     the aws-sdk-go-v2 signer at the client's own X-Amz-Date, and comparing
 //     in constant time. Service "bedrock", any region.
 //
+// A SigV4 request is checked before its body is read as far as its headers
+// allow (AuthenticateHeaders): when it declares its payload's SHA-256 in
+// x-amz-content-sha256, the signature is verified against that hash first
+// and the body, once read, against the hash (CheckPayload), so a forged
+// signature is refused before a byte of the body is read. The AWS SDKs
+// compute the hash but send the header only for some services (S3, not
+// Bedrock Runtime); without it only the key, scope and clock can be
+// checked first, and the signature once the body is read, within the body
+// limits. UNSIGNED-PAYLOAD and streaming payloads are refused.
+//
 // Looked-up keys are cached in memory for Options.TTL: a key revoked by
 // another process (`penny keys revoke`) stops working within the TTL, one
 // revoked through Authenticator.Revoke (or Invalidate) at once. Unknown
@@ -35,7 +45,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"maps"
@@ -322,25 +334,60 @@ func lookupFailed(err error) *llm.Error {
 	return &llm.Error{Kind: llm.KindInternal, Message: "authentication failed: the key store could not be read", Err: err}
 }
 
-// NeedsBody reports whether authenticating r needs its body: true when r
-// is SigV4-signed (the signature covers the body). A frontend may call
-// Authenticate(r, nil) before reading the body of any other request, and
-// Precheck for a SigV4 one, so that callers without a valid key cannot
-// make Penny read large bodies.
+// NeedsBody reports whether authenticating r involves its body: true when
+// r is SigV4-signed (the signature covers the body's hash).
 func NeedsBody(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Authorization"), sigv4Algorithm+" ")
 }
 
-// Precheck verifies what can be verified of a SigV4-signed request before
-// its body is read: the Authorization header's form, service, credential
-// scope, signing time and that the key exists and is active. Only the
-// signature, which covers the body, is left for Authenticate.
-func (a *Authenticator) Precheck(r *http.Request) error {
+// AuthenticateHeaders authenticates r as far as its headers allow, before
+// its body is read, so that a caller without a valid key cannot make
+// Penny read (and hold) a large body:
+//
+//   - a bearer token is verified completely;
+//   - a SigV4 signature whose request declares its payload's hash in
+//     x-amz-content-sha256 is verified completely against that hash; the
+//     body must then match it: call CheckPayload once it is read;
+//   - any other SigV4 request has everything but its signature checked
+//     (the header's form, service, scope, signing time, that the key exists
+//     and is active) and a nil key is returned: the signature covers a hash
+//     of the body only the body gives, so Authenticate(r, body) checks it.
+//
+// Errors are those of Authenticate.
+func (a *Authenticator) AuthenticateHeaders(r *http.Request) (*keys.Key, error) {
 	if !NeedsBody(r) {
+		return a.Authenticate(r, nil)
+	}
+	c, err := a.precheckSigV4(r, strings.TrimPrefix(r.Header.Get("Authorization"), sigv4Algorithm+" "))
+	if err != nil {
+		return nil, err
+	}
+	h := r.Header.Get(headerAmzSHA256)
+	if h == "" {
+		return nil, nil
+	}
+	rec, err := a.checkSignature(r, c, h)
+	if err != nil {
+		return nil, err
+	}
+	k := rec.Key
+	k.Tags = maps.Clone(k.Tags)
+	return &k, nil
+}
+
+// CheckPayload checks that body is what a SigV4-signed request declared
+// in x-amz-content-sha256 (and AuthenticateHeaders verified the signature
+// of). It is nil for requests that declare nothing.
+func CheckPayload(r *http.Request, body []byte) error {
+	h := r.Header.Get(headerAmzSHA256)
+	if !NeedsBody(r) || h == "" {
 		return nil
 	}
-	_, err := a.precheckSigV4(r, strings.TrimPrefix(r.Header.Get("Authorization"), sigv4Algorithm+" "))
-	return err
+	sum := sha256.Sum256(body)
+	if !constantTimeEqual(hex.EncodeToString(sum[:]), h) {
+		return unauthorized("the request body does not match its %s header", headerAmzSHA256)
+	}
+	return nil
 }
 
 // constantTimeEqual compares two strings without leaking where they differ.

@@ -108,8 +108,11 @@ func (a *Authenticator) precheckSigV4(r *http.Request, authz string) (*sigv4Chec
 	if !slices.Contains(signed, "host") || !slices.Contains(signed, "x-amz-date") {
 		return nil, unauthorized("the SigV4 signature must cover the host and x-amz-date headers (SignedHeaders=%s)", p.signedHeaders)
 	}
-	if h := r.Header.Get(headerAmzSHA256); h == "UNSIGNED-PAYLOAD" || strings.HasPrefix(h, "STREAMING-") {
+	switch h := r.Header.Get(headerAmzSHA256); {
+	case h == "UNSIGNED-PAYLOAD" || strings.HasPrefix(h, "STREAMING-"):
 		return nil, unauthorized("%s %s is not accepted: Penny verifies the signed body", headerAmzSHA256, h)
+	case h != "" && !isPayloadHash(h):
+		return nil, unauthorized("%s %.80q is not a SHA-256 in 64 lower-case hexadecimal digits", headerAmzSHA256, h)
 	}
 
 	e, err := a.byAccessKeyID(r.Context(), p.accessKeyID, now)
@@ -141,6 +144,27 @@ func (a *Authenticator) verifySigV4(r *http.Request, body []byte, authz string) 
 	if h := r.Header.Get(headerAmzSHA256); h != "" && h != payloadHash {
 		return nil, unauthorized("the request body does not match its %s header", headerAmzSHA256)
 	}
+	return a.checkSignature(r, c, payloadHash)
+}
+
+// isPayloadHash reports whether h is a SHA-256 as SigV4 writes it.
+func isPayloadHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSignature verifies the signature c was parsed from for a payload
+// of hash payloadHash: the body's, or the one the request declares (the
+// canonical request the client signed ends with it, whether or not it
+// also signed the x-amz-content-sha256 header).
+func (a *Authenticator) checkSignature(r *http.Request, c *sigv4Check, payloadHash string) (*keys.Record, error) {
 	want, gotHeaders, err := a.resign(r, c.e, c.p, c.signed, payloadHash, c.signedAt)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -148,8 +147,14 @@ func (e *keyEncoder) uint(n int) { e.buf = binary.AppendUvarint(e.buf, uint64(n)
 func (e *keyEncoder) str(s string) {
 	e.uint(len(s))
 	if len(s) > 4096 {
-		e.flush()
-		io.WriteString(e.h, s)
+		// Through buf, a chunk at a time: io.WriteString would copy the
+		// whole string (sha256 has no WriteString).
+		for len(s) > 0 {
+			n := min(len(s), 8192)
+			e.buf = append(e.buf, s[:n]...)
+			e.flush()
+			s = s[n:]
+		}
 		return
 	}
 	e.buf = append(e.buf, s...)

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/penny-gateway/penny/internal/cache"
@@ -194,5 +195,21 @@ func TestKeyMapOrder(t *testing.T) {
 		if cache.Key(b, "m", false) != want || cache.Key(a, "m", false) != want {
 			t.Fatal("key depends on JSON key order")
 		}
+	}
+}
+
+// TestKeyOfLongPrompts: a prompt of megabytes is hashed without a copy of
+// it.
+func TestKeyOfLongPrompts(t *testing.T) {
+	req := &llm.Request{Model: "nova-micro", Messages: []llm.Message{{Role: llm.RoleUser,
+		Content: []llm.Block{llm.TextBlock(strings.Repeat("a long prompt ", 1<<16))}}}}
+	allocs := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cache.Key(req, "nova-micro", false)
+		}
+	}).AllocedBytesPerOp()
+	if allocs > 64<<10 {
+		t.Errorf("the key of an 896 KiB prompt allocated %d KiB", allocs>>10)
 	}
 }

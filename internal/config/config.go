@@ -36,6 +36,16 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// TLS, if its files are set, serves HTTPS on Listen.
 	TLS TLS `yaml:"tls"`
+	// AdminListen is the admin listener's address (default
+	// 127.0.0.1:8485): GET /metrics, /admin/alerts and /admin/usage, every
+	// tenant's data, kept off the API listener. "" or "off" turns it off.
+	AdminListen string `yaml:"admin_listen"`
+	// AdminAuth says who may read the admin listener: "loopback" (the
+	// default) lets anyone who can reach a loopback address in without a
+	// key and asks for an admin key on any other address; "required" asks
+	// for an admin key always; "off" never does, even on a non-loopback
+	// address (only behind a network that is itself the access control).
+	AdminAuth string `yaml:"admin_auth"`
 	// Database is the ledger's storage URL (default sqlite://penny.db).
 	Database string `yaml:"database"`
 	// Simulate answers every model with the built-in simulator.
@@ -74,9 +84,11 @@ type Config struct {
 	PromptCache PromptCache `yaml:"prompt_cache"`
 	// Responses configures the OpenAI Responses API's stored responses.
 	Responses Responses `yaml:"responses"`
-	Limits    Limits    `yaml:"limits"`
-	Ledger    Ledger    `yaml:"ledger"`
-	Log       Log       `yaml:"log"`
+	// Batch configures batch inference (deferred requests, the Batch API).
+	Batch  Batch  `yaml:"batch"`
+	Limits Limits `yaml:"limits"`
+	Ledger Ledger `yaml:"ledger"`
+	Log    Log    `yaml:"log"`
 }
 
 // Provisioned is one Provisioned Throughput purchase.
@@ -158,6 +170,9 @@ type Route struct {
 	// maximum max_tokens, an output-format instruction, whitespace
 	// normalisation.
 	PromptPolicy *promptpolicy.Policy `yaml:"prompt_policy"`
+	// Mode batch defers every request of the route to a Bedrock batch
+	// job, as x-penny-defer does (default on_demand).
+	Mode string `yaml:"mode"`
 }
 
 // PromptCache is `prompt_cache: true` or `false`, or
@@ -301,8 +316,36 @@ type Responses struct {
 type Limits struct {
 	// MaxBodyBytes caps request bodies (default 10 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// RequestTimeout bounds a request end to end (default 5 minutes).
+	// RequestTimeout bounds a request end to end (default 5 minutes),
+	// once its body is read.
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s);
+	// ReadTimeout bounds reading its body (default 60s), so that a client
+	// trickling its request cannot hold a connection. Neither bounds a
+	// streamed answer.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	// MaxTags, MaxTagKeyBytes and MaxTagValueBytes bound a request's
+	// cost-allocation tags (x-penny-tags, body metadata and the key's
+	// together; defaults 32, 64 and 256). MaxTenantBytes bounds the
+	// x-penny-tenant header with auth off (default 64).
+	MaxTags          int `yaml:"max_tags"`
+	MaxTagKeyBytes   int `yaml:"max_tag_key_bytes"`
+	MaxTagValueBytes int `yaml:"max_tag_value_bytes"`
+	MaxTenantBytes   int `yaml:"max_tenant_bytes"`
+	// MaxTenants bounds how many distinct tenants, and as many keys, the
+	// anomaly detector and the budgets keep state for in memory (default
+	// 10,000); beyond it, new ones share one overflow state (and are
+	// counted in penny_tracked_overflow_total).
+	MaxTenants int `yaml:"max_tenants"`
+	// LargeBodyBytes is the size from which a request body counts as
+	// large (default 1 MiB); at most MaxConcurrentLargeBodies of them
+	// (default 16) are in flight at once, a further one waits up to
+	// LargeBodyWait (default 5s) and is then refused with 503 and
+	// Retry-After, which bounds the memory large requests take.
+	LargeBodyBytes           int64    `yaml:"large_body_bytes"`
+	MaxConcurrentLargeBodies int      `yaml:"max_concurrent_large_bodies"`
+	LargeBodyWait            Duration `yaml:"large_body_wait"`
 	// ShutdownTimeout is how long SIGINT/SIGTERM wait for in-flight
 	// requests (streams included) before cancelling them (default 30s).
 	// Cancelled requests are still recorded in the ledger.
@@ -369,6 +412,12 @@ type Log struct {
 	Requests bool `yaml:"requests"`
 }
 
+// DefaultAdminListen is the admin listener's default address.
+const DefaultAdminListen = "127.0.0.1:8485"
+
+// AdminEnabled reports whether the admin listener is on.
+func (c *Config) AdminEnabled() bool { return c.AdminListen != "" && c.AdminListen != "off" }
+
 // Duration is a time.Duration written as "30s", "5m".
 type Duration time.Duration
 
@@ -389,8 +438,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Defaults() Config {
 	return Config{
 		Listen:      "127.0.0.1:8484",
+		AdminListen: DefaultAdminListen,
 		Database:    "sqlite://penny.db",
-		Limits:      Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second)},
+		Limits: Limits{MaxBodyBytes: 10 << 20, RequestTimeout: Duration(5 * time.Minute), ShutdownTimeout: Duration(30 * time.Second),
+			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(60 * time.Second),
+			MaxTags: 32, MaxTagKeyBytes: 64, MaxTagValueBytes: 256, MaxTenantBytes: 64, MaxTenants: 10_000,
+			LargeBodyBytes: 1 << 20, MaxConcurrentLargeBodies: 16, LargeBodyWait: Duration(5 * time.Second)},
 		Bedrock:     Bedrock{Timeout: Duration(2 * time.Minute)},
 		Log:         Log{Level: "info", Format: "text"},
 		Cache:       Cache{Backend: "memory", MaxBytes: 64 << 20, Policy: cache.Policy{Enabled: true}},
@@ -498,6 +551,8 @@ func unknownKey(msg string) string {
 // Env lists the PENNY_* variables Load reads, for --help and the README.
 var Env = []struct{ Name, Field string }{
 	{"PENNY_LISTEN", "listen"},
+	{"PENNY_ADMIN_LISTEN", "admin_listen"},
+	{"PENNY_ADMIN_AUTH", "admin_auth"},
 	{"PENNY_TLS_CERT_FILE", "tls.cert_file"},
 	{"PENNY_TLS_KEY_FILE", "tls.key_file"},
 	{"PENNY_DATABASE", "database"},
@@ -512,6 +567,7 @@ var Env = []struct{ Name, Field string }{
 	{"PENNY_MAX_BODY_BYTES", "limits.max_body_bytes"},
 	{"PENNY_REQUEST_TIMEOUT", "limits.request_timeout"},
 	{"PENNY_SHUTDOWN_TIMEOUT", "limits.shutdown_timeout"},
+	{"PENNY_READ_TIMEOUT", "limits.read_timeout"},
 	{"PENNY_LOG_LEVEL", "log.level"},
 	{"PENNY_LOG_FORMAT", "log.format"},
 	{"PENNY_LOG_REQUESTS", "log.requests"},
@@ -549,6 +605,10 @@ func (c *Config) Set(field, v string) error {
 	switch field {
 	case "listen":
 		c.Listen = v
+	case "admin_listen":
+		c.AdminListen = v
+	case "admin_auth":
+		c.AdminAuth = v
 	case "tls.cert_file":
 		c.TLS.CertFile = v
 	case "tls.key_file":
@@ -580,6 +640,8 @@ func (c *Config) Set(field, v string) error {
 		dur(&c.Limits.RequestTimeout)
 	case "limits.shutdown_timeout":
 		dur(&c.Limits.ShutdownTimeout)
+	case "limits.read_timeout":
+		dur(&c.Limits.ReadTimeout)
 	case "cache.backend":
 		c.Cache.Backend = v
 	case "tracing.endpoint":

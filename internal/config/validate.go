@@ -118,6 +118,8 @@ func (c *Config) validateValues() []error {
 	if err := c.PromptCache.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("prompt_cache: %w", err))
 	}
+	errs = append(errs, c.Batch.validate()...)
+	errs = append(errs, c.validateRouteModes()...)
 	for _, r := range c.Routes {
 		if r.PromptPolicy != nil {
 			if err := r.PromptPolicy.Validate(); err != nil {
@@ -166,6 +168,18 @@ func (c *Config) validateValues() []error {
 		errs = append(errs, errors.New("limits.shutdown_timeout must be positive"))
 	}
 	errs = append(errs, c.Ledger.validate()...)
+	errs = append(errs, c.Limits.validate()...)
+	switch c.AdminAuth {
+	case "", "loopback", "required", "off":
+	default:
+		errs = append(errs, fmt.Errorf("admin_auth %q is not loopback, required or off", c.AdminAuth))
+	}
+	if c.AdminAuth == "required" && !c.AuthRequired() {
+		errs = append(errs, errors.New("admin_auth: required needs keys, but auth is off: set auth: required, or admin_auth: loopback"))
+	}
+	if c.AdminEnabled() && c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		errs = append(errs, fmt.Errorf("admin_listen %s is the API's listen address: the admin listener needs an address of its own (or off)", c.AdminListen))
+	}
 	if c.Responses.Retention <= 0 {
 		errs = append(errs, errors.New("responses.retention must be positive"))
 	}
@@ -196,6 +210,31 @@ func (c *Config) validateValues() []error {
 		}
 		if !strings.HasPrefix(u.BaseURL, "http://") && !strings.HasPrefix(u.BaseURL, "https://") {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: base_url %q must be an http(s) URL", i, u.BaseURL))
+		}
+	}
+	return errs
+}
+
+// validate checks the limits added with the admin listener; the older
+// ones are checked where they always were.
+func (l Limits) validate() []error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"read_header_timeout", l.ReadHeaderTimeout}, {"read_timeout", l.ReadTimeout}, {"large_body_wait", l.LargeBodyWait}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s must be positive", d.name))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"max_tags", int64(l.MaxTags)}, {"max_tag_key_bytes", int64(l.MaxTagKeyBytes)}, {"max_tag_value_bytes", int64(l.MaxTagValueBytes)},
+		{"max_tenant_bytes", int64(l.MaxTenantBytes)}, {"max_tenants", int64(l.MaxTenants)}, {"large_body_bytes", l.LargeBodyBytes},
+		{"max_concurrent_large_bodies", int64(l.MaxConcurrentLargeBodies)}} {
+		if n.v <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s must be positive", n.name))
 		}
 	}
 	return errs

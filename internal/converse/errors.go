@@ -41,6 +41,8 @@ type kindError struct {
 //     the familiar 429. ThrottlingException was rejected because SDKs retry
 //     it, pointlessly hammering an exhausted budget.
 //   - KindCanceled: 499 (the client closed the request; nobody reads it).
+//   - KindSlowClient: 408 RequestTimeoutException, AWS's type for a request
+//     whose body did not arrive in time.
 var kindErrors = map[llm.ErrorKind]kindError{
 	llm.KindValidation:    {http.StatusBadRequest, "ValidationException", "validationException"},
 	llm.KindUnsupported:   {http.StatusBadRequest, "ValidationException", "validationException"},
@@ -55,6 +57,7 @@ var kindErrors = map[llm.ErrorKind]kindError{
 	llm.KindModelError:    {http.StatusFailedDependency, "ModelErrorException", "modelStreamErrorException"},
 	llm.KindUnavailable:   {http.StatusServiceUnavailable, "ServiceUnavailableException", "serviceUnavailableException"},
 	llm.KindCanceled:      {499, "RequestCanceledException", "internalServerException"},
+	llm.KindSlowClient:    {http.StatusRequestTimeout, "RequestTimeoutException", "validationException"},
 	llm.KindInternal:      {http.StatusInternalServerError, "InternalServerException", "internalServerException"},
 }
 

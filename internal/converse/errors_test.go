@@ -73,7 +73,7 @@ func TestWriteHTTPError(t *testing.T) {
 func TestEveryKindMapped(t *testing.T) {
 	kinds := []llm.ErrorKind{llm.KindValidation, llm.KindUnauthorized, llm.KindForbidden, llm.KindNotFound,
 		llm.KindTooLarge, llm.KindUnsupported, llm.KindThrottled, llm.KindModelNotReady, llm.KindTimeout,
-		llm.KindModelError, llm.KindUnavailable, llm.KindBudget, llm.KindCanceled, llm.KindInternal}
+		llm.KindModelError, llm.KindUnavailable, llm.KindBudget, llm.KindCanceled, llm.KindSlowClient, llm.KindInternal}
 	for _, k := range kinds {
 		if _, ok := kindErrors[k]; !ok {
 			t.Errorf("kind %q has no Bedrock error", k)

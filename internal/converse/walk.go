@@ -354,6 +354,17 @@ func parseInt(path string, raw json.RawMessage) (int, *llm.Error) {
 }
 
 func parseBase64(path string, raw json.RawMessage) ([]byte, *llm.Error) {
+	if len(raw) > 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// Base64 needs no escapes: decode straight from the body rather
+		// than through a string copy of it (images are megabytes).
+		lit := raw[1 : len(raw)-1]
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(lit)))
+		n, derr := base64.StdEncoding.Decode(b, lit)
+		if derr != nil {
+			return nil, invalid(path, "invalid base64: %v", derr)
+		}
+		return b[:n], nil
+	}
 	s, err := parseNonEmpty(path, raw)
 	if err != nil {
 		return nil, err

@@ -90,6 +90,9 @@ type Result struct {
 	Phases []Phase
 	// Training is how the learned router of the third phase was trained.
 	Training *Training
+	// Moderation is the batch story: posts moderated on demand and in
+	// one Bedrock batch job.
+	Moderation *Moderation
 	// DB is the ledger file's path; URL is where Penny listened.
 	DB  string
 	URL string
@@ -129,6 +132,7 @@ func Routes(router string) []config.Route {
 			Tiers:   []route.Tier{{Name: "simple", Model: cheapModel}, {Name: "complex", Model: strongModel}},
 			Agent:   &route.AgentConfig{Model: "nova-micro", Labels: map[string]string{"simple": "simple", "complex": "complex"}},
 			Default: "simple"}},
+		moderationRoute,
 	}
 	if router != "" {
 		routes = append(routes, config.Route{Config: route.Config{Name: "support-learned", Baseline: "nova-pro", Strategy: "learned",
@@ -228,6 +232,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
+	mod, err := runModeration(ctx, client, a, o, ModerationWorkload(o.Requests, o.Seed))
+	if err != nil {
+		return nil, err
+	}
 	if err := a.Ledger.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -272,6 +280,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Phases = phases
+	mod.summarize(recs)
+	res.Moderation = mod
 	return res, nil
 }
 
@@ -280,6 +290,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 func startPenny(ctx context.Context, path string, o Options, routes []config.Route) (*app.App, error) {
 	cfg := config.Defaults()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "off"
 	cfg.Simulate = true
 	cfg.Database = "sqlite://" + path
 	if strings.ContainsAny(path, "?#") {
@@ -289,8 +300,13 @@ func startPenny(ctx context.Context, path string, o Options, routes []config.Rou
 	cfg.Simulator.TimeScale = &o.TimeScale
 	cfg.Routes = routes
 	cfg.Log.Level = "error"
+	// The moderation batch is one job: Bedrock's minimum of 100 records,
+	// or all the posts of a smaller run; polled often, the simulated job
+	// being quick.
+	cfg.Batch.MinRecords = min(100, o.Requests)
+	cfg.Batch.PollInterval, cfg.Batch.PollMax = config.Duration(20*time.Millisecond), config.Duration(100*time.Millisecond)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, BatchTick: 50 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +426,7 @@ func (r *Result) Print(w io.Writer) {
 	}
 	r.printRouting(w)
 	r.printCaching(w)
+	r.printModeration(w)
 	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
 	if r.TimeScale <= 0 {
 		pace = "with no simulated latency"

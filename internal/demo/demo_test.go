@@ -156,7 +156,7 @@ func TestRun(t *testing.T) {
 	}
 	// Six phases, and the training labels: each prompt answered by two
 	// models, each answer graded by the judge.
-	want := int64(6*requests + 4*res.Training.Prompts)
+	want := int64(6*requests + 4*res.Training.Prompts + 2*requests) // and the moderation posts, on demand and batched
 	if n := ledgerCount(t, path); n != want {
 		t.Errorf("ledger holds %d records, want %d", n, want)
 	}
@@ -172,6 +172,7 @@ func TestRun(t *testing.T) {
 		"penny report --db " + path + " --by tag:demo\n",
 		"answered from the response cache",
 		"saved by the prompt cache",
+		"One Bedrock batch job",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("Print output lacks %q:\n%s", want, out.String())
@@ -208,7 +209,7 @@ func TestRunExistingLedger(t *testing.T) {
 			t.Errorf("%s: cost %s on the second run, %s on the first; the same seed must cost the same", first.Phases[i].Title, b, a)
 		}
 	}
-	if want := int64(12*requests + 8*second.Training.Prompts); ledgerCount(t, path) != want {
+	if want := int64(12*requests + 8*second.Training.Prompts + 4*requests); ledgerCount(t, path) != want {
 		t.Errorf("ledger holds %d records, want %d", ledgerCount(t, path), want)
 	}
 	var out bytes.Buffer

@@ -23,6 +23,18 @@ type Options struct {
 	Region string
 	// Now is the clock of lifecycle checks (default time.Now).
 	Now func() time.Time
+	// Defer, if set, takes requests of mode batch (deferred requests and
+	// batch lines) once they are resolved, instead of a provider: it
+	// queues them for a Bedrock batch job (package batch). Without it,
+	// such requests are refused.
+	Defer Deferrer
+}
+
+// Deferrer queues a resolved request for batch inference and returns an
+// error of kind llm.KindDeferred when it did, any other error when it
+// refuses it.
+type Deferrer interface {
+	Defer(ctx context.Context, req *llm.Request) error
 }
 
 // New returns the dispatcher. On return from its methods req.Model is
@@ -35,7 +47,7 @@ func New(o Options) (llm.Invoker, error) {
 	if o.Simulate == nil && len(o.Providers) == 0 {
 		return nil, errors.New("dispatch: no provider is configured")
 	}
-	return &dispatcher{cat: o.Catalog, providers: o.Providers, simulate: o.Simulate, region: o.Region, now: o.Now}, nil
+	return &dispatcher{cat: o.Catalog, providers: o.Providers, simulate: o.Simulate, region: o.Region, now: o.Now, deferrer: o.Defer}, nil
 }
 
 type dispatcher struct {
@@ -45,7 +57,8 @@ type dispatcher struct {
 	simulate llm.Invoker
 	region   string
 	// now is the clock lifecycle checks use; nil is time.Now.
-	now func() time.Time
+	now      func() time.Time
+	deferrer Deferrer
 }
 
 func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error) {
@@ -57,6 +70,12 @@ func (d *dispatcher) prepare(req *llm.Request) (llm.Invoker, *llm.Request, error
 	up.Model = t.UpstreamID
 	if t.Kind == catalog.KindCatalog {
 		up.Model = t.Model.UpstreamFor(d.region)
+	}
+	if req.Meta.Mode == llm.ModeBatch && t.Model == nil {
+		return nil, nil, llm.Errorf(llm.KindUnsupported, "%s is not a catalog model: a batch job runs one model (not a prompt router)", req.Model)
+	}
+	if req.Meta.Mode == llm.ModeBatch && t.Mode == llm.ModeProvisioned {
+		return nil, nil, llm.Errorf(llm.KindUnsupported, "%s is a provisioned model: Bedrock batch inference does not run on provisioned models", req.Model)
 	}
 	if req.Meta.Mode == "" {
 		req.Meta.Mode = t.Mode
@@ -140,13 +159,27 @@ func (d *dispatcher) Invoke(ctx context.Context, req *llm.Request) (*llm.Respons
 	if err != nil {
 		return nil, err
 	}
+	if req.Meta.Mode == llm.ModeBatch {
+		return nil, d.deferRequest(ctx, req)
+	}
 	return p.Invoke(ctx, up)
+}
+
+// deferRequest hands a resolved request of mode batch to the Deferrer.
+func (d *dispatcher) deferRequest(ctx context.Context, req *llm.Request) error {
+	if d.deferrer == nil {
+		return llm.Errorf(llm.KindUnsupported, "batch inference is not configured (batch.s3_uri and batch.role_arn), so requests cannot be deferred")
+	}
+	return d.deferrer.Defer(ctx, req)
 }
 
 func (d *dispatcher) Stream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
 	p, up, err := d.prepare(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.Meta.Mode == llm.ModeBatch {
+		return nil, llm.Errorf(llm.KindValidation, "a deferred request cannot stream; send it without stream")
 	}
 	return p.Stream(ctx, up)
 }

@@ -1,11 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -47,6 +47,7 @@ type localFrontend interface {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe frontend) {
 	c := s.newCall(r, api)
 	defer c.finish()
+	defer c.releaseSlot()
 	fe.start(c, r)
 	if err := c.admit(); err != nil {
 		fe.fail(c, w, err)
@@ -56,14 +57,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	defer cancel()
 	c.reqCtx = r.Context()
 	ctx, err := c.authenticate(ctx, r, nil)
+	if err == nil {
+		// A malformed or oversized Penny header is refused before the
+		// body is read: 70,000 tags need not wait for a 10 MB body.
+		err = c.headerErr
+	}
 	if err != nil {
-		// Refused before the body was read: close the connection rather
-		// than let the server drain what the caller is still sending.
-		w.Header().Set("Connection", "close")
+		// Refused before the body was read.
+		noDrain(w)
 		fe.fail(c, w, err)
 		return
 	}
-	body, err := c.readBody(w, r)
+	body, err := c.readBody(ctx, w, r)
 	if err == nil {
 		ctx, err = c.authenticate(ctx, r, body.Bytes())
 	}
@@ -74,14 +79,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api string, fe fr
 	req, err := fe.decode(c, r, body.Bytes())
 	c.releaseBody(body)
 	if err == nil {
-		c.adopt(req)
-		err = c.headerErr
+		err = c.adopt(req)
 	}
 	if err != nil {
 		fe.fail(c, w, err)
 		return
 	}
 	if l, ok := fe.(localFrontend); ok && l.local(c, w) {
+		return
+	}
+	if d, err := c.deferral(); err != nil || d {
+		if err != nil {
+			fe.fail(c, w, err)
+			return
+		}
+		s.deferCall(ctx, c, w, fe)
 		return
 	}
 	if !c.req.Meta.Stream {
@@ -122,16 +134,21 @@ type call struct {
 	// requested is the model as the client named it, kept even when the
 	// body could not be decoded.
 	requested string
-	// headerErr is a malformed Penny request header, reported once the
-	// request is known.
+	// headerErr is a malformed Penny request header (or one over
+	// limits), reported before the body is read.
 	headerErr error
 	// key is the authenticated Penny key, when auth is on.
 	key *keys.Key
+	// slot is set while the call holds a large-body slot.
+	slot bool
 	// reqCtx is the HTTP request's context, whose cause tells a shutdown
 	// from a client that went away.
 	reqCtx context.Context
 	// tier is the service tier x-penny-service-tier asks for.
 	tier llm.ServiceTier
+	// deferred is true once the request is queued for batch inference:
+	// its ledger record is written when it has run, not now.
+	deferred bool
 	// committed says the ledger record was written (rec), by commit.
 	committed bool
 	rec       ledger.Record
@@ -169,21 +186,29 @@ func (s *Server) newCall(r *http.Request, api string) *call {
 
 // authenticate verifies the caller's Penny key when auth is on and returns
 // ctx carrying it. Called with a nil body before the body is read, it
-// checks bearer tokens at once and all of a SigV4 request but its
-// signature (so callers without a key cannot make Penny read large
-// bodies); called again with the body, it checks the signature. On success
-// the key's tenant, id and tags attribute the call.
+// verifies bearer tokens, and SigV4 signatures of requests that declare
+// their payload's hash, completely, and everything but the signature of
+// other SigV4 requests (see auth.AuthenticateHeaders), so that callers
+// without a key cannot make Penny read large bodies; called again with the
+// body, it checks the body against the declared hash, or the signature.
+// On success the key's tenant, id and tags attribute the call.
 func (c *call) authenticate(ctx context.Context, r *http.Request, body []byte) (context.Context, error) {
 	a := c.s.opts.Auth
-	if a == nil || c.key != nil {
+	switch {
+	case a == nil:
+		return ctx, nil
+	case c.key != nil && body != nil:
+		return ctx, auth.CheckPayload(r, body)
+	case c.key != nil:
 		return ctx, nil
 	}
-	if body == nil && auth.NeedsBody(r) {
-		// Reject what can be rejected before reading the body.
-		return ctx, a.Precheck(r)
-	}
-	k, err := a.Authenticate(r, body)
-	if err != nil {
+	var k *keys.Key
+	var err error
+	if body == nil {
+		if k, err = a.AuthenticateHeaders(r); err != nil || k == nil {
+			return ctx, err
+		}
+	} else if k, err = a.Authenticate(r, body); err != nil {
 		return ctx, err
 	}
 	c.key = k
@@ -196,10 +221,21 @@ func (c *call) authenticate(ctx context.Context, r *http.Request, body []byte) (
 
 // adopt replaces the call's placeholder request with the decoded one,
 // keeping the Meta gathered from the headers; tags from the body (OpenAI
-// user and metadata, Converse requestMetadata) add to the header's.
-func (c *call) adopt(req *llm.Request) {
+// user and metadata, Converse requestMetadata) add to the header's. It
+// fails when the tags together exceed limits.max_tags (or a tag its
+// length limits); the request then keeps only the tags within limits
+// that it had before (the key's and the header's), so that a refused
+// request cannot fill the ledger either.
+func (c *call) adopt(req *llm.Request) error {
+	const what = "the request's tags (x-penny-tags, body metadata and the key's)"
+	limits := c.s.opts.MetaLimits
+	before, fromBody := c.req.Meta.Tags, req.Meta.Tags
+	err := limits.CheckTags(what, fromBody)
+	if err != nil {
+		fromBody = nil // too many in the body alone: never merged
+	}
 	meta := c.req.Meta
-	meta.Tags = mergeTags(meta.Tags, req.Meta.Tags)
+	meta.Tags = mergeTags(maps.Clone(before), fromBody)
 	meta.Stream = c.req.Meta.Stream || req.Meta.Stream
 	meta.RequestedModel = req.Model
 	req.Meta = meta
@@ -212,6 +248,13 @@ func (c *call) adopt(req *llm.Request) {
 	if req.ServiceTier == "" {
 		req.ServiceTier = c.tier
 	}
+	if err == nil {
+		err = limits.CheckTags(what, c.req.Meta.Tags)
+	}
+	if err != nil {
+		c.req.Meta.Tags = before
+	}
+	return err
 }
 
 func mergeTags(a, b map[string]string) map[string]string {
@@ -225,28 +268,6 @@ func mergeTags(a, b map[string]string) map[string]string {
 		a[k] = v
 	}
 	return a
-}
-
-// readBody reads the request body within the size limit.
-func (c *call) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
-	buf := c.s.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, c.s.opts.MaxBodyBytes))
-	if err != nil {
-		c.s.bufs.Put(buf)
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, llm.Errorf(llm.KindTooLarge, "request body exceeds the limit of %d bytes (limits.max_body_bytes)", mbe.Limit)
-		}
-		return nil, llm.Errorf(llm.KindValidation, "reading request body: %v", err)
-	}
-	return buf, nil
-}
-
-func (c *call) releaseBody(b *bytes.Buffer) {
-	if b != nil && b.Cap() <= 1<<20 {
-		c.s.bufs.Put(b)
-	}
 }
 
 // applyHeaders copies tenant, tags, route and cache directives from the
@@ -265,6 +286,10 @@ func (c *call) applyHeaders() error {
 	}
 	if m.Tenant = strings.TrimSpace(h.Get(HeaderTenant)); m.Tenant == "" {
 		m.Tenant = "default"
+	} else if err := c.s.opts.MetaLimits.CheckTenant(HeaderTenant, m.Tenant); err != nil {
+		// Recorded without it: the name is what the limit keeps out.
+		m.Tenant = ""
+		return err
 	}
 	return c.applyRequestHeaders()
 }
@@ -274,7 +299,7 @@ func (c *call) applyRequestHeaders() error {
 	h := c.header
 	m := &c.req.Meta
 	if v := h.Get(HeaderTags); v != "" {
-		tags, err := ParseTags(v)
+		tags, err := c.s.opts.MetaLimits.ParseTags(HeaderTags, v)
 		if err != nil {
 			return err
 		}
@@ -292,24 +317,6 @@ func (c *call) applyRequestHeaders() error {
 		}
 	}
 	return nil
-}
-
-// ParseTags parses "k=v,k2=v2".
-func ParseTags(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, llm.Errorf(llm.KindValidation, "%s: %q is not key=value", HeaderTags, part)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // setHeaders writes the x-penny-* headers known before the body.
@@ -413,6 +420,11 @@ func (c *call) finish() {
 			c.err, c.status = llm.Errorf(llm.KindInternal, "internal error: %v", p), http.StatusInternalServerError
 		}
 		defer panic(http.ErrAbortHandler)
+	}
+	if c.deferred {
+		// A deferred request is recorded once it has run (package batch).
+		c.s.inflight.Done()
+		return
 	}
 	c.commit()
 	c.s.inflight.Done()

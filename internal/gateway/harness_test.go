@@ -57,6 +57,9 @@ type envOptions struct {
 	http2    bool             // serve and call with unencrypted HTTP/2 only
 	noStore  bool             // store no responses
 	now      func() time.Time // the clock of the stored responses
+	meta     keys.MetaLimits
+	// edit, if set, adjusts the server's options last.
+	edit func(*Options)
 	// h2c serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.1.
 	h2c bool
 }
@@ -97,7 +100,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	// package app assembles.
 	stages := append([]llm.Stage{account.Stage(account.Options{Catalog: cat, Counter: counter}), route.Stage(tbl)}, o.stages...)
 	opts := Options{Catalog: cat, RouteNames: tbl.Names(), Recorder: w, Upstream: up, Stages: stages,
-		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger, Counter: counter}
+		MaxBodyBytes: o.maxBody, RequestTimeout: o.timeout, Responses: e.Responses, Now: o.now, Logger: o.logger, MetaLimits: o.meta, Counter: counter}
 	if o.noStore {
 		opts.Responses = nil
 	}
@@ -108,6 +111,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		a := auth.New(e.Keys, auth.Options{})
 		t.Cleanup(func() { a.Close() })
 		opts.Auth = a
+	}
+	if o.edit != nil {
+		o.edit(&opts)
 	}
 	s, err := New(opts)
 	if err != nil {

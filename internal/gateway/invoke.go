@@ -114,7 +114,7 @@ func (a *invokeAPI) decode(c *call, r *http.Request, body []byte) (*llm.Request,
 // textGenerationConfig; Cohere Embed's has texts. Anything else, and
 // anything that is not a JSON object, is native.
 func sniffFamily(body []byte) family {
-	var top map[string]json.RawMessage
+	var top map[string]sniffed
 	if json.Unmarshal(body, &top) != nil {
 		return familyNative
 	}
@@ -136,19 +136,29 @@ func sniffFamily(body []byte) family {
 
 // converseContent reports whether the first message's content is a list
 // of Converse-style blocks ({"text": …} rather than {"type": "text", …}).
-func converseContent(raw json.RawMessage) bool {
+func converseContent(raw sniffed) bool {
 	var msgs []struct {
-		Content json.RawMessage `json:"content"`
+		Content sniffed `json:"content"`
 	}
 	if json.Unmarshal(raw, &msgs) != nil || len(msgs) == 0 {
 		return false
 	}
-	var blocks []map[string]json.RawMessage
+	var blocks []map[string]sniffed
 	if json.Unmarshal(msgs[0].Content, &blocks) != nil || len(blocks) == 0 {
 		return false
 	}
 	_, typed := blocks[0]["type"]
 	return !typed
+}
+
+// sniffed is a JSON value as sniffFamily looks at it: the bytes of the
+// body it was found in, not a copy (a json.RawMessage would copy an image
+// of megabytes just to tell the body's family).
+type sniffed []byte
+
+func (s *sniffed) UnmarshalJSON(b []byte) error {
+	*s = b
+	return nil
 }
 
 // invokeAccept is the MIME type the client accepts for the answer.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,14 +95,9 @@ func (s *Server) handleInputItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := 20
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			storedError(w, openaiwire.Invalid("limit", "must be an integer from 1 to 100, got %q", v))
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, q)
+	if !ok {
+		return
 	}
 	order := q.Get("order")
 	if order != "" && order != "asc" && order != "desc" {
@@ -136,6 +132,21 @@ func (s *Server) handleInputItems(w http.ResponseWriter, r *http.Request) {
 		list.Data = []json.RawMessage{}
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// pageLimit reads a list's limit parameter, 1 to 100 (default 20); on a
+// bad value it has answered.
+func pageLimit(w http.ResponseWriter, q url.Values) (int, bool) {
+	v := q.Get("limit")
+	if v == "" {
+		return 20, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		storedError(w, openaiwire.Invalid("limit", "must be an integer from 1 to 100, got %q", v))
+		return 0, false
+	}
+	return n, true
 }
 
 func itemID(raw json.RawMessage) string {

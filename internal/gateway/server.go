@@ -22,8 +22,10 @@ import (
 
 	"github.com/penny-gateway/penny/internal/anthropicwire"
 	"github.com/penny-gateway/penny/internal/auth"
+	"github.com/penny-gateway/penny/internal/batch"
 	"github.com/penny-gateway/penny/internal/catalog"
 	"github.com/penny-gateway/penny/internal/converse"
+	"github.com/penny-gateway/penny/internal/keys"
 	"github.com/penny-gateway/penny/internal/ledger"
 	"github.com/penny-gateway/penny/internal/llm"
 	"github.com/penny-gateway/penny/internal/openaiwire"
@@ -83,6 +85,19 @@ type Options struct {
 	Logger  *slog.Logger
 	// MaxBodyBytes limits request bodies (default 10 MiB).
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request's body (default 60s); a body
+	// not in by then is refused with KindSlowClient (408).
+	ReadTimeout time.Duration
+	// LargeBodyBytes is the size from which a body is large (default 1
+	// MiB): at most MaxConcurrentLargeBodies (default 16) requests with
+	// one are in flight; another waits up to LargeBodyWait (default 5s),
+	// then is refused with KindUnavailable (503, Retry-After).
+	LargeBodyBytes           int64
+	MaxConcurrentLargeBodies int
+	LargeBodyWait            time.Duration
+	// MetaLimits bound the tags and, with auth off, the tenant name a
+	// request may carry (zero fields: keys.DefaultMetaLimits).
+	MetaLimits keys.MetaLimits
 	// RequestTimeout bounds one request end to end (default 5 minutes).
 	RequestTimeout time.Duration
 	// Now is the clock (default time.Now).
@@ -90,11 +105,21 @@ type Options struct {
 	// AccessLog logs every request at info level; otherwise only failures
 	// are logged (upstream failures at warn, client errors at debug).
 	AccessLog bool
-	// Metrics, if set, is served at GET /metrics.
+	// Metrics, if set, is served at GET /metrics on the admin handler.
 	Metrics http.Handler
-	// Alerts, if set, is served at GET /admin/alerts (a key is needed when
-	// auth is on).
+	// Alerts, if set, is served at GET /admin/alerts on the admin handler.
 	Alerts func() any
+	// Usage, if set, answers GET /v1/penny/usage on the API (a tenant
+	// key's own tenant) and GET /admin/usage on the admin handler (every
+	// tenant).
+	Usage ledger.Summarizer
+	// AdminOpen serves the admin handler without a key (a loopback admin
+	// listener, or admin_auth: off); otherwise, with Auth set, it needs an
+	// admin key.
+	AdminOpen bool
+	// AdminAddr is the admin listener's address, named in the API's
+	// answer to /metrics and /admin/ ("" when it is off).
+	AdminAddr string
 	// Responses, if set, stores Responses API answers (unless a request
 	// says store: false) for GET /v1/responses/{id} and
 	// previous_response_id, per tenant; nil stores nothing.
@@ -106,6 +131,16 @@ type Options struct {
 	// attributes it (tenant, key id, tags); the x-penny-tenant header is
 	// then ignored. Nil means auth is off.
 	Auth *auth.Authenticator
+	// Batch and BatchStore, if set, serve the OpenAI Batch API (/v1/files,
+	// /v1/batches) and deferred requests (x-penny-defer,
+	// GET /v1/penny/deferred/{id}); BatchLimits bound uploads (default
+	// batch.DefaultLimits).
+	Batch       *batch.Engine
+	BatchStore  batch.Store
+	BatchLimits batch.Limits
+	// DeferRoute reports whether a route name (any case) has mode batch:
+	// its requests are deferred without x-penny-defer.
+	DeferRoute func(name string) bool
 }
 
 // Server serves Penny's HTTP API.
@@ -113,8 +148,11 @@ type Server struct {
 	opts  Options
 	chain llm.Invoker
 	mux   *http.ServeMux
+	admin *http.ServeMux
 	log   *slog.Logger
 	bufs  sync.Pool
+	// largeSlots holds one token per request with a large body in flight.
+	largeSlots chan struct{}
 	// inflight counts requests whose ledger record is not yet written.
 	inflight sync.WaitGroup
 	// legacyLogged is when each legacy model was last warned about.
@@ -140,9 +178,6 @@ func (s *Server) warnLegacy(model, warning string) {
 	s.log.Warn("serving a legacy model", "model", model, "warning", warning)
 }
 
-// DefaultMaxBodyBytes is the default request body limit.
-const DefaultMaxBodyBytes = 10 << 20
-
 // New builds the chain from opts.Stages over opts.Upstream and registers
 // the endpoints.
 func New(opts Options) (*Server, error) {
@@ -158,6 +193,18 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.LargeBodyBytes <= 0 {
+		opts.LargeBodyBytes = DefaultLargeBodyBytes
+	}
+	if opts.MaxConcurrentLargeBodies <= 0 {
+		opts.MaxConcurrentLargeBodies = DefaultMaxConcurrentLargeBodies
+	}
+	if opts.LargeBodyWait <= 0 {
+		opts.LargeBodyWait = DefaultLargeBodyWait
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 5 * time.Minute
 	}
@@ -170,12 +217,20 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.BatchLimits.MaxBytes <= 0 {
+		opts.BatchLimits.MaxBytes = batch.DefaultLimits.MaxBytes
+	}
+	if opts.BatchLimits.MaxLines <= 0 {
+		opts.BatchLimits.MaxLines = batch.DefaultLimits.MaxLines
+	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
-	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), log: opts.Logger}
+	s := &Server{opts: opts, chain: llm.Chain(opts.Upstream, opts.Stages...), mux: http.NewServeMux(), admin: http.NewServeMux(), log: opts.Logger,
+		largeSlots: make(chan struct{}, opts.MaxConcurrentLargeBodies)}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.routes()
+	s.adminRoutes()
 	return s, nil
 }
 
@@ -192,6 +247,15 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/models", s.requireKey(http.HandlerFunc(s.handleModels), modelsDenied))
 	m.HandleFunc("POST /v1/messages", s.handleMessages)
 	m.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
+	m.HandleFunc("POST /v1/files", s.handleUploadFile)
+	m.HandleFunc("GET /v1/files/{id}", s.handleGetFile)
+	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	m.HandleFunc("DELETE /v1/files/{id}", s.handleDeleteFile)
+	m.HandleFunc("POST /v1/batches", s.handleCreateBatch)
+	m.HandleFunc("GET /v1/batches", s.handleListBatches)
+	m.HandleFunc("GET /v1/batches/{id}", s.handleGetBatch)
+	m.HandleFunc("POST /v1/batches/{id}/cancel", s.handleCancelBatch)
+	m.HandleFunc("GET /v1/penny/deferred/{id}", s.handleDeferred)
 	m.HandleFunc("POST /model/{modelId}/converse", s.handleConverse)
 	m.HandleFunc("POST /model/{modelId}/converse-stream", s.handleConverseStream)
 	m.HandleFunc("POST /model/{modelId}/invoke", s.handleInvoke)
@@ -202,17 +266,12 @@ func (s *Server) routes() {
 	m.HandleFunc("HEAD /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
 	})
-	if s.opts.Metrics != nil {
-		// With auth on, the metrics (tenant names, their spend) need a key
-		// too: Prometheus sends one with authorization: {credentials: …}.
-		m.Handle("GET /metrics", s.requireKey(s.opts.Metrics, openaiDenied))
+	if s.opts.Usage != nil {
+		m.Handle("GET /v1/penny/usage", s.requireKey(http.HandlerFunc(s.handleTenantUsage), openaiDenied))
 	}
-	if s.opts.Alerts != nil {
-		m.Handle("GET /admin/alerts", s.requireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(HeaderRequestID, newRequestID())
-			writeJSON(w, http.StatusOK, map[string]any{"alerts": s.opts.Alerts()})
-		}), openaiDenied))
-	}
+	// Every tenant's data is on the admin listener only.
+	m.HandleFunc("/metrics", s.notHere)
+	m.HandleFunc("/admin/", s.notHere)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		w.Header().Set("Content-Type", "application/json")
@@ -239,6 +298,7 @@ func (s *Server) routes() {
 	m.HandleFunc("/v1/chat/completions", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/models", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
 	m.HandleFunc("/v1/embeddings", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
+	m.HandleFunc("/v1/penny/usage", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use GET"))
 	m.HandleFunc("/v1/messages", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/messages/count_tokens", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
 	m.HandleFunc("/v1/responses", openaiMisroute(http.StatusMethodNotAllowed, "method_not_allowed", "method %s is not allowed on %s; use POST"))
@@ -248,7 +308,7 @@ func (s *Server) routes() {
 		w.Header().Set(HeaderRequestID, newRequestID())
 		storedError(w, llm.Errorf(llm.KindUnsupported, "%s: only background responses can be cancelled, and Penny runs none (background: true is refused)", r.URL.Path))
 	})
-	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models)"))
+	m.HandleFunc("/v1/", openaiMisroute(http.StatusNotFound, "unknown_endpoint", "%s %s is not an endpoint Penny serves (it serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/penny/usage, the Batch API under /v1/files and /v1/batches, and GET /v1/penny/deferred/{id})"))
 	m.HandleFunc("/model/", func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set(HeaderRequestID, id)
@@ -272,18 +332,22 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // requireKey serves h only to callers with a valid Penny key when auth is
-// on; denied writes the refusal in the endpoint's API format.
+// requireKey serves h only to callers with a valid Penny key when auth is
+// on, with the key in the request's context (keys.FromContext); denied
+// writes the refusal in the endpoint's API format.
 func (s *Server) requireKey(h http.Handler, denied func(w http.ResponseWriter, r *http.Request, err error)) http.Handler {
 	if s.opts.Auth == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.opts.Auth.Authenticate(r, []byte{}); err != nil {
+		// These endpoints take no body: the signature covers an empty one.
+		k, err := s.opts.Auth.Authenticate(r, []byte{})
+		if err != nil {
 			w.Header().Set(HeaderRequestID, newRequestID())
 			denied(w, r, err)
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(keys.NewContext(r.Context(), k)))
 	})
 }
 
@@ -340,8 +404,12 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Handler returns the HTTP handler.
+// Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// AdminHandler returns the admin listener's handler: metrics, alerts and
+// every tenant's usage.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Chain returns the stage chain, for in-process callers (the demo, tests).
 func (s *Server) Chain() llm.Invoker { return s.chain }

@@ -62,8 +62,16 @@ type BudgetOptions struct {
 	// budgets, with scope key. Nil means every subject starts at 0.
 	SpentBy func(ctx context.Context, scope Scope, value string, since time.Time) (llm.Money, error)
 	// MaxSubjects bounds the budget counters kept in memory (default
-	// 100,000); past it, counters of past periods are dropped.
+	// 100,000); past it, counters of past periods are dropped, then
+	// current ones with nothing in flight (their spend is read from the
+	// ledger again on their next request), so that a rule matching "*"
+	// over values clients choose (tenants with auth off, tags) cannot grow
+	// memory without bound. Only counters with requests in flight are
+	// kept past it.
 	MaxSubjects int
+	// Evicted, if set, is told how many current-period counters were
+	// dropped to stay within MaxSubjects (penny_tracked_overflow_total).
+	Evicted func(n int)
 	// Logger logs downgrades at info (default: nowhere).
 	Logger *slog.Logger
 }
@@ -243,7 +251,10 @@ func (b *budget) entry(id subjectID, now time.Time) *spendEntry {
 }
 
 // evict drops entries of past periods with nothing in flight; a later
-// request reads their spend from the ledger again. Called with b.mu held.
+// request reads their spend from the ledger again. If that frees nothing,
+// it drops current entries with nothing in flight until a tenth of the
+// room is free, so that the next requests do not each pay for a sweep.
+// Called with b.mu held.
 func (b *budget) evict(now time.Time) {
 	for id, e := range b.subjects {
 		p := PeriodMonth
@@ -256,6 +267,25 @@ func (b *budget) evict(now time.Time) {
 			}
 			e.mu.Unlock()
 		}
+	}
+	if len(b.subjects) < b.o.MaxSubjects {
+		return
+	}
+	dropped := 0
+	for id, e := range b.subjects {
+		if len(b.subjects) <= b.o.MaxSubjects*9/10 {
+			break
+		}
+		if e.mu.TryLock() {
+			if e.reserved == 0 {
+				delete(b.subjects, id)
+				dropped++
+			}
+			e.mu.Unlock()
+		}
+	}
+	if dropped > 0 && b.o.Evicted != nil {
+		b.o.Evicted(dropped)
 	}
 }
 

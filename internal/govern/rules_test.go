@@ -414,3 +414,56 @@ func TestPenalize(t *testing.T) {
 		t.Errorf("upstream called %d times, want 3", up.calls.Load())
 	}
 }
+
+// TestBudgetCountersAreBounded is finding 6 for budgets: a rule with "*"
+// over tenants, with auth off, gets one counter per name a client makes up.
+// Past MaxSubjects the idle ones are dropped (and counted), and a dropped
+// tenant's spend is read from the ledger again, so its budget still holds.
+func TestBudgetCountersAreBounded(t *testing.T) {
+	cat, full, est := fixture(t)
+	var reads, evicted atomic.Int64
+	spent := func(ctx context.Context, scope Scope, value string, since time.Time) (llm.Money, error) {
+		reads.Add(1)
+		if value == "big-spender" {
+			return llm.Dollar / 100, nil // its whole budget, in the ledger
+		}
+		return 0, nil
+	}
+	stage, err := NewBudget(BudgetOptions{Catalog: cat, MaxSubjects: 1000, SpentBy: spent,
+		Evicted: func(n int) { evicted.Add(int64(n)) },
+		Rules:   []BudgetRule{{Name: "per-tenant", Scope: ScopeTenant, Match: "*", LimitUSD: "0.01"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{usage: full}
+	inv := stage(up)
+	if est >= llm.Dollar/100 {
+		t.Fatalf("fixture: one request (%v) exhausts the budget", est)
+	}
+	if _, err := inv.Invoke(context.Background(), metaRequest("nova-micro", llm.Meta{Tenant: "big-spender"})); llm.KindOf(err) != llm.KindBudget {
+		t.Fatalf("big-spender: %v, want its budget refused", err)
+	}
+	for i := range 40_000 {
+		if _, err := inv.Invoke(context.Background(), metaRequest("nova-micro", llm.Meta{Tenant: "t-" + strconv.Itoa(i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := stage(up).(*budgetInvoker).b
+	b.mu.Lock()
+	n := len(b.subjects)
+	b.mu.Unlock()
+	if n > 1000 {
+		t.Errorf("%d budget counters kept for 40,000 tenants, want at most 1,000", n)
+	}
+	if evicted.Load() < 39_000 {
+		t.Errorf("%d counters reported evicted", evicted.Load())
+	}
+	// big-spender's counter is long gone; its spend is read again.
+	before := reads.Load()
+	if _, err := inv.Invoke(context.Background(), metaRequest("nova-micro", llm.Meta{Tenant: "big-spender"})); llm.KindOf(err) != llm.KindBudget {
+		t.Errorf("big-spender after eviction: %v, want its budget still refused", err)
+	}
+	if reads.Load() == before {
+		t.Error("the evicted tenant's spend was not read from the ledger again")
+	}
+}

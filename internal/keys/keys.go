@@ -24,6 +24,10 @@ type Key struct {
 	Name string
 	// Tenant is whom the key's requests are attributed and budgeted to.
 	Tenant string
+	// Role is what the key may see besides calling models: RoleTenant
+	// (its own tenant's usage) or RoleAdmin (every tenant, metrics and
+	// the admin endpoints). Empty is RoleTenant.
+	Role Role
 	// Tags are cost-allocation tags put on every ledger record of the key.
 	Tags    map[string]string
 	Limits  Limits
@@ -37,6 +41,35 @@ type Key struct {
 
 // Active reports whether the key may authenticate requests.
 func (k *Key) Active() bool { return k.Revoked.IsZero() }
+
+// Admin reports whether the key has the admin role.
+func (k *Key) Admin() bool { return k.Role == RoleAdmin }
+
+// Role is what a key may see. Both roles call models the same way,
+// attributed to the key's tenant; they differ in what they may read.
+type Role string
+
+const (
+	// RoleTenant keys see and spend only their own tenant: the usage
+	// endpoint answers for their tenant alone, and the admin endpoints
+	// refuse them. Keys made before roles existed are tenant keys.
+	RoleTenant Role = "tenant"
+	// RoleAdmin keys see every tenant: metrics, alerts, usage of all
+	// tenants.
+	RoleAdmin Role = "admin"
+)
+
+// ParseRole reads a role as `penny keys create --role` takes it; "" is
+// RoleTenant.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
+	case "", RoleTenant:
+		return RoleTenant, nil
+	case RoleAdmin:
+		return RoleAdmin, nil
+	}
+	return "", llm.Errorf(llm.KindValidation, "role %q is not admin or tenant", s)
+}
 
 // Limits are what a key may spend and how fast. Zero means no limit.
 // Penny stores them with the key; the govern stage enforces them.
@@ -108,6 +141,9 @@ func New(k Key, now time.Time) (Record, Secret, error) {
 		AccessKeyID:     (AccessKeyIDPrefix + idEncoding.EncodeToString(b[tokenBytes+secretBytes:]))[:accessKeyIDLen],
 	}
 	k.ID = s.AccessKeyID
+	if k.Role == "" {
+		k.Role = RoleTenant
+	}
 	k.Created = now.UTC().Truncate(time.Microsecond)
 	k.LastUsed, k.Revoked = time.Time{}, time.Time{}
 	k.Tags = maps.Clone(k.Tags)
@@ -129,20 +165,30 @@ func LooksLikeAccessKeyID(s string) bool {
 	return true
 }
 
-// Validate checks what a Key may hold: a tenant, tag keys and values without
-// the separators of the x-penny-tags syntax, non-negative limits. Errors are
-// of kind llm.KindValidation.
+// Validate checks what a Key may hold: a tenant name and tags within
+// DefaultMetaLimits, tag keys and values without the separators of the
+// x-penny-tags syntax, a known role, non-negative limits. Errors are of kind
+// llm.KindValidation.
 func Validate(k *Key) error {
 	if strings.TrimSpace(k.Tenant) == "" {
 		return llm.Errorf(llm.KindValidation, "a key needs a tenant")
 	}
-	if k.Tenant != strings.TrimSpace(k.Tenant) {
-		return llm.Errorf(llm.KindValidation, "tenant %q has leading or trailing spaces", k.Tenant)
+	if err := DefaultMetaLimits.CheckTenant("tenant", k.Tenant); err != nil {
+		return err
+	}
+	switch k.Role {
+	case "", RoleTenant, RoleAdmin:
+	default:
+		return llm.Errorf(llm.KindValidation, "role %q is not admin or tenant", k.Role)
 	}
 	for name, v := range k.Tags {
 		if err := checkTag(name, v); err != nil {
 			return err
 		}
+	}
+	// A key's tags count towards every request's limits.max_tags.
+	if err := DefaultMetaLimits.CheckTags("the key's tags", k.Tags); err != nil {
+		return err
 	}
 	if k.Limits.BudgetMonth < 0 || k.Limits.RPM < 0 || k.Limits.TPM < 0 {
 		return llm.Errorf(llm.KindValidation, "limits must not be negative")
@@ -163,26 +209,11 @@ func checkTag(name, value string) error {
 }
 
 // ParseTags parses "team=support,app=chat", the syntax of the x-penny-tags
-// header and of `penny keys create --tags`. Empty parts are ignored; a part
-// without "=" is an error of kind llm.KindValidation.
+// header and of `penny keys create --tags`, within DefaultMetaLimits.
+// Empty parts are ignored; a part without "=" is an error of kind
+// llm.KindValidation.
 func ParseTags(s string) (map[string]string, error) {
-	tags := map[string]string{}
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(part, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || name == "" {
-			return nil, llm.Errorf(llm.KindValidation, "tag %q is not name=value", part)
-		}
-		if err := checkTag(name, value); err != nil {
-			return nil, err
-		}
-		tags[name] = value
-	}
-	return tags, nil
+	return DefaultMetaLimits.ParseTags("", s)
 }
 
 // FormatTags formats tags as ParseTags reads them, sorted by name.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,10 @@ func TestValidate(t *testing.T) {
 		{Tenant: "acme", Tags: map[string]string{"": "c"}},
 		{Tenant: "acme", Tags: map[string]string{"a": "x,y"}},
 		{Tenant: "acme", Limits: Limits{RPM: -1}},
+		{Tenant: "acme", Role: "root"},
+		{Tenant: "acme corp"},
+		{Tenant: strings.Repeat("a", 65)},
+		{Tenant: "acme", Tags: map[string]string{strings.Repeat("k", 65): "v"}},
 	}
 	for _, k := range bad {
 		if _, _, err := New(k, time.Now()); llm.KindOf(err) != llm.KindValidation {
@@ -139,4 +144,101 @@ func TestContext(t *testing.T) {
 	if !errors.Is(errors.Join(ErrNotFound), ErrNotFound) {
 		t.Error("ErrNotFound")
 	}
+}
+
+func TestRoles(t *testing.T) {
+	rec, _, err := New(Key{Tenant: "acme"}, time.Now())
+	if err != nil || rec.Role != RoleTenant || rec.Admin() {
+		t.Errorf("a key made without a role: %q admin=%v (%v); want a tenant key", rec.Role, rec.Admin(), err)
+	}
+	rec, _, err = New(Key{Tenant: "ops", Role: RoleAdmin}, time.Now())
+	if err != nil || !rec.Admin() {
+		t.Errorf("admin key: %q admin=%v (%v)", rec.Role, rec.Admin(), err)
+	}
+	for in, want := range map[string]Role{"": RoleTenant, "tenant": RoleTenant, " Admin ": RoleAdmin} {
+		if got, err := ParseRole(in); err != nil || got != want {
+			t.Errorf("ParseRole(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseRole("superuser"); llm.KindOf(err) != llm.KindValidation {
+		t.Errorf("ParseRole(superuser) err = %v", err)
+	}
+}
+
+func TestMetaLimits(t *testing.T) {
+	l := MetaLimits{MaxTags: 3, MaxTagKeyBytes: 4, MaxTagValueBytes: 5, MaxTenantBytes: 6}
+	cases := []struct {
+		header, want string // want: a substring of the error, "" for none
+	}{
+		{"a=1,b=2,c=3", ""},
+		{"a=1,,b=2, ,c=3,", ""}, // empty parts do not count
+		{"a=1,b=2,c=3,d=4", "4 tags; at most 3 are allowed per request (limits.max_tags)"},
+		{"abcde=1", "(limits.max_tag_key_bytes)"},
+		{"a=123456", "(limits.max_tag_value_bytes)"},
+		{"a", "is not name=value"},
+	}
+	for _, tc := range cases {
+		_, err := l.ParseTags("x-penny-tags", tc.header)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("ParseTags(%q) err = %v, want %q", tc.header, err, tc.want)
+		}
+		if err != nil && llm.KindOf(err) != llm.KindValidation {
+			t.Errorf("ParseTags(%q) kind %q", tc.header, llm.KindOf(err))
+		}
+	}
+	if err := l.CheckTags("tags", map[string]string{"a": "", "b": "", "c": "", "d": ""}); err == nil {
+		t.Error("CheckTags let 4 tags through a limit of 3")
+	}
+	for tenant, want := range map[string]string{
+		"acme": "", "a.b_c-": "", "team@x": "", "": "empty", "abcdefg": "(limits.max_tenant_bytes)",
+		"a b": "character ' '", "é": "character",
+	} {
+		err := l.CheckTenant("x-penny-tenant", tenant)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckTenant(%q) err = %v, want %q", tenant, err, want)
+		}
+	}
+	// The zero value is DefaultMetaLimits.
+	if _, err := (MetaLimits{}).ParseTags("h", strings.Repeat("k=v,", 33)); err == nil {
+		t.Error("the default limit let 33 tags through")
+	}
+}
+
+// BenchmarkParseTagsRefused is the finding's header: 70,000 tags in one
+// x-penny-tags header are refused in one pass, allocating nothing for
+// them.
+func BenchmarkParseTagsRefused(b *testing.B) {
+	h := hugeTags(70_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DefaultMetaLimits.ParseTags("x-penny-tags", h); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}
+
+func TestParseTagsRefusesHugeHeaderCheaply(t *testing.T) {
+	h := hugeTags(70_000)
+	allocs := testing.AllocsPerRun(5, func() {
+		if _, err := DefaultMetaLimits.ParseTags("x-penny-tags", h); err == nil {
+			t.Fatal("70,000 tags accepted")
+		}
+	})
+	// The error message only; nothing per tag.
+	if allocs > 10 {
+		t.Errorf("refusing 70,000 tags made %.0f allocations", allocs)
+	}
+}
+
+func hugeTags(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("tag")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString("=value")
+	}
+	return b.String()
 }

@@ -80,7 +80,7 @@ var rules = []rule{
 	},
 	{
 		name: "domain packages import no storage driver",
-		from: []string{"internal/ledger", "internal/keys", "internal/responses"},
+		from: []string{"internal/ledger", "internal/keys", "internal/responses", "internal/batch"},
 		deny: storageDrivers,
 	},
 	{

@@ -19,8 +19,19 @@ func PromptHash(r *llm.Request) string {
 		return ""
 	}
 	h := sha256.New()
+	// Strings go through buf: h.Write([]byte(s)) would copy a prompt of
+	// megabytes whole.
+	var buf [4096]byte
 	field := func(s string) {
-		h.Write([]byte(s))
+		for len(s) > 0 {
+			n := copy(buf[:], s)
+			h.Write(buf[:n])
+			s = s[n:]
+		}
+		h.Write([]byte{0})
+	}
+	raw := func(b []byte) {
+		h.Write(b)
 		h.Write([]byte{0})
 	}
 	model := r.Meta.RequestedModel
@@ -41,19 +52,18 @@ func PromptHash(r *llm.Request) string {
 			field(b.Text)
 		case b.ToolUse != nil:
 			field(b.ToolUse.Name)
-			field(string(b.ToolUse.Input))
+			raw(b.ToolUse.Input)
 		case b.ToolResult != nil:
 			// The tool-use id differs on every turn; the content is what
 			// repeats in a loop.
 			field(b.ToolResult.Status)
 			for _, c := range b.ToolResult.Content {
 				field(c.Text)
-				field(string(c.JSON))
+				raw(c.JSON)
 			}
 		case b.Image != nil:
 			field(b.Image.Format)
-			h.Write(b.Image.Bytes)
-			h.Write([]byte{0})
+			raw(b.Image.Bytes)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

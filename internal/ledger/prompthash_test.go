@@ -1,6 +1,9 @@
 package ledger_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/penny-gateway/penny/internal/ledger"
@@ -27,5 +30,28 @@ func TestPromptHash(t *testing.T) {
 		t.Error("different tool results hash the same")
 	case ledger.PromptHash(&llm.Request{}) != "":
 		t.Error("empty request hashed")
+	}
+}
+
+// TestPromptHashOfLongPrompts: a prompt of megabytes is hashed without a
+// copy of it, to the same hash as ever (the bytes hashed are unchanged).
+func TestPromptHashOfLongPrompts(t *testing.T) {
+	text := strings.Repeat("a long prompt ", 1<<16) // 896 KiB
+	req := &llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Block{llm.TextBlock(text)}}}}
+	h := sha256.New()
+	for _, s := range []string{"m", "\x01", "user", "text", text} {
+		h.Write(append([]byte(s), 0))
+	}
+	if got, want := ledger.PromptHash(req), hex.EncodeToString(h.Sum(nil)[:16]); got != want {
+		t.Errorf("PromptHash = %s, want %s", got, want)
+	}
+	allocs := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ledger.PromptHash(req)
+		}
+	}).AllocedBytesPerOp()
+	if allocs > 64<<10 {
+		t.Errorf("hashing a %d KiB prompt allocated %d KiB", len(text)>>10, allocs>>10)
 	}
 }

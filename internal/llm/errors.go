@@ -25,7 +25,12 @@ const (
 	KindUnavailable   ErrorKind = "unavailable"     // the upstream is down
 	KindBudget        ErrorKind = "budget"          // a budget's hard limit is reached
 	KindCanceled      ErrorKind = "canceled"        // the client went away
+	KindSlowClient    ErrorKind = "request_timeout" // the client did not send its request in time
 	KindInternal      ErrorKind = "internal"        // a bug or unexpected upstream answer
+	// KindDeferred is not a failure: the request was queued for batch
+	// inference (package batch) and is answered later; the frontend
+	// answers 202 with the id to poll.
+	KindDeferred ErrorKind = "deferred"
 )
 
 // Error is Penny's one application error type.

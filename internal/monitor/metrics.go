@@ -19,8 +19,34 @@ import (
 )
 
 // MaxTenants bounds the tenant label's cardinality: tenants beyond the
-// first MaxTenants seen are reported as "other".
-const MaxTenants = 200
+// first MaxTenants seen are reported as "other". MaxModels does the same
+// for the model label, which a refused request takes from the client
+// (any name it asked for).
+const (
+	MaxTenants = 200
+	MaxModels  = 500
+)
+
+// labelSet is a label's values seen so far, at most max of them; others
+// fold into "other".
+type labelSet struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+func (l *labelSet) value(v string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[v] {
+		return v
+	}
+	if len(l.seen) >= l.max {
+		return "other"
+	}
+	l.seen[v] = true
+	return v
+}
 
 // Metrics observes ledger records.
 type Metrics struct {
@@ -39,8 +65,7 @@ type Metrics struct {
 	savings       *prometheus.CounterVec
 	responseCache *prometheus.CounterVec
 
-	mu      sync.Mutex
-	tenants map[string]bool
+	tenants, models labelSet
 }
 
 // New registers Penny's metrics on reg.
@@ -77,7 +102,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Baseline cost minus cost, by the cost levers that applied (strategy)."}, []string{"strategy", "route", "tenant"}),
 		responseCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "penny_response_cache_requests_total",
 			Help: "Requests by response-cache verdict (hit, miss, bypass)."}, []string{"result", "route"}),
-		tenants: map[string]bool{},
+		tenants: labelSet{max: MaxTenants, seen: map[string]bool{}},
+		models:  labelSet{max: MaxModels, seen: map[string]bool{}},
 	}
 	for _, c := range []prometheus.Collector{m.invocations, m.latency, m.ttft, m.inputTokens, m.outputTokens, m.cacheRead,
 		m.cacheWrite, m.throttles, m.clientErrors, m.serverErrors, m.cost, m.baseline, m.savings, m.responseCache} {
@@ -88,27 +114,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// tenant returns the label for t, folding tenants past MaxTenants.
-func (m *Metrics) tenant(t string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tenants[t] {
-		return t
-	}
-	if len(m.tenants) >= MaxTenants {
-		return "other"
-	}
-	m.tenants[t] = true
-	return t
-}
-
 // Observe counts one ledger record. It is safe for concurrent use.
 func (m *Metrics) Observe(r *ledger.Record) {
 	model := r.Model
 	if model == "" {
 		model = "none"
 	}
-	tenant := m.tenant(r.Tenant)
+	model = m.models.value(model)
+	tenant := m.tenants.value(r.Tenant)
 	lv := []string{model, r.Route, tenant}
 	if r.Cache != "" {
 		m.responseCache.WithLabelValues(r.Cache, r.Route).Inc()

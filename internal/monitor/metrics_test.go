@@ -180,3 +180,21 @@ type fakeSource struct {
 
 func (f *fakeSource) Stats() ledger.WriterStats { return f.stats }
 func (f *fakeSource) Health() ledger.Health     { return f.health }
+
+// TestModelCardinalityIsBounded: a refused request is labelled with the
+// model it asked for, which any client makes up.
+func TestModelCardinalityIsBounded(t *testing.T) {
+	m, err := New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < MaxModels+50; i++ {
+		m.Observe(&ledger.Record{Model: fmt.Sprintf("made-up-%d", i), Tenant: "acme", Status: ledger.StatusError, ErrorKind: "not_found"})
+	}
+	if got := testutil.ToFloat64(m.clientErrors.WithLabelValues("other", "", "acme", "not_found")); got != 50 {
+		t.Errorf("other = %v, want 50", got)
+	}
+	if n := testutil.CollectAndCount(m.clientErrors); n != MaxModels+1 {
+		t.Errorf("%d series, want %d", n, MaxModels+1)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/penny-gateway/penny/internal/jsonstrict"
 	"github.com/penny-gateway/penny/internal/llm"
 )
 
@@ -41,18 +42,17 @@ func DecodeRequest(body []byte) (*llm.Request, Options, error) {
 // for the client; locate, if not nil, finds where an unknown field sits in
 // body (its parent's path, "" at the top level), because encoding/json
 // names the field but not where it is.
+//
+// A large body is decoded without a copy of it (see package jsonstrict).
 func DecodeStrict(body []byte, v any, locate func(body []byte, name string) string) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err, body, locate)
-	}
-	// dec.More reports false for a stray '}' or ']', so check the rest of
-	// the body directly: only white space may follow the object.
-	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+	err := jsonstrict.Decode(body, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jsonstrict.ErrTrailing):
 		return llm.Errorf(llm.KindValidation, "request body must be a single JSON object")
 	}
-	return nil
+	return jsonError(err, body, locate)
 }
 
 // jsonError turns an encoding/json error into a precise validation error.

@@ -140,6 +140,7 @@ var errorMap = map[llm.ErrorKind]struct {
 	llm.KindModelError:    {http.StatusBadGateway, "server_error", "model_error"},
 	llm.KindUnavailable:   {http.StatusServiceUnavailable, "server_error", "upstream_unavailable"},
 	llm.KindCanceled:      {499, "invalid_request_error", "client_closed_request"},
+	llm.KindSlowClient:    {http.StatusRequestTimeout, "invalid_request_error", "request_timeout"},
 	llm.KindInternal:      {http.StatusInternalServerError, "server_error", "internal_error"},
 }
 

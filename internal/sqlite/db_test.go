@@ -44,8 +44,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 	queryRaw(t, path, `SELECT COUNT(*) FROM requests`, &requests)
 	queryRaw(t, path, `SELECT COUNT(*) FROM api_keys`, &apiKeys)
 	queryRaw(t, path, `PRAGMA journal_mode`, &mode)
-	if ledgerVersions != 4 || keyVersions != 1 {
-		t.Errorf("schema_migrations has %d rows, api_keys_migrations %d; want one per migration (4 and 1)", ledgerVersions, keyVersions)
+	if ledgerVersions != 4 || keyVersions != 2 {
+		t.Errorf("schema_migrations has %d rows, api_keys_migrations %d; want one per migration (4 and 2)", ledgerVersions, keyVersions)
 	}
 	// The same records appended again are stored once: they carry the
 	// same request ids.

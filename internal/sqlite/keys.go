@@ -89,9 +89,9 @@ func (s *KeyStore) Create(ctx context.Context, r keys.Record) error {
 		form, secret = formSealed, s.sealer.Seal(r.ID, r.SigningSecret)
 	}
 	_, err = s.db.wdb.ExecContext(ctx, `INSERT INTO api_keys
-		(id, name, tenant, tags, budget_month_nano, rpm, tpm, token_sha256, secret_form, secret, created_us, last_used_us, revoked_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Name, r.Tenant, string(tags), int64(r.Limits.BudgetMonth), r.Limits.RPM, r.Limits.TPM,
+		(id, name, tenant, role, tags, budget_month_nano, rpm, tpm, token_sha256, secret_form, secret, created_us, last_used_us, revoked_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Name, r.Tenant, string(roleOf(r.Role)), string(tags), int64(r.Limits.BudgetMonth), r.Limits.RPM, r.Limits.TPM,
 		r.TokenHash[:], form, secret, micros(r.Created), micros(r.LastUsed), micros(r.Revoked))
 	if err != nil {
 		return fmt.Errorf("create key %s: %w", r.ID, err)
@@ -100,7 +100,7 @@ func (s *KeyStore) Create(ctx context.Context, r keys.Record) error {
 }
 
 // keyColumns are the columns of a keys.Key, in keyRow.dest's order.
-const keyColumns = `id, name, tenant, tags, budget_month_nano, rpm, tpm, created_us, last_used_us, revoked_us`
+const keyColumns = `id, name, tenant, role, tags, budget_month_nano, rpm, tpm, created_us, last_used_us, revoked_us`
 
 // keyRecordColumns add the secrets of a keys.Record.
 const keyRecordColumns = keyColumns + `, token_sha256, secret_form, secret`
@@ -168,7 +168,8 @@ func (s *KeyStore) scanRecord(row *sql.Row, withSecret bool) (*keys.Record, erro
 
 // keyRow is the key columns of a row as SQLite stores them.
 type keyRow struct {
-	id, name, tenant, tags     string
+	id, name, tenant, role     string
+	tags                       string
 	budget                     int64
 	rpm, tpm                   int
 	created, lastUsed, revoked int64
@@ -176,12 +177,12 @@ type keyRow struct {
 
 // dest returns scan destinations for keyColumns, in order.
 func (kr *keyRow) dest() []any {
-	return []any{&kr.id, &kr.name, &kr.tenant, &kr.tags, &kr.budget, &kr.rpm, &kr.tpm, &kr.created, &kr.lastUsed, &kr.revoked}
+	return []any{&kr.id, &kr.name, &kr.tenant, &kr.role, &kr.tags, &kr.budget, &kr.rpm, &kr.tpm, &kr.created, &kr.lastUsed, &kr.revoked}
 }
 
 func (kr *keyRow) key() (keys.Key, error) {
 	k := keys.Key{
-		ID: kr.id, Name: kr.name, Tenant: kr.tenant,
+		ID: kr.id, Name: kr.name, Tenant: kr.tenant, Role: keys.Role(kr.role),
 		Limits:   keys.Limits{BudgetMonth: llm.Money(kr.budget), RPM: kr.rpm, TPM: kr.tpm},
 		Created:  fromMicros(kr.created),
 		LastUsed: fromMicros(kr.lastUsed),
@@ -267,6 +268,14 @@ func (s *KeyStore) SealedKeys(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE secret_form = ? AND revoked_us = 0`, formSealed).Scan(&n)
 	return n, err
+}
+
+// roleOf is the role column's value of r: "" is a tenant key.
+func roleOf(r keys.Role) keys.Role {
+	if r == "" {
+		return keys.RoleTenant
+	}
+	return r
 }
 
 func micros(t time.Time) int64 {

@@ -58,7 +58,13 @@ func TestKeyStore(t *testing.T) {
 	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	a, secA := newKey(t, s, keys.Key{Name: "chat", Tenant: "acme", Tags: map[string]string{"team": "support", "app": "chat"},
 		Limits: keys.Limits{BudgetMonth: 500 * llm.Dollar, RPM: 600, TPM: 200000}}, t0)
-	b, _ := newKey(t, s, keys.Key{Tenant: "globex"}, t0.Add(time.Minute))
+	b, _ := newKey(t, s, keys.Key{Tenant: "globex", Role: keys.RoleAdmin}, t0.Add(time.Minute))
+	if a.Role != keys.RoleTenant {
+		t.Errorf("a key made without a role has role %q, want tenant", a.Role)
+	}
+	if got, err := s.ByID(ctx, b.ID); err != nil || got.Role != keys.RoleAdmin || !got.Admin() {
+		t.Errorf("admin key read back as %+v, %v", got, err)
+	}
 
 	got, err := s.ByToken(ctx, keys.HashToken(secA.Token))
 	if err != nil {

@@ -34,6 +34,7 @@ var schemas = []schema{
 	{name: "ledger", fsys: migrationFS, dir: "migrations/ledger", table: "schema_migrations"},
 	{name: "keys", fsys: migrationFS, dir: "migrations/keys", table: "api_keys_migrations"},
 	{name: "responses", fsys: migrationFS, dir: "migrations/responses", table: "stored_responses_migrations"},
+	{name: "batch", fsys: migrationFS, dir: "migrations/batch", table: "batch_migrations"},
 }
 
 // migrate brings every schema to its latest version in one transaction, so

@@ -85,6 +85,11 @@ func TestOldDatabases(t *testing.T) {
 				if len(list) != 2 {
 					t.Errorf("List = %+v, want 2 keys", list)
 				}
+				for _, k := range list {
+					if k.Role != keys.RoleTenant {
+						t.Errorf("old key %s has role %q; keys made before roles are tenant keys", k.ID, k.Role)
+					}
+				}
 				if r, err := ks.ByToken(ctx, keys.HashToken(oldPlainToken)); err != nil || r.ID != oldPlainID || r.Limits.BudgetMonth != 5*llm.Dollar {
 					t.Errorf("ByToken(plain) = %+v, %v", r, err)
 				}
@@ -115,7 +120,7 @@ func TestOldDatabases(t *testing.T) {
 
 			// Each schema is recorded once per migration, up to the
 			// latest, and the file opens again.
-			for table, latest := range map[string]int{"schema_migrations": 4, "api_keys_migrations": 1} {
+			for table, latest := range map[string]int{"schema_migrations": 4, "api_keys_migrations": 2} {
 				var n, version int
 				queryRaw(t, path, `SELECT COUNT(*) FROM `+table, &n)
 				queryRaw(t, path, `SELECT MAX(version) FROM `+table, &version)

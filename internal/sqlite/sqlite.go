@@ -1,7 +1,8 @@
 // Package sqlite keeps Penny's stores in one SQLite database, on the pure-Go
 // driver modernc.org/sqlite: a DB is the database, opened once per process,
-// and LedgerStore (a ledger.Store), KeyStore (a keys.Store) and
-// ResponseStore (a responses.Store) are stores over it. The interfaces they implement live in the domain packages.
+// and LedgerStore (a ledger.Store), KeyStore (a keys.Store),
+// ResponseStore (a responses.Store) and BatchStore (a batch.Store) are
+// stores over it. The interfaces they implement live in the domain packages.
 //
 // A file database runs in WAL mode with synchronous=NORMAL (a commit
 // survives the process being killed, not the machine losing power) or, with

@@ -250,7 +250,8 @@ simulator: {time_scale: 0}
 cache: {enabled: false}
 log: {level: warn}
 `
-	if o.durability != "" {
+	if o.durability != "" { // a Penny with the ledger keys, and an admin listener
+		body += "admin_listen: \"off\"\n"
 		body += "ledger: {durability: " + o.durability
 		if o.maxWait > 0 {
 			body += ", max_wait: " + o.maxWait.String()
