@@ -55,3 +55,17 @@ func FuzzEventReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeNovaRequest: Nova's native InvokeModel body decodes to a
+// request or a validation/unsupported error, never a panic.
+func FuzzDecodeNovaRequest(f *testing.F) {
+	f.Add([]byte(`{"schemaVersion":"messages-v1","messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"max_new_tokens":100,"top_k":5}}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":[{"text":"hi"}]}],"system":[{"text":"s"}],"reasoningConfig":{"type":"enabled"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := DecodeNovaRequest(body); err != nil {
+			if k := llm.KindOf(err); k != llm.KindValidation && k != llm.KindUnsupported {
+				t.Fatalf("error of kind %q: %v", k, err)
+			}
+		}
+	})
+}
