@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/penny-gateway/penny/internal/advise"
 	"github.com/penny-gateway/penny/internal/app"
 	"github.com/penny-gateway/penny/internal/cache"
 	"github.com/penny-gateway/penny/internal/config"
@@ -93,6 +94,9 @@ type Result struct {
 	// Moderation is the batch story: posts moderated on demand and in
 	// one Bedrock batch job.
 	Moderation *Moderation
+	// Advice is the advisor's report on the run's traffic (Flex, batch
+	// and Provisioned Throughput break-even), as if it ran all month.
+	Advice *advise.Report
 	// DB is the ledger file's path; URL is where Penny listened.
 	DB  string
 	URL string
@@ -282,6 +286,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Phases = phases
 	mod.summarize(recs)
 	res.Moderation = mod
+	if res.Advice, err = adviseOn(ctx, a, start); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -427,6 +434,7 @@ func (r *Result) Print(w io.Writer) {
 	r.printRouting(w)
 	r.printCaching(w)
 	r.printModeration(w)
+	r.printAdvice(w)
 	pace := fmt.Sprintf("run at %g× Bedrock's latency", r.TimeScale)
 	if r.TimeScale <= 0 {
 		pace = "with no simulated latency"
